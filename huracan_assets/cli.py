@@ -1,0 +1,205 @@
+"""``huracan``: demo, backfill and (later) the replay exchange and the bot.
+
+Exit codes: 0 every symbol-day done or skipped with a reason; 1 nothing could be done;
+2 an infrastructure error (a run failed, a store or database was unreachable, bad arguments).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import warnings
+from datetime import date, timedelta
+from pathlib import Path
+
+LOCAL_INSTANCE_YAML = """\
+# Dagster instance of the embedded default (SQLite storage under this folder).
+telemetry:
+  enabled: false
+nux:
+  enabled: false
+"""
+
+
+def _date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
+
+
+def _prepare_env(home: Path) -> None:
+    """Environment for an in-process Dagster on ``home`` (set before Dagster is imported)."""
+    os.environ["HURACAN_HOME"] = str(home)
+    dagster_home = home / "dagster"
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    config = dagster_home / "dagster.yaml"
+    if not config.exists():
+        config.write_text(LOCAL_INSTANCE_YAML)
+    os.environ["DAGSTER_HOME"] = str(dagster_home)
+    os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", "1000")
+    os.environ.setdefault("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "true")
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", type=Path, help="candle folder DIR/<timeframe>/<BASE>_<QUOTE>.parquet (default: bundled sample)")
+    parser.add_argument("--timeframe", default=None, help="bar size, e.g. 1h, 15m, 5m (default: config)")
+    parser.add_argument("--symbols", default=None, help="comma-separated symbols, e.g. BTCUSDT,ETHUSDT (default: ranked universe)")
+    parser.add_argument("--home", type=Path, default=None, help="home of the embedded store, registry and Dagster instance")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="huracan", description="Huracan Engine command line")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="run the daily loop on the embedded default and print a summary")
+    _common(demo)
+    demo.add_argument("--start", type=_date, default=date(2024, 8, 6), help="first date D (inclusive, UTC)")
+    demo.add_argument("--end", type=_date, default=date(2024, 8, 9), help="last date D (inclusive, UTC)")
+
+    bf = sub.add_parser("backfill", help="materialize a date range in bounded chunks of dates")
+    _common(bf)
+    bf.add_argument("--start", type=_date, required=True)
+    bf.add_argument("--end", type=_date, required=True)
+    bf.add_argument("--chunk-days", type=int, default=None, help="dates per ranged run (default: config)")
+    return parser
+
+
+def _settings(args):
+    from huracan_assets.settings import load_settings
+
+    overrides = {"timeframe": args.timeframe, "data_dir": args.data, "symbols": args.symbols}
+    if args.home is not None:
+        overrides["home"] = str(args.home.expanduser().resolve())
+    return load_settings(**overrides)
+
+
+def _print_table(rows: list[list[str]], header: list[str]) -> None:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
+    line = "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))
+    print(line)
+    print("  ".join("-" * w for w in widths))
+    for row in rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
+
+
+def cmd_demo(args) -> int:
+    settings = _settings(args)
+    if args.end < args.start:
+        print("error: --end is before --start", file=sys.stderr)
+        return 2
+    _prepare_env(settings.home)
+
+    from dagster import DagsterInstance
+    from tqdm import tqdm
+
+    from huracan_assets.core.market_data.candles import ms_to_date
+    from huracan_assets.defs.build import build_definitions
+    from huracan_assets.exchange.files import FilesExchange
+    from huracan_assets.runner import backfill, daily_loop
+    from huracan_assets.storage.object_store import LocalObjectStore
+
+    exchange = FilesExchange(settings.data_dir, settings.timeframe, settings.universe.quote)
+    coverage = exchange.coverage()
+    if coverage is None:
+        print(f"error: no {settings.universe.quote} candles in {exchange.folder}", file=sys.stderr)
+        return 2
+    data_first, data_last = ms_to_date(coverage[0]), ms_to_date(coverage[1])
+    history_first = max(args.start - timedelta(days=settings.windows.history_days), data_first)
+    settings = settings.model_copy(
+        update={"partitions": settings.partitions.model_copy(update={"start_date": min(history_first, args.start)})}
+    )
+    defs = build_definitions(settings)
+    instance = DagsterInstance.get()
+    store = LocalObjectStore(settings.store_root, prefix=settings.object_store.prefix)
+
+    print(f"Huracan demo · data {settings.data_dir} ({data_first}..{data_last}, {len(exchange.markets)} markets, {settings.timeframe})")
+    print(f"home {settings.home} · dates {args.start}..{args.end} · history from {history_first}")
+    started = time.monotonic()
+    if history_first < args.start:
+        last_hist = args.start - timedelta(days=1)
+        n_days = (last_hist - history_first).days + 1
+        with tqdm(total=n_days, desc="history", unit="day", file=sys.stderr) as bar:
+            backfill(
+                defs,
+                instance,
+                history_first,
+                last_hist,
+                settings.execution.backfill_chunk_days,
+                with_summary=False,
+                progress=lambda lo, hi, _s: bar.update((hi - lo).days + 1),
+            )
+    rows = []
+    with tqdm(total=(args.end - args.start).days + 1, desc="daily loop", unit="date", file=sys.stderr) as bar:
+
+        def _progress(outcome) -> None:
+            bar.update(1)
+            s = outcome.summary
+            tqdm.write(
+                f"  {outcome.day}: {s.get('symbols_done', 0)} done, {len(s.get('skipped', {}))} skipped, "
+                f"{len(s.get('failed', {}))} failed ({outcome.seconds:.1f}s)",
+                file=sys.stderr,
+            )
+
+        outcomes = daily_loop(defs, instance, store, args.start, args.end, progress=_progress)
+    done = sum(o.summary.get("symbols_done", 0) for o in outcomes)
+    failed = sum(len(o.summary.get("failed", {})) for o in outcomes)
+    for o in outcomes:
+        for sym in o.summary.get("done", []):
+            rows.append([o.day.isoformat(), sym, "done", ""])
+        for sym, why in sorted(o.summary.get("skipped", {}).items()):
+            rows.append([o.day.isoformat(), sym, "skipped", why])
+        for sym, why in sorted(o.summary.get("failed", {}).items()):
+            rows.append([o.day.isoformat(), sym, "FAILED", why])
+    print()
+    _print_table(rows, ["date", "symbol", "status", "reason"])
+    print(
+        f"\n{done} symbol-days done, {sum(len(o.summary.get('skipped', {})) for o in outcomes)} skipped, "
+        f"{failed} failed in {time.monotonic() - started:.1f}s"
+    )
+    print(f"store: {settings.store_root}   summaries: {settings.store_root / 'summaries' / 'daily'}")
+    print(f"UI: DAGSTER_HOME={settings.dagster_home} HURACAN_HOME={settings.home} dagster dev -w workspace.yaml")
+    if failed:
+        return 1 if done == 0 else 3
+    return 0 if done else 1
+
+
+def cmd_backfill(args) -> int:
+    settings = _settings(args)
+    if settings.env == "local":
+        _prepare_env(settings.home)
+    from dagster import DagsterInstance
+    from tqdm import tqdm
+
+    from huracan_assets.defs.build import build_definitions
+    from huracan_assets.runner import backfill
+
+    defs = build_definitions(settings)
+    instance = DagsterInstance.get()
+    chunk = args.chunk_days or settings.execution.backfill_chunk_days
+    with tqdm(total=(args.end - args.start).days + 1, desc="backfill", unit="day", file=sys.stderr) as bar:
+        backfill(defs, instance, args.start, args.end, chunk, progress=lambda lo, hi, _s: bar.update((hi - lo).days + 1))
+    print(f"backfilled {args.start}..{args.end} in chunks of {chunk} dates")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    warnings.filterwarnings("ignore", message=".*is currently in beta.*")
+    handlers = {"demo": cmd_demo, "backfill": cmd_backfill}
+    try:
+        return handlers[args.command](args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # infrastructure errors: a clear message and a non-zero code
+        from huracan_assets.runner import RunFailed
+
+        kind = "run failed" if isinstance(exc, RunFailed) else type(exc).__name__
+        print(f"error ({kind}): {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""Build the ``Definitions`` for one ``Settings``: resources by environment, assets, jobs, automation."""
+
+from __future__ import annotations
+
+from dagster import Definitions, EnvVar
+
+from huracan_assets.defs.assets import build_assets
+from huracan_assets.defs.automation import build_automation, build_jobs
+from huracan_assets.defs.io_managers import PartitionedParquetIOManager, RegistryTableIOManager
+from huracan_assets.defs.resources import ExchangeResource, ObjectStoreResource, RegistryResource
+from huracan_assets.registry.client import sqlite_url
+from huracan_assets.settings import Settings
+
+
+def _env(name: str | None):
+    return EnvVar(name) if name else None
+
+
+def build_resources(settings: Settings) -> dict:
+    os_cfg = settings.object_store
+    if os_cfg.kind == "local":
+        object_store = ObjectStoreResource(kind="local", root=str(settings.store_root), prefix=os_cfg.prefix)
+    else:
+        object_store = ObjectStoreResource(
+            kind="s3",
+            bucket=os_cfg.bucket,
+            prefix=os_cfg.prefix,
+            region=os_cfg.region,
+            endpoint_url=_env(os_cfg.endpoint_url_env),
+            access_key_id=_env(os_cfg.access_key_id_env),
+            secret_access_key=_env(os_cfg.secret_access_key_env),
+        )
+    if settings.registry.kind == "sqlite":
+        registry = RegistryResource(url=sqlite_url(settings.sqlite_path))
+    else:
+        if not settings.registry.url_env:
+            raise ValueError("a postgres registry needs registry.url_env")
+        registry = RegistryResource(url=EnvVar(settings.registry.url_env))
+    ex = settings.exchange
+    exchange = ExchangeResource(
+        kind=ex.kind,
+        timeframe=settings.timeframe,
+        quote=settings.universe.quote,
+        data_dir=str(settings.data_dir) if ex.kind == "files" else None,
+        exchange_id=ex.exchange_id,
+        api_key=_env(ex.api_key_env),
+        api_secret=_env(ex.api_secret_env),
+    )
+    return {
+        "object_store": object_store,
+        "registry": registry,
+        "exchange": exchange,
+        "parquet_io_manager": PartitionedParquetIOManager(
+            object_store=object_store, registry=registry, timeframe=settings.timeframe
+        ),
+        "table_io_manager": RegistryTableIOManager(registry=registry, timeframe=settings.timeframe),
+    }
+
+
+def build_definitions(settings: Settings) -> Definitions:
+    prelude, symbol_day, summary = build_jobs()
+    schedules, sensors = build_automation(prelude, symbol_day, summary)
+    return Definitions(
+        assets=build_assets(settings),
+        jobs=[prelude, symbol_day, summary],
+        schedules=schedules,
+        sensors=sensors,
+        resources=build_resources(settings),
+    )

@@ -1,0 +1,113 @@
+"""A candle source over a local folder ``DIR/<timeframe>/<BASE>_<QUOTE>.parquet``.
+
+The embedded default's exchange: the bundled real sample, or any folder in the same format
+(``../shared/data/ohlcv/binance_spot`` is one). It answers only what was known at the time asked
+about: listings and volumes are computed from bars that opened before the as-of instant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import polars as pl
+
+from huracan_assets.core.market_data.candles import CANDLE_COLUMNS, CANDLE_SCHEMA
+
+
+class ExchangeError(RuntimeError):
+    pass
+
+
+class BadSymbol(ExchangeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Market:
+    symbol: str  # partition key form, BTCUSDT
+    base: str
+    quote: str
+    path: Path
+
+    @property
+    def exchange_symbol(self) -> str:
+        return f"{self.base}/{self.quote}"
+
+
+class FilesExchange:
+    def __init__(self, data_dir: str | Path, timeframe: str, quote: str | None = None) -> None:
+        self.data_dir = Path(data_dir).expanduser()
+        self.timeframe = timeframe
+        self.quote = quote
+        folder = self.data_dir / timeframe
+        if not folder.is_dir():
+            raise ExchangeError(
+                f"no candle folder {folder}: expected DIR/<timeframe>/<BASE>_<QUOTE>.parquet"
+            )
+        self.folder = folder
+
+    @cached_property
+    def markets(self) -> dict[str, Market]:
+        markets = {}
+        for path in sorted(self.folder.glob("*.parquet")):
+            base, sep, quote = path.stem.partition("_")
+            if not sep or not base or not quote:
+                continue
+            if self.quote and quote != self.quote:
+                continue
+            markets[f"{base}{quote}"] = Market(symbol=f"{base}{quote}", base=base, quote=quote, path=path)
+        return markets
+
+    def market(self, symbol: str) -> Market:
+        try:
+            return self.markets[symbol]
+        except KeyError:
+            raise BadSymbol(f"{symbol} is not in {self.folder}") from None
+
+    def _scan(self, symbol: str) -> pl.LazyFrame:
+        path = self.market(symbol).path
+        scan = pl.scan_parquet(path)
+        names = scan.collect_schema().names()
+        missing = [c for c in CANDLE_COLUMNS if c not in names]
+        if missing:
+            raise ExchangeError(f"{path} lacks columns {missing}")
+        return scan.select([pl.col(c).cast(t) for c, t in CANDLE_SCHEMA.items()])
+
+    def fetch_ohlcv(self, symbol: str, start_ms: int, end_ms: int) -> pl.DataFrame:
+        """Bars whose open is in ``[start_ms, end_ms)``."""
+        return self._scan(symbol).filter((pl.col("ts") >= start_ms) & (pl.col("ts") < end_ms)).collect()
+
+    def listing_stats(self, as_of_ms: int, lookback_ms: int) -> pl.DataFrame:
+        """Per symbol listed before ``as_of_ms``: first bar and trailing quote volume. No look-ahead."""
+        rows = []
+        for symbol in self.markets:
+            stats = (
+                self._scan(symbol)
+                .filter(pl.col("ts") < as_of_ms)
+                .select(
+                    first_bar_ts=pl.col("ts").min(),
+                    quote_volume=(pl.col("close") * pl.col("volume"))
+                    .filter(pl.col("ts") >= as_of_ms - lookback_ms)
+                    .sum(),
+                )
+                .collect()
+            )
+            first = stats["first_bar_ts"][0]
+            if first is not None:
+                rows.append({"symbol": symbol, "first_bar_ts": first, "quote_volume": float(stats["quote_volume"][0])})
+        return pl.DataFrame(
+            rows, schema={"symbol": pl.String, "first_bar_ts": pl.Int64, "quote_volume": pl.Float64}
+        )
+
+    def coverage(self) -> tuple[int, int] | None:
+        """(first, last) bar open over all markets, or ``None`` for an empty folder."""
+        firsts, lasts = [], []
+        for symbol in self.markets:
+            span = self._scan(symbol).select(pl.col("ts").min().alias("a"), pl.col("ts").max().alias("b")).collect()
+            if span["a"][0] is not None:
+                firsts.append(span["a"][0])
+                lasts.append(span["b"][0])
+        return (min(firsts), max(lasts)) if firsts else None
+

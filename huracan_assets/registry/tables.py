@@ -1,0 +1,123 @@
+"""Registry tables (SQLAlchemy Core). The seeds' columns, plus symbol, sha256, as-of date, timeframe.
+
+The schema is created and evolved only by the Alembic migrations in ``migrations/``; a test compares
+the migrated database with this metadata on PostgreSQL and SQLite, so the two cannot drift.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+models = Table(
+    "models",
+    metadata,
+    Column("model_id", String(128), primary_key=True),
+    Column("parent_id", String(128), nullable=True),
+    Column("kind", String(32), nullable=False),  # challenger | champion | refit
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("s3_path", Text, nullable=False),
+    Column("features_used", JSON, nullable=True),
+    Column("params", JSON, nullable=True),
+    Column("symbol", String(32), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("as_of", Date, nullable=False),
+    Column("timeframe", String(8), nullable=False),
+    Index("ix_models_symbol_as_of", "symbol", "as_of"),
+)
+
+model_metrics = Table(
+    "model_metrics",
+    metadata,
+    Column("model_id", String(128), primary_key=True),
+    Column("window", String(64), primary_key=True),  # e.g. "wf_fold_3", "wf_overall", "shadow"
+    Column("sharpe", Float, nullable=True),
+    Column("hit_rate", Float, nullable=True),
+    Column("drawdown", Float, nullable=True),
+    Column("net_bps", Float, nullable=True),
+    Column("cost_bps", Float, nullable=True),
+    Column("n_trades", Integer, nullable=True),
+    Column("promoted", Boolean, nullable=False, default=False),
+    Column("symbol", String(32), nullable=False),
+    Column("sha256", String(64), nullable=True),
+    Column("as_of", Date, nullable=False),
+    Column("timeframe", String(8), nullable=False),
+    Index("ix_model_metrics_symbol_as_of", "symbol", "as_of"),
+)
+
+promotions = Table(
+    "promotions",
+    metadata,
+    Column("symbol", String(32), primary_key=True),
+    Column("timeframe", String(8), primary_key=True),
+    Column("as_of", Date, primary_key=True),
+    Column("from_model_id", String(128), nullable=True),
+    Column("to_model_id", String(128), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("snapshot", JSON, nullable=True),
+    Column("sha256", String(64), nullable=False),
+)
+
+shadow_trades = Table(
+    "shadow_trades",
+    metadata,
+    Column("trade_id", String(160), primary_key=True),
+    Column("time", DateTime(timezone=True), nullable=False),
+    Column("symbol", String(32), nullable=False),
+    Column("side", String(8), nullable=False),
+    Column("size", Float, nullable=False),
+    Column("entry", Float, nullable=False),
+    Column("exit", Float, nullable=True),
+    Column("fees", Float, nullable=False),
+    Column("net_pnl", Float, nullable=True),
+    Column("model_id", String(128), nullable=False),
+    Column("sha256", String(64), nullable=True),
+    Column("as_of", Date, nullable=False),
+    Column("timeframe", String(8), nullable=False),
+    Index("ix_shadow_trades_symbol_as_of", "symbol", "as_of"),
+)
+
+daily_equity = Table(
+    "daily_equity",
+    metadata,
+    Column("date", Date, primary_key=True),
+    Column("symbol", String(32), primary_key=True),
+    Column("timeframe", String(8), primary_key=True),
+    Column("model_id", String(128), primary_key=True),
+    Column("nav", Float, nullable=False),
+    Column("max_dd", Float, nullable=False),
+    Column("turnover", Float, nullable=False),
+    Column("fees_bps", Float, nullable=False),
+    Column("sha256", String(64), nullable=True),
+)
+
+# Per-symbol status of every (asset, symbol, day): how one bad coin is recorded without blocking others.
+symbol_status = Table(
+    "symbol_status",
+    metadata,
+    Column("asset", String(64), primary_key=True),
+    Column("symbol", String(32), primary_key=True),
+    Column("as_of", Date, primary_key=True),
+    Column("timeframe", String(8), primary_key=True),
+    Column("status", String(16), nullable=False),  # ok | skipped | failed
+    Column("reason", Text, nullable=True),
+    Column("run_id", String(64), nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+TABLES = {t.name: t for t in metadata.sorted_tables}

@@ -1,0 +1,220 @@
+"""Typed settings from ``config/*.yaml`` plus one environment switch.
+
+This is the only module of the package that reads the process environment. Everything it reads:
+
+- ``HURACAN_ENV``        ``local`` (default, the embedded setup) or ``prod``
+- ``HURACAN_HOME``       home directory of the embedded setup (object store, SQLite, Dagster home)
+- ``HURACAN_DATA_DIR``   a candle folder ``DIR/<timeframe>/<BASE>_<QUOTE>.parquet`` for the files exchange
+- ``HURACAN_TIMEFRAME``  overrides ``timeframe``
+- ``HURACAN_SYMBOLS``    comma-separated explicit symbols (bypass the liquidity ranking)
+- ``HURACAN_CONFIG_DIR`` where the YAML files live (defaults to the repository's ``config/``)
+
+Secrets are not read here. Fields named ``*_env`` hold the *name* of an environment variable, which
+the Dagster wiring turns into an ``EnvVar`` so the value is resolved only at run time and never
+logged or stored.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+SAMPLE_DATA_DIR = PACKAGE_DIR / "sample_data" / "ohlcv"
+_REPO_CONFIG_DIR = PACKAGE_DIR.parent / "config"
+_PACKAGED_CONFIG_DIR = PACKAGE_DIR / "config"
+
+TIMEFRAME_MINUTES = {"1m": 1, "5m": 5, "15m": 15, "30m": 30, "1h": 60, "4h": 240, "1d": 1440}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PartitionSettings(_Strict):
+    start_date: date
+
+
+class UniverseSettings(_Strict):
+    quote: str = "USDT"
+    max_symbols: int = Field(400, ge=1)
+    rank_lookback_days: int = Field(7, ge=1)
+    min_history_days: int = Field(1, ge=0)
+    reference_symbols: tuple[str, ...] = ("BTCUSDT", "ETHUSDT")
+    # explicit symbols bypass the ranking filters (``--symbols``, the Telegram selector)
+    symbols: tuple[str, ...] | None = None
+
+
+class WindowSettings(_Strict):
+    warmup_days: int = Field(3, ge=0)
+    training_days: int = Field(90, ge=1)
+    shadow_days: int = Field(14, ge=0)
+    embargo_days: int = Field(1, ge=0)
+
+    @property
+    def history_days(self) -> int:
+        """Days before D the daily loop needs materialized: training + embargo + shadow + warm-up."""
+        return self.training_days + self.embargo_days + self.shadow_days + self.warmup_days
+
+
+class ExecutionSettings(_Strict):
+    backfill_chunk_days: int = Field(30, ge=1)
+    threads: int = Field(0, ge=0)
+    event_batch_size: int = Field(1000, ge=1)
+
+    @property
+    def thread_budget(self) -> int:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        cores = cores or 1
+        return min(self.threads, cores) if self.threads else cores
+
+
+class ObjectStoreSettings(_Strict):
+    kind: Literal["local", "s3"] = "local"
+    root: str | None = None  # local only; defaults to <home>/store
+    bucket: str | None = None
+    prefix: str = ""
+    region: str | None = None
+    endpoint_url_env: str | None = None
+    access_key_id_env: str | None = None
+    secret_access_key_env: str | None = None
+
+
+class RegistrySettings(_Strict):
+    kind: Literal["sqlite", "postgres"] = "sqlite"
+    url_env: str | None = None  # postgres: name of the env var holding the URL
+
+
+class ExchangeSettings(_Strict):
+    kind: Literal["files", "ccxt"] = "files"
+    data_dir: str | None = None  # files only; defaults to the bundled sample
+    exchange_id: str = "binance"
+    api_key_env: str | None = None
+    api_secret_env: str | None = None
+
+
+class Settings(_Strict):
+    env: Literal["local", "prod"] = "local"
+    home: Path
+    timeframe: str = "1h"
+    partitions: PartitionSettings
+    universe: UniverseSettings = UniverseSettings()
+    windows: WindowSettings = WindowSettings()
+    execution: ExecutionSettings = ExecutionSettings()
+    object_store: ObjectStoreSettings = ObjectStoreSettings()
+    registry: RegistrySettings = RegistrySettings()
+    exchange: ExchangeSettings = ExchangeSettings()
+
+    @field_validator("timeframe")
+    @classmethod
+    def _known_timeframe(cls, value: str) -> str:
+        if value not in TIMEFRAME_MINUTES:
+            raise ValueError(f"unknown timeframe {value!r}; expected one of {sorted(TIMEFRAME_MINUTES)}")
+        return value
+
+    @property
+    def bar_minutes(self) -> int:
+        return TIMEFRAME_MINUTES[self.timeframe]
+
+    @property
+    def store_root(self) -> Path:
+        return Path(self.object_store.root).expanduser() if self.object_store.root else self.home / "store"
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.home / "registry.db"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.home / "dagster"
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.exchange.data_dir).expanduser() if self.exchange.data_dir else SAMPLE_DATA_DIR
+
+
+def config_dir() -> Path:
+    explicit = os.environ.get("HURACAN_CONFIG_DIR")
+    if explicit:
+        return Path(explicit)
+    return _REPO_CONFIG_DIR if _REPO_CONFIG_DIR.is_dir() else _PACKAGED_CONFIG_DIR
+
+
+def _deep_merge(base: dict, override: dict) -> dict:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _read_yaml(path: Path) -> dict:
+    if not path.is_file():
+        raise FileNotFoundError(f"settings file {path} is missing")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} must hold a mapping, not {type(data).__name__}")
+    return data
+
+
+def load_settings(env: str | None = None, **overrides: object) -> Settings:
+    """Settings for ``env`` (default: ``HURACAN_ENV`` or ``local``), with keyword overrides on top.
+
+    Overrides use the top-level field names, plus the shortcuts ``data_dir`` and ``symbols``.
+    """
+    env = env or os.environ.get("HURACAN_ENV", "local")
+    if env not in ("local", "prod"):
+        raise ValueError(f"HURACAN_ENV must be 'local' or 'prod', not {env!r}")
+    folder = config_dir()
+    raw = _deep_merge(_read_yaml(folder / "base.yaml"), _read_yaml(folder / f"{env}.yaml"))
+
+    if os.environ.get("HURACAN_HOME"):
+        raw["home"] = os.environ["HURACAN_HOME"]
+    if os.environ.get("HURACAN_TIMEFRAME"):
+        raw["timeframe"] = os.environ["HURACAN_TIMEFRAME"]
+    if os.environ.get("HURACAN_DATA_DIR"):
+        raw.setdefault("exchange", {})["data_dir"] = os.environ["HURACAN_DATA_DIR"]
+    if os.environ.get("HURACAN_SYMBOLS"):
+        raw.setdefault("universe", {})["symbols"] = parse_symbols(os.environ["HURACAN_SYMBOLS"])
+
+    data_dir = overrides.pop("data_dir", None)
+    if data_dir is not None:
+        raw.setdefault("exchange", {})["data_dir"] = str(data_dir)
+    symbols = overrides.pop("symbols", None)
+    if symbols is not None:
+        raw.setdefault("universe", {})["symbols"] = parse_symbols(symbols)
+    for key, value in overrides.items():
+        if value is not None:
+            raw[key] = value
+    raw["home"] = str(Path(str(raw.get("home", "~/.huracan"))).expanduser())
+    return Settings.model_validate(raw)
+
+
+def parse_symbols(value: object) -> tuple[str, ...]:
+    """``"BTC/USDT, ethusdt"`` or a list -> ``("BTCUSDT", "ETHUSDT")`` (partition-key form)."""
+    items = value.split(",") if isinstance(value, str) else list(value)  # type: ignore[arg-type]
+    out = []
+    for item in items:
+        key = str(item).strip().upper().replace("/", "").replace("_", "").replace("-", "")
+        if key:
+            if not key.isalnum():
+                raise ValueError(f"bad symbol {item!r}")
+            if key not in out:
+                out.append(key)
+    return tuple(out)
+
+
+def export_runtime_env(settings: Settings) -> dict[str, str]:
+    """Environment a Dagster process for these settings should run with (event-log tuning)."""
+    return {
+        "DAGSTER_HOME": str(settings.dagster_home),
+        "DAGSTER_EVENT_BATCH_SIZE": str(settings.execution.event_batch_size),
+        "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "true",
+    }
