@@ -63,7 +63,9 @@ def build_assets(settings: Settings) -> list:
         for key in sorted(context.partition_keys):
             day, _ = split_key(key)
             _, end = day_bounds_ms(day)
-            stats = client.listing_stats(end, universe_cfg.rank_lookback_days * DAY_MS)
+            stats, errors = client.listing_stats(end, universe_cfg.rank_lookback_days * DAY_MS)
+            for symbol, error in errors.items():
+                context.log.warning(f"universe {day}: {symbol} unreadable, left out: {error}")
             ranked = rank_universe(
                 stats,
                 as_of_end_ms=end,
@@ -78,7 +80,14 @@ def build_assets(settings: Settings) -> list:
         if new:
             context.instance.add_dynamic_partitions(SYMBOLS, new)
         sizes = {k: int(v["selected"].sum()) for k, v in results.items()}
-        yield Output(results, metadata={"selected_per_day": MetadataValue.json(sizes), "new_symbols": len(new)})
+        yield Output(
+            results,
+            metadata={
+                "selected_per_day": MetadataValue.json(sizes),
+                "new_symbols": len(new),
+                "unreadable_markets": MetadataValue.json(errors),
+            },
+        )
         empty = sorted(k for k, n in sizes.items() if n == 0)
         yield AssetCheckResult(
             check_name="universe_is_not_empty", passed=not empty, metadata={"empty_days": MetadataValue.json(empty)}

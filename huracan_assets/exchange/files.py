@@ -79,33 +79,43 @@ class FilesExchange:
         """Bars whose open is in ``[start_ms, end_ms)``."""
         return self._scan(symbol).filter((pl.col("ts") >= start_ms) & (pl.col("ts") < end_ms)).collect()
 
-    def listing_stats(self, as_of_ms: int, lookback_ms: int) -> pl.DataFrame:
-        """Per symbol listed before ``as_of_ms``: first bar and trailing quote volume. No look-ahead."""
-        rows = []
+    def listing_stats(self, as_of_ms: int, lookback_ms: int) -> tuple[pl.DataFrame, dict[str, str]]:
+        """Per symbol listed before ``as_of_ms``: first bar and trailing quote volume. No look-ahead.
+
+        Returns the stats and ``{symbol: error}`` for markets that could not be read, so one bad file
+        leaves that coin out instead of failing the whole universe.
+        """
+        rows, errors = [], {}
         for symbol in self.markets:
-            stats = (
-                self._scan(symbol)
-                .filter(pl.col("ts") < as_of_ms)
-                .select(
-                    first_bar_ts=pl.col("ts").min(),
-                    quote_volume=(pl.col("close") * pl.col("volume"))
-                    .filter(pl.col("ts") >= as_of_ms - lookback_ms)
-                    .sum(),
+            try:
+                stats = (
+                    self._scan(symbol)
+                    .filter(pl.col("ts") < as_of_ms)
+                    .select(
+                        first_bar_ts=pl.col("ts").min(),
+                        quote_volume=(pl.col("close") * pl.col("volume"))
+                        .filter(pl.col("ts") >= as_of_ms - lookback_ms)
+                        .sum(),
+                    )
+                    .collect()
                 )
-                .collect()
-            )
+            except Exception as exc:
+                errors[symbol] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+                continue
             first = stats["first_bar_ts"][0]
             if first is not None:
                 rows.append({"symbol": symbol, "first_bar_ts": first, "quote_volume": float(stats["quote_volume"][0])})
-        return pl.DataFrame(
-            rows, schema={"symbol": pl.String, "first_bar_ts": pl.Int64, "quote_volume": pl.Float64}
-        )
+        schema = {"symbol": pl.String, "first_bar_ts": pl.Int64, "quote_volume": pl.Float64}
+        return pl.DataFrame(rows, schema=schema), errors
 
     def coverage(self) -> tuple[int, int] | None:
         """(first, last) bar open over all markets, or ``None`` for an empty folder."""
         firsts, lasts = [], []
         for symbol in self.markets:
-            span = self._scan(symbol).select(pl.col("ts").min().alias("a"), pl.col("ts").max().alias("b")).collect()
+            try:
+                span = self._scan(symbol).select(pl.col("ts").min().alias("a"), pl.col("ts").max().alias("b")).collect()
+            except Exception:  # an unreadable file is reported by the universe, not here
+                continue
             if span["a"][0] is not None:
                 firsts.append(span["a"][0])
                 lasts.append(span["b"][0])

@@ -1,0 +1,22 @@
+"""Benchmarks at a small size, so ``pytest -m benchmark huracan_assets_tests/benchmarks`` proves they run.
+
+Full runs and their results: ``python -m huracan_assets_tests.benchmarks.bench_dagster_overhead`` and
+RESULTS.md in this folder.
+"""
+
+import pytest
+
+
+@pytest.mark.benchmark
+def test_dagster_overhead_small(pg_admin, capsys):
+    """20 symbols, one measured date, SQLite and Postgres instances; every key verified materialized."""
+    from huracan_assets_tests.benchmarks.bench_dagster_overhead import PG_ADMIN_URL, main
+
+    rows = main(["--sizes", "20", "--repeats", "1", "--backends", "sqlite,postgres", "--pg-admin-url", PG_ADMIN_URL])
+    out = capsys.readouterr().out
+    assert [(r.backend, r.n) for r in rows] == [("sqlite", 20), ("postgres", 20)]
+    for row in rows:
+        assert len(row.dagster) == len(row.baseline) == 1
+        assert row.dagster_s > 0 and row.baseline_s > 0
+        assert row.dagster[0].user_s > 0  # our asset code really ran inside the Dagster run
+    assert "| sqlite | 20 |" in out and "| postgres | 20 |" in out

