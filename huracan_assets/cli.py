@@ -44,10 +44,16 @@ def _prepare_env(home: Path) -> None:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", type=Path, help="candle folder DIR/<timeframe>/<BASE>_<QUOTE>.parquet (default: bundled sample)")
+    parser.add_argument(
+        "--data", type=Path, help="candle folder DIR/<timeframe>/<BASE>_<QUOTE>.parquet (default: bundled sample)"
+    )
     parser.add_argument("--timeframe", default=None, help="bar size, e.g. 1h, 15m, 5m (default: config)")
-    parser.add_argument("--symbols", default=None, help="comma-separated symbols, e.g. BTCUSDT,ETHUSDT (default: ranked universe)")
-    parser.add_argument("--home", type=Path, default=None, help="home of the embedded store, registry and Dagster instance")
+    parser.add_argument(
+        "--symbols", default=None, help="comma-separated symbols, e.g. BTCUSDT,ETHUSDT (default: ranked universe)"
+    )
+    parser.add_argument(
+        "--home", type=Path, default=None, help="home of the embedded store, registry and Dagster instance"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -115,7 +121,10 @@ def cmd_demo(args) -> int:
     instance = DagsterInstance.get()
     store = LocalObjectStore(settings.store_root, prefix=settings.object_store.prefix)
 
-    print(f"Huracan demo · data {settings.data_dir} ({data_first}..{data_last}, {len(exchange.markets)} markets, {settings.timeframe})")
+    markets = len(exchange.markets)
+    print(
+        f"Huracan demo · data {settings.data_dir} ({data_first}..{data_last}, {markets} markets, {settings.timeframe})"
+    )
     print(f"home {settings.home} · dates {args.start}..{args.end} · history from {history_first}")
     started = time.monotonic()
     if history_first < args.start:
@@ -147,8 +156,7 @@ def cmd_demo(args) -> int:
     done = sum(o.summary.get("symbols_done", 0) for o in outcomes)
     failed = sum(len(o.summary.get("failed", {})) for o in outcomes)
     for o in outcomes:
-        for sym in o.summary.get("done", []):
-            rows.append([o.day.isoformat(), sym, "done", ""])
+        rows.extend([o.day.isoformat(), sym, "done", ""] for sym in o.summary.get("done", []))
         for sym, why in sorted(o.summary.get("skipped", {}).items()):
             rows.append([o.day.isoformat(), sym, "skipped", why])
         for sym, why in sorted(o.summary.get("failed", {}).items()):
@@ -180,7 +188,9 @@ def cmd_backfill(args) -> int:
     instance = DagsterInstance.get()
     chunk = args.chunk_days or settings.execution.backfill_chunk_days
     with tqdm(total=(args.end - args.start).days + 1, desc="backfill", unit="day", file=sys.stderr) as bar:
-        backfill(defs, instance, args.start, args.end, chunk, progress=lambda lo, hi, _s: bar.update((hi - lo).days + 1))
+        backfill(
+            defs, instance, args.start, args.end, chunk, progress=lambda lo, hi, _s: bar.update((hi - lo).days + 1)
+        )
     print(f"backfilled {args.start}..{args.end} in chunks of {chunk} dates")
     return 0
 

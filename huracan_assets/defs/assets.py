@@ -3,7 +3,6 @@
 Assets are thin: read partition keys, call the pure core, return ``{key: frame | SymbolOutcome}``.
 """
 
-
 import json
 from datetime import date, timedelta
 
@@ -40,7 +39,7 @@ from huracan_assets.storage.partitioned import PartitionWindow, SymbolOutcome
 SYMBOL_DAY_TAG = {"huracan/lane": "symbol_day"}
 
 
-def build_assets(settings: Settings) -> list:
+def build_assets(settings: Settings) -> list:  # noqa: C901 - one closure per asset, each small
     days = date_partitions(settings.partitions.start_date)
     symbol_days = symbol_day_partitions(settings.partitions.start_date)
     single_run = BackfillPolicy.single_run()
@@ -194,10 +193,16 @@ def build_assets(settings: Settings) -> list:
             day, _ = split_key(key)
             rows = reg.select("symbol_status", as_of=day, timeframe=settings.timeframe)
             uni = universe.get(day.isoformat())
-            named = uni.filter(~pl.col("selected") & ~pl.col("reason").str.contains("^(not named|below top)")) if uni is not None else None
+            named = (
+                uni.filter(~pl.col("selected") & ~pl.col("reason").str.contains("^(not named|below top)"))
+                if uni is not None
+                else None
+            )
             rejected = dict(zip(named["symbol"], named["reason"], strict=True)) if named is not None else {}
             summary = build_summary(day, settings.timeframe, rows, rejected)
-            store.put(f"summaries/daily/{day.isoformat()}.json", json.dumps(summary, indent=2).encode(), "application/json")
+            store.put(
+                f"summaries/daily/{day.isoformat()}.json", json.dumps(summary, indent=2).encode(), "application/json"
+            )
             last = summary
         return MaterializeResult(
             metadata={

@@ -4,7 +4,6 @@ Both accept the output of a ranged run as ``{partition_key: value}``. A value ma
 ``SymbolOutcome`` (failed / skipped with a reason) which is recorded per key instead of data.
 """
 
-
 from collections import Counter
 from datetime import date
 
@@ -82,7 +81,7 @@ class PartitionedParquetIOManager(ConfigurableIOManager):
             "rows_written": written_bytes_rows,
         }
         if len(digests) == 1:
-            (only_key, digest), = digests.items()
+            ((only_key, digest),) = digests.items()
             metadata["sha256"] = digest
             metadata["object_key"] = data_key(asset, only_key)
         context.add_output_metadata(metadata)

@@ -37,7 +37,8 @@ def run_keys(
             context.log.debug(traceback.format_exc())
             results[str(key)] = SymbolOutcome.failed(reason)
         if i % step == 0 or i == len(keys):
-            context.log.info(f"{label or context.asset_key.to_user_string()}: {i}/{len(keys)} keys, {time.monotonic() - started:.1f}s")
+            name = label or context.asset_key.to_user_string()
+            context.log.info(f"{name}: {i}/{len(keys)} keys, {time.monotonic() - started:.1f}s")
     return results
 
 

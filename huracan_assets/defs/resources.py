@@ -1,6 +1,5 @@
 """Resources: the roles ``object_store``, ``registry`` and ``exchange``. Secrets arrive as ``EnvVar``."""
 
-
 from functools import lru_cache
 
 from dagster import ConfigurableResource

@@ -43,9 +43,7 @@ class FilesExchange:
         self.quote = quote
         folder = self.data_dir / timeframe
         if not folder.is_dir():
-            raise ExchangeError(
-                f"no candle folder {folder}: expected DIR/<timeframe>/<BASE>_<QUOTE>.parquet"
-            )
+            raise ExchangeError(f"no candle folder {folder}: expected DIR/<timeframe>/<BASE>_<QUOTE>.parquet")
         self.folder = folder
 
     @cached_property
@@ -120,4 +118,3 @@ class FilesExchange:
                 firsts.append(span["a"][0])
                 lasts.append(span["b"][0])
         return (min(firsts), max(lasts)) if firsts else None
-

@@ -114,9 +114,11 @@ class Registry:
         pk = [c.name for c in table.primary_key.columns]
         stmt = self._insert(table)
         updatable = [c.name for c in table.columns if c.name not in pk]
-        stmt = stmt.on_conflict_do_update(
-            index_elements=pk, set_={name: stmt.excluded[name] for name in updatable}
-        ) if updatable else stmt.on_conflict_do_nothing(index_elements=pk)
+        stmt = (
+            stmt.on_conflict_do_update(index_elements=pk, set_={name: stmt.excluded[name] for name in updatable})
+            if updatable
+            else stmt.on_conflict_do_nothing(index_elements=pk)
+        )
         with self.engine.begin() as conn:
             conn.execute(stmt, [dict(r) for r in rows])
         return len(rows)
@@ -149,7 +151,11 @@ class Registry:
             return [dict(row._mapping) for row in conn.execute(stmt)]
 
     def record_symbol_status(
-        self, asset: str, timeframe: str, statuses: Mapping[tuple[str, date], tuple[str, str | None]], run_id: str | None
+        self,
+        asset: str,
+        timeframe: str,
+        statuses: Mapping[tuple[str, date], tuple[str, str | None]],
+        run_id: str | None,
     ) -> int:
         now = datetime.now(UTC)
         rows = [

@@ -55,7 +55,13 @@ def _check_key(key: str) -> str:
 
 
 def with_retries(
-    op: str, key: str, fn: Callable[[], T], *, attempts: int, base_delay: float, retry_on: tuple[type[BaseException], ...]
+    op: str,
+    key: str,
+    fn: Callable[[], T],
+    *,
+    attempts: int,
+    base_delay: float,
+    retry_on: tuple[type[BaseException], ...],
 ) -> T:
     """Run ``fn`` with exponential backoff on ``retry_on``; raise ``ObjectStoreError`` at the end."""
     for attempt in range(1, attempts + 1):

@@ -29,7 +29,7 @@ def postgres_instance(tmp_path: Path, url: str) -> DagsterInstance:
     home = tmp_path / "dagster_pg_home"
     home.mkdir(parents=True, exist_ok=True)
     (home / "dagster.yaml").write_text(
-        f"storage:\n  postgres:\n    postgres_url: \"{url}\"\ntelemetry:\n  enabled: false\n"
+        f'storage:\n  postgres:\n    postgres_url: "{url}"\ntelemetry:\n  enabled: false\n'
     )
     return DagsterInstance.from_config(str(home))
 

@@ -35,7 +35,11 @@ def test_ranged_run_over_24_symbols_and_6_days_on_postgres(home, tmp_path, pg_ur
     assert run_symbol_days(defs, instance, FIRST, LAST)
     assert len(instance.get_runs()) == runs_before + 1  # one run for the whole rectangle
 
-    keys = {f"{d}|{s}" for d in ("2024-03-02", "2024-03-03", "2024-03-04", "2024-03-05", "2024-03-06", "2024-03-07") for s in symbols}
+    keys = {
+        f"{d}|{s}"
+        for d in ("2024-03-02", "2024-03-03", "2024-03-04", "2024-03-05", "2024-03-06", "2024-03-07")
+        for s in symbols
+    }
     assert _materialized(instance, "candles") == keys
     assert _materialized(instance, "features") == keys
 
@@ -113,7 +117,9 @@ def test_one_bad_coin_fails_alone_and_reruns_alone(home, tmp_path, test_data_dir
 
     # fix the data, rerun that one symbol of that one day alone
     (data / "1h" / "SOL_USDT.parquet").write_bytes(good_copy)
-    rerun = defs.resolve_job_def("symbol_day_job").execute_in_process(instance=instance, partition_key="2024-03-07|SOLUSDT")
+    rerun = defs.resolve_job_def("symbol_day_job").execute_in_process(
+        instance=instance, partition_key="2024-03-07|SOLUSDT"
+    )
     assert rerun.success
     assert {e.partition for e in rerun.get_asset_materialization_events()} == {"2024-03-07|SOLUSDT"}
     window = PartitionWindow(store, "features", ["2024-03-07|SOLUSDT"])

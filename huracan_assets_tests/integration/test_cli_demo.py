@@ -20,7 +20,9 @@ def _huracan(*args, home: Path, timeout=900):
 
 def test_demo_on_the_bundled_sample(tmp_path):
     home = tmp_path / "home"
-    out = _huracan("demo", "--symbols", "BTCUSDT,ETHUSDT,TONUSDT", "--start", "2024-08-09", "--end", "2024-08-11", home=home)
+    out = _huracan(
+        "demo", "--symbols", "BTCUSDT,ETHUSDT,TONUSDT", "--start", "2024-08-09", "--end", "2024-08-11", home=home
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "2024-08-11" in out.stderr and "daily loop" in out.stderr  # progress while it works
     # TON lists 2024-08-08 10:00 (named explicitly, so no history filter): 1/3 and 2/3 warm-up days, then done
@@ -40,7 +42,9 @@ def test_demo_on_the_bundled_sample(tmp_path):
 
 
 def test_demo_on_a_folder_it_has_never_seen(tmp_path, test_data_dir):
-    out = _huracan("demo", "--data", str(test_data_dir), "--start", "2024-03-08", "--end", "2024-03-09", home=tmp_path / "h")
+    out = _huracan(
+        "demo", "--data", str(test_data_dir), "--start", "2024-03-08", "--end", "2024-03-09", home=tmp_path / "h"
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     # 24 coins x 2 dates; WIF lists 2024-03-05 14:00, so on 03-08 it lacks one warm-up day
     assert "47 symbol-days done, 1 skipped, 0 failed" in out.stdout
@@ -48,7 +52,18 @@ def test_demo_on_a_folder_it_has_never_seen(tmp_path, test_data_dir):
 
 
 def test_demo_with_nothing_to_do_exits_non_zero(tmp_path, test_data_dir):
-    out = _huracan("demo", "--data", str(test_data_dir), "--symbols", "BTCUSDT", "--start", "2024-05-01", "--end", "2024-05-01", home=tmp_path / "h")
+    out = _huracan(
+        "demo",
+        "--data",
+        str(test_data_dir),
+        "--symbols",
+        "BTCUSDT",
+        "--start",
+        "2024-05-01",
+        "--end",
+        "2024-05-01",
+        home=tmp_path / "h",
+    )
     assert out.returncode == 1, out.stdout + out.stderr[-2000:]
     assert "0 symbol-days done" in out.stdout
 

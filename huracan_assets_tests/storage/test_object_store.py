@@ -86,7 +86,7 @@ def test_s3_errors_are_retried_then_reported_and_old_object_survives(s3_store):
 
     s3_store._client.meta.events.register("before-send.s3.PutObject", fail_send)
     try:
-        with pytest.raises(ObjectStoreError, match="put 'champion/BTCUSDT/latest.json' failed"):
+        with pytest.raises(ObjectStoreError, match=r"put 'champion/BTCUSDT/latest\.json' failed"):
             s3_store.put("champion/BTCUSDT/latest.json", b"new")
     finally:
         s3_store._client.meta.events.unregister("before-send.s3.PutObject", fail_send)
@@ -110,7 +110,13 @@ def test_partition_window_statuses_and_lazy_frames(store):
     write_outcome(store, "candles", "2024-01-03|BTCUSDT", SymbolOutcome.failed("exchange said no"), "run1")
     write_frame(store, "candles", "2024-01-03|ETHUSDT", frame)
     assert store.exists(data_key("candles", "2024-01-03|ETHUSDT"))
-    keys = ["2024-01-03|BTCUSDT", "2024-01-01|BTCUSDT", "2024-01-02|BTCUSDT", "2024-01-04|BTCUSDT", "2024-01-03|ETHUSDT"]
+    keys = [
+        "2024-01-03|BTCUSDT",
+        "2024-01-01|BTCUSDT",
+        "2024-01-02|BTCUSDT",
+        "2024-01-04|BTCUSDT",
+        "2024-01-03|ETHUSDT",
+    ]
     window = PartitionWindow(store, "candles", keys)
     assert list(window) == sorted(keys, key=lambda k: (k.split("|")[1], k))
     assert window.status("2024-01-03|BTCUSDT").reason == "exchange said no"
