@@ -20,6 +20,8 @@ demo: setup
 	$(VENV)/bin/huracan demo $(ARGS)
 
 test: setup-dev
+	$(VENV)/bin/ruff check huracan_assets huracan_assets_tests
+	$(VENV)/bin/ruff format --check huracan_assets huracan_assets_tests
 	$(PY) -m pytest -q $(ARGS)
 
 test-fast: setup-dev

@@ -39,11 +39,18 @@ def _execute(defs: Definitions, instance: DagsterInstance, job: str, tags: dict[
     )
     if not result.success:
         errors = [
-            f"{ev.step_key}: {ev.event_specific_data.error.message.strip()}"  # type: ignore[union-attr]
+            f"{ev.step_key}: {_root_cause(ev.event_specific_data.error)}"
             for ev in result.all_events
             if ev.is_step_failure
         ]
         raise RunFailed(f"{job} run {result.run_id} failed: {'; '.join(errors) or 'see the run in the UI'}")
+
+
+def _root_cause(error) -> str:
+    """The innermost error of a Dagster step failure (the wrapper messages say little)."""
+    while error is not None and getattr(error, "cause", None) is not None:
+        error = error.cause
+    return error.message.strip().splitlines()[-1] if error is not None else "unknown error"
 
 
 def run_prelude(defs, instance, first: date, last: date, quiet: bool = True) -> None:

@@ -22,6 +22,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 TEST_DATA = Path(__file__).resolve().parent / "data" / "ohlcv"
+S3_TEST_BUCKET = "huracan-test"
 PG_ADMIN_URL = os.environ.get("HURACAN_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 
 
@@ -164,7 +165,7 @@ def s3_endpoint(tmp_path_factory):
     deadline = time.monotonic() + 90
     while True:
         try:
-            client.create_bucket(Bucket=f"probe-{uuid.uuid4().hex[:8]}")
+            client.create_bucket(Bucket=S3_TEST_BUCKET)
             break
         except Exception as exc:
             if proc.poll() is not None or time.monotonic() > deadline:
@@ -179,9 +180,6 @@ def s3_endpoint(tmp_path_factory):
     except subprocess.TimeoutExpired:
         _kill_group(proc, signal.SIGKILL)
     log.close()
-
-
-S3_TEST_BUCKET = "huracan-test"
 
 
 @pytest.fixture

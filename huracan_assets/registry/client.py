@@ -16,7 +16,7 @@ from sqlalchemy import Engine, and_, create_engine, event, inspect, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 
-from huracan_assets.registry.tables import TABLES, symbol_status
+from huracan_assets.registry.tables import TABLES, VERSION_TABLE, symbol_status
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -97,7 +97,7 @@ class Registry:
         from alembic.runtime.migration import MigrationContext
 
         with self.engine.connect() as conn:
-            return MigrationContext.configure(conn).get_current_revision()
+            return MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
 
     def table_names(self) -> list[str]:
         return sorted(inspect(self.engine).get_table_names())

@@ -22,6 +22,7 @@ from sqlalchemy import (
 )
 
 metadata = MetaData()
+VERSION_TABLE = "huracan_registry_version"
 
 models = Table(
     "models",

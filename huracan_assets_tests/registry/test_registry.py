@@ -22,15 +22,16 @@ def registry(request, tmp_path):
 
 def test_migrated_schema_matches_the_table_metadata(registry):
     assert registry.current_revision() == "0001"
-    assert [t for t in registry.table_names() if t != "alembic_version"] == ALL
+    assert [t for t in registry.table_names() if t != "huracan_registry_version"] == ALL
     with registry.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True, "version_table": "huracan_registry_version"})
+        diff = compare_metadata(ctx, metadata)
     assert diff == []
 
 
 def test_downgrade_and_upgrade_again(registry):
     registry.downgrade("base")
-    assert registry.table_names() == ["alembic_version"]
+    assert registry.table_names() == ["huracan_registry_version"]
     registry.migrate()
     assert registry.current_revision() == "0001"
 
@@ -93,6 +94,19 @@ def test_replace_partitions_is_idempotent_and_scoped(registry):
 def test_unknown_table_is_a_clear_error(registry):
     with pytest.raises(RegistryError, match="unknown registry table"):
         registry.upsert("live_trades", [{"x": 1}])
+
+
+@pytest.mark.integration
+def test_registry_shares_a_database_with_dagster_storage(pg_url, tmp_path):
+    """Dagster's own alembic_version must not collide with the registry's migrations."""
+    from huracan_assets_tests.defs.helpers import postgres_instance
+
+    instance = postgres_instance(tmp_path, pg_url)
+    instance.get_runs()
+    reg = Registry(pg_url)
+    assert reg.current_revision() == "0001"
+    assert {"alembic_version", "huracan_registry_version", "models", "runs"} <= set(reg.table_names())
+    reg.dispose()
 
 
 @pytest.mark.integration

@@ -3,7 +3,7 @@
 from alembic import context
 from sqlalchemy import create_engine
 
-from huracan_assets.registry.tables import metadata
+from huracan_assets.registry.tables import VERSION_TABLE, metadata
 
 config = context.config
 
@@ -14,6 +14,9 @@ def _run(connection) -> None:
         target_metadata=metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        # our own version table: the registry may share a database with Dagster's storage,
+        # which keeps its own `alembic_version`
+        version_table=VERSION_TABLE,
     )
     with context.begin_transaction():
         context.run_migrations()
