@@ -71,6 +71,12 @@ def _successful_dates(instance, job_name: str) -> list[date]:
     return sorted(out)
 
 
+def _dates_after_cursor(context: SensorEvaluationContext, job_name: str) -> list[date]:
+    """Dates whose ``job_name`` run succeeded and that this sensor has not handled yet, in order."""
+    cursor = date.fromisoformat(context.cursor) if context.cursor else None
+    return [d for d in _successful_dates(context.instance, job_name) if cursor is None or d > cursor]
+
+
 def build_automation(prelude_job, symbol_day_job, summary_job):
     @schedule(
         cron_schedule="0 2 * * *",
@@ -86,9 +92,7 @@ def build_automation(prelude_job, symbol_day_job, summary_job):
     @sensor(job=symbol_day_job, minimum_interval_seconds=30, default_status=DefaultSensorStatus.RUNNING)
     def symbol_day_sensor(context: SensorEvaluationContext):
         """Launch D's ranged symbol x day run after D's prelude succeeded; dates in order, once each."""
-        done_prelude = _successful_dates(context.instance, prelude_job.name)
-        cursor = date.fromisoformat(context.cursor) if context.cursor else None
-        pending = [d for d in done_prelude if cursor is None or d > cursor]
+        pending = _dates_after_cursor(context, prelude_job.name)
         if not pending:
             return SkipReason("no new prelude run")
         symbols = context.instance.get_dynamic_partitions(SYMBOLS)
@@ -101,9 +105,7 @@ def build_automation(prelude_job, symbol_day_job, summary_job):
     @sensor(job=summary_job, minimum_interval_seconds=30, default_status=DefaultSensorStatus.RUNNING)
     def daily_summary_sensor(context: SensorEvaluationContext):
         """Write D's summary after D's ranged run succeeded."""
-        done = _successful_dates(context.instance, symbol_day_job.name)
-        cursor = date.fromisoformat(context.cursor) if context.cursor else None
-        pending = [d for d in done if cursor is None or d > cursor]
+        pending = _dates_after_cursor(context, symbol_day_job.name)
         if not pending:
             return SkipReason("no new symbol-day run")
         context.update_cursor(pending[-1].isoformat())
