@@ -28,8 +28,8 @@ import os
 
 # production settings, as the CLI sets them (ENGINEERING.md); Dagster reads them at run time, set before
 # importing it anyway
-os.environ["DAGSTER_EVENT_BATCH_SIZE"] = "1000"  # noqa: TID251
-os.environ["DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"] = "true"  # noqa: TID251
+os.environ["DAGSTER_EVENT_BATCH_SIZE"] = "1000"
+os.environ["DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"] = "true"
 
 import argparse
 import contextlib
@@ -78,9 +78,7 @@ from huracan_assets.runner import QUIET
 from huracan_assets.storage.object_store import LocalObjectStore
 from huracan_assets.storage.partitioned import PartitionWindow, write_frame
 
-PG_ADMIN_URL = os.environ.get(  # noqa: TID251
-    "HURACAN_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
-)
+PG_ADMIN_URL = os.environ.get("HURACAN_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 START = date(2024, 1, 1)  # partitions start; the warm-up date is START + 1 so its window has a day before it
 TIMEFRAME = "1h"
 BARS = 24
