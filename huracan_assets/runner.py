@@ -20,6 +20,7 @@ from huracan_assets.defs.partitions import RANGE_END_TAG, RANGE_START_TAG, SYMBO
 from huracan_assets.storage.object_store import ObjectNotFound, ObjectStore
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+CLI_TAGS = {"huracan/driver": "cli"}  # the sensors leave runs the CLI chains itself alone
 
 
 class RunFailed(RuntimeError):
@@ -35,7 +36,7 @@ class DateOutcome:
 
 def _execute(defs: Definitions, instance: DagsterInstance, job: str, tags: dict[str, str], quiet: bool) -> None:
     result = defs.resolve_job_def(job).execute_in_process(
-        instance=instance, tags=tags, run_config=QUIET if quiet else None, raise_on_error=False
+        instance=instance, tags={**CLI_TAGS, **tags}, run_config=QUIET if quiet else None, raise_on_error=False
     )
     if not result.success:
         errors = [

@@ -3,13 +3,14 @@
 Dagster does not mix partition definitions in one job, so a day is three runs:
 1. ``daily_prelude_job`` (universe, reference candles) for D, started by the schedule at 02:00 on D+1;
 2. ``symbol_day_job``: one ranged run ``D|first..D|last`` over all registered symbols, started by
-   ``symbol_day_sensor`` once the prelude of D succeeded, dates strictly in order;
+   ``symbol_day_sensor`` once a prelude run of D succeeded (requests in date order; the queued run
+   coordinator runs one run per lane at a time, see ``dagster.yaml``);
 3. ``daily_summary_job`` for D, started by ``daily_summary_sensor`` once D's ranged run succeeded.
 """
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from dagster import (
     AssetSelection,
@@ -26,13 +27,16 @@ from dagster import (
     sensor,
 )
 
-from huracan_assets.defs.partitions import RANGE_START_TAG, SYMBOLS, range_tags, split_key
+from huracan_assets.core.market_data.candles import date_range
+from huracan_assets.defs.partitions import RANGE_END_TAG, RANGE_START_TAG, SYMBOLS, range_tags, split_key
 
 PRELUDE_ASSETS = ("universe", "reference_candles")
 SYMBOL_DAY_JOB_ASSETS = ("candles", "features")
 SUMMARY_ASSETS = ("daily_summary",)
 LANE_TAG = "huracan/lane"
 DATE_TAG = "huracan/date"
+DRIVER_TAG = "huracan/driver"
+PARTITION_TAG = "dagster/partition"
 
 
 def build_jobs():
@@ -48,33 +52,45 @@ def build_jobs():
     return prelude, symbol_day, summary
 
 
-def symbol_day_run_request(day: date, symbols: list[str]) -> RunRequest:
+def symbol_day_run_request(day: date, symbols: list[str], trigger: str = "") -> RunRequest:
     """The one ranged run of a date over all registered symbols (a rectangle: D x first..last)."""
     return RunRequest(
-        run_key=f"symbol_day:{day.isoformat()}",
+        run_key=f"symbol_day:{day.isoformat()}:{trigger}",
         job_name="symbol_day_job",
         tags={**range_tags(day, day, symbols), DATE_TAG: day.isoformat()},
     )
 
 
-def _successful_dates(instance, job_name: str) -> list[date]:
-    records = instance.get_run_records(RunsFilter(job_name=job_name, statuses=[DagsterRunStatus.SUCCESS]))
-    out = set()
+def run_dates(tags: dict[str, str]) -> list[date]:
+    """The dates a run covered, from its partition or partition-range tags."""
+    if RANGE_START_TAG in tags and RANGE_END_TAG in tags:
+        return date_range(split_key(tags[RANGE_START_TAG])[0], split_key(tags[RANGE_END_TAG])[0])
+    if PARTITION_TAG in tags:
+        return [split_key(tags[PARTITION_TAG])[0]]
+    return []
+
+
+def new_successes(context: SensorEvaluationContext, job_name: str) -> list[tuple[date, str]]:
+    """``(date, run_id)`` of runs of ``job_name`` that succeeded since the cursor, by date.
+
+    The cursor is the update time of the newest run handled, so a re-run of an older date triggers
+    again. Runs driven by the CLI (``huracan demo``/``backfill``) chain themselves and are ignored.
+    """
+    after = datetime.fromisoformat(context.cursor) if context.cursor else None
+    records = context.instance.get_run_records(
+        RunsFilter(job_name=job_name, statuses=[DagsterRunStatus.SUCCESS], updated_after=after)
+    )
+    if not records:
+        return []
+    context.update_cursor(max(r.update_timestamp for r in records).isoformat())
+    latest: dict[date, tuple[datetime, str]] = {}
     for rec in records:
-        tags = rec.dagster_run.tags
-        if DATE_TAG in tags:
-            out.add(date.fromisoformat(tags[DATE_TAG]))
-        elif "dagster/partition" in tags:
-            out.add(date.fromisoformat(tags["dagster/partition"]))
-        elif RANGE_START_TAG in tags:
-            out.add(split_key(tags[RANGE_START_TAG])[0])
-    return sorted(out)
-
-
-def _dates_after_cursor(context: SensorEvaluationContext, job_name: str) -> list[date]:
-    """Dates whose ``job_name`` run succeeded and that this sensor has not handled yet, in order."""
-    cursor = date.fromisoformat(context.cursor) if context.cursor else None
-    return [d for d in _successful_dates(context.instance, job_name) if cursor is None or d > cursor]
+        if rec.dagster_run.tags.get(DRIVER_TAG) == "cli":
+            continue
+        for day in run_dates(rec.dagster_run.tags):
+            if day not in latest or rec.update_timestamp > latest[day][0]:
+                latest[day] = (rec.update_timestamp, rec.dagster_run.run_id)
+    return [(day, run_id) for day, (_, run_id) in sorted(latest.items())]
 
 
 def build_automation(prelude_job, symbol_day_job, summary_job):
@@ -91,27 +107,24 @@ def build_automation(prelude_job, symbol_day_job, summary_job):
 
     @sensor(job=symbol_day_job, minimum_interval_seconds=30, default_status=DefaultSensorStatus.RUNNING)
     def symbol_day_sensor(context: SensorEvaluationContext):
-        """Launch D's ranged symbol x day run after D's prelude succeeded; dates in order, once each."""
-        pending = _dates_after_cursor(context, prelude_job.name)
-        if not pending:
-            return SkipReason("no new prelude run")
+        """Launch D's ranged symbol x day run after a prelude run of D succeeded; in date order."""
         symbols = context.instance.get_dynamic_partitions(SYMBOLS)
         if not symbols:
             return SkipReason("no symbols registered yet")
-        requests = [symbol_day_run_request(d, symbols) for d in pending]
-        context.update_cursor(pending[-1].isoformat())
-        return requests
+        pending = new_successes(context, prelude_job.name)
+        if not pending:
+            return SkipReason("no new prelude run")
+        return [symbol_day_run_request(d, symbols, trigger=run_id[:8]) for d, run_id in pending]
 
     @sensor(job=summary_job, minimum_interval_seconds=30, default_status=DefaultSensorStatus.RUNNING)
     def daily_summary_sensor(context: SensorEvaluationContext):
         """Write D's summary after D's ranged run succeeded."""
-        pending = _dates_after_cursor(context, symbol_day_job.name)
+        pending = new_successes(context, symbol_day_job.name)
         if not pending:
             return SkipReason("no new symbol-day run")
-        context.update_cursor(pending[-1].isoformat())
         return [
-            RunRequest(run_key=f"summary:{d}", partition_key=d.isoformat(), tags={DATE_TAG: d.isoformat()})
-            for d in pending
+            RunRequest(run_key=f"summary:{d}:{run_id[:8]}", partition_key=d.isoformat(), tags={DATE_TAG: d.isoformat()})
+            for d, run_id in pending
         ]
 
     return [daily_0200_utc], [symbol_day_sensor, daily_summary_sensor]

@@ -2,7 +2,7 @@
 
 from datetime import UTC, date, datetime
 
-from dagster import RunRequest, SkipReason, build_schedule_context, build_sensor_context
+from dagster import AssetKey, RunRequest, SkipReason, build_schedule_context, build_sensor_context
 
 from huracan_assets.defs.automation import DATE_TAG
 from huracan_assets.defs.partitions import RANGE_END_TAG, RANGE_START_TAG, SYMBOLS
@@ -45,7 +45,7 @@ def test_schedule_sensors_chain_one_ranged_run_per_date_in_order(home, tmp_path,
     for r in requests:
         d = r.tags[DATE_TAG]
         assert r.tags[RANGE_START_TAG] == f"{d}|BTCUSDT" and r.tags[RANGE_END_TAG] == f"{d}|SOLUSDT"
-        assert r.run_key == f"symbol_day:{d}"
+        assert r.run_key.startswith(f"symbol_day:{d}:")
     # the cursor moved: a second evaluation asks for nothing new
     again = symbol_sensor(build_sensor_context(instance=instance, definitions=defs, cursor=ctx.cursor))
     assert isinstance(again, SkipReason)
@@ -59,11 +59,20 @@ def test_schedule_sensors_chain_one_ranged_run_per_date_in_order(home, tmp_path,
     assert [r.partition_key for r in summary_requests] == ["2024-03-05", "2024-03-06"]
     for r in summary_requests:
         assert _execute(defs, instance, r, "daily_summary_job").success
+    # a re-run of an older date's prelude triggers that date again, and only that date
+    rerun = _execute(
+        defs, instance, RunRequest(partition_key="2024-03-05", tags={DATE_TAG: "2024-03-05"}), "daily_prelude_job"
+    )
+    assert rerun.success
+    again = symbol_sensor(build_sensor_context(instance=instance, definitions=defs, cursor=ctx.cursor))
+    assert [r.tags[DATE_TAG] for r in again] == ["2024-03-05"]
+    assert again[0].run_key != requests[0].run_key  # a new run key, so Dagster does not dedupe it away
+
     runs = instance.get_runs()
     by_job = {}
     for run in runs:
         by_job.setdefault(run.job_name, []).append(run)
-    assert len(by_job["symbol_day_job"]) == 2 and len(by_job["daily_prelude_job"]) == 2
+    assert len(by_job["symbol_day_job"]) == 2 and len(by_job["daily_prelude_job"]) == 3
     assert len(by_job["daily_summary_job"]) == 2
 
 
@@ -84,3 +93,57 @@ def test_partition_start_and_dates_are_utc(home, test_data_dir):
     defs = defs_for(settings)
     pdef = defs.resolve_assets_def("universe").partitions_def
     assert pdef.timezone == "UTC" and pdef.start.date() == date(2024, 3, 1)
+
+
+def test_sensors_leave_cli_driven_runs_alone(home, tmp_path, test_data_dir):
+    from huracan_assets.runner import run_prelude
+
+    defs = defs_for(local_settings(test_data_dir, symbols="BTCUSDT"))
+    instance = sqlite_instance(tmp_path)
+    run_prelude(defs, instance, date(2024, 3, 4), date(2024, 3, 5))  # `huracan backfill` chains its own runs
+    assert instance.get_dynamic_partitions(SYMBOLS) == ["BTCUSDT"]
+    assert isinstance(symbol_sensor_eval(defs, instance), SkipReason)
+
+
+def test_a_multi_date_prelude_run_triggers_each_of_its_dates(home, tmp_path, test_data_dir):
+    defs = defs_for(local_settings(test_data_dir, symbols="BTCUSDT,ETHUSDT"))
+    instance = sqlite_instance(tmp_path)
+    tags = {RANGE_START_TAG: "2024-03-04", RANGE_END_TAG: "2024-03-06"}
+    assert defs.resolve_job_def("daily_prelude_job").execute_in_process(instance=instance, tags=tags).success
+    requests = symbol_sensor_eval(defs, instance)
+    assert [r.tags[DATE_TAG] for r in requests] == ["2024-03-04", "2024-03-05", "2024-03-06"]
+
+
+def _ui_backfill_plan(defs, symbols, days):
+    """Dagster's own planner, as asset backfills from the UI use it, on our single-run assets."""
+    from dagster import DagsterInstance
+    from dagster._core.definitions.automation_tick_evaluation_context import (
+        build_run_requests_with_backfill_policies,
+    )
+    from dagster._core.definitions.events import AssetKeyPartitionKey
+    from dagster._core.definitions.partitions.context import partition_loading_context
+
+    instance = DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(SYMBOLS, symbols)
+    with partition_loading_context(dynamic_partitions_store=instance):
+        requested = {
+            AssetKeyPartitionKey(AssetKey(asset), f"2024-03-{d:02d}|{s}")
+            for asset in ("candles", "features")
+            for d in days
+            for s in symbols
+        }
+        requests = build_run_requests_with_backfill_policies(requested, defs.resolve_asset_graph(), instance)
+    assert all(set(r.asset_selection) == {AssetKey("candles"), AssetKey("features")} for r in requests)
+    return sorted((r.tags[RANGE_START_TAG], r.tags[RANGE_END_TAG]) for r in requests)
+
+
+def test_ui_backfill_is_chunked_never_one_run_per_key_nor_one_for_all(home, test_data_dir):
+    """Dagster groups a multi-partition range by the dimension with fewer keys in the selection."""
+    defs = defs_for(local_settings(test_data_dir))
+    many_symbols = [f"C{i:02d}USDT" for i in range(8)]
+    # more symbols than dates (the daily case, 400 coins): one run per date over all symbols
+    plan = _ui_backfill_plan(defs, many_symbols, range(2, 5))
+    assert plan == [(f"2024-03-{d:02d}|C00USDT", f"2024-03-{d:02d}|C07USDT") for d in range(2, 5)]
+    # fewer symbols than dates (a long history of a few coins): one run per coin over the dates
+    plan = _ui_backfill_plan(defs, ["BTCUSDT", "ETHUSDT"], range(2, 9))
+    assert plan == [(f"2024-03-02|{s}", f"2024-03-08|{s}") for s in ("BTCUSDT", "ETHUSDT")]
