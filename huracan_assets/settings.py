@@ -24,12 +24,12 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from huracan_assets.core.market_data.candles import TIMEFRAME_MINUTES
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 SAMPLE_DATA_DIR = PACKAGE_DIR / "sample_data" / "ohlcv"
 _REPO_CONFIG_DIR = PACKAGE_DIR.parent / "config"
 _PACKAGED_CONFIG_DIR = PACKAGE_DIR / "config"
-
-TIMEFRAME_MINUTES = {"1m": 1, "5m": 5, "15m": 15, "30m": 30, "1h": 60, "4h": 240, "1d": 1440}
 
 
 class _Strict(BaseModel):
@@ -44,10 +44,25 @@ class UniverseSettings(_Strict):
     quote: str = "USDT"
     max_symbols: int = Field(400, ge=1)
     rank_lookback_days: int = Field(7, ge=1)
-    min_history_days: int = Field(1, ge=0)
+    min_history_days: float = Field(1, ge=0)
+    min_quote_volume: float = Field(0.0, ge=0)
+    max_spread_bps: float = Field(float("inf"), gt=0)
     reference_symbols: tuple[str, ...] = ("BTCUSDT", "ETHUSDT")
     # explicit symbols bypass the ranking filters (``--symbols``, the Telegram selector)
     symbols: tuple[str, ...] | None = None
+
+
+class CandleQualitySettings(_Strict):
+    """Cleaning policy and the thresholds of the candle checks (see core/market_data/cleaning.py)."""
+
+    fill_gaps: Literal["none", "ffill_flat"] = "none"
+    max_gap_fill_bars: int = Field(3, ge=0)
+    extreme_move_sigma: float = Field(10.0, gt=0)
+    min_completeness: float = Field(0.5, ge=0, le=1)  # below: the key fails and is held out downstream
+    warn_completeness: float = Field(0.99, ge=0, le=1)  # below: candles_complete warns
+    max_lag_bars: int = Field(1, ge=0)  # freshness against the partition's end
+    max_spread_bps: float = Field(50.0, gt=0)  # thin-book flag (Corwin-Schultz on D's bars)
+    max_zero_volume_share: float = Field(0.25, ge=0, le=1)  # thin-book flag
 
 
 class WindowSettings(_Strict):
@@ -94,6 +109,11 @@ class ExchangeSettings(_Strict):
     kind: Literal["files", "ccxt"] = "files"
     data_dir: str | None = None  # files only; defaults to the bundled sample
     exchange_id: str = "binance"
+    base_url: str | None = None  # ccxt only: a local replay server instead of the live exchange
+    page_limit: int = Field(1000, ge=1)
+    attempts: int = Field(5, ge=1)
+    retry_base_delay: float = Field(0.5, ge=0)
+    rate_limit_ms: int | None = None  # None: ccxt's own default for the exchange
     api_key_env: str | None = None
     api_secret_env: str | None = None
 
@@ -105,6 +125,7 @@ class Settings(_Strict):
     partitions: PartitionSettings
     universe: UniverseSettings = UniverseSettings()
     windows: WindowSettings = WindowSettings()
+    candles: CandleQualitySettings = CandleQualitySettings()
     execution: ExecutionSettings = ExecutionSettings()
     object_store: ObjectStoreSettings = ObjectStoreSettings()
     registry: RegistrySettings = RegistrySettings()

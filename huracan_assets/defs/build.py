@@ -43,6 +43,11 @@ def build_resources(settings: Settings) -> dict:
         quote=settings.universe.quote,
         data_dir=str(settings.data_dir) if ex.kind == "files" else None,
         exchange_id=ex.exchange_id,
+        base_url=ex.base_url,
+        page_limit=ex.page_limit,
+        attempts=ex.attempts,
+        retry_base_delay=ex.retry_base_delay,
+        rate_limit_ms=ex.rate_limit_ms,
         api_key=_env(ex.api_key_env),
         api_secret=_env(ex.api_secret_env),
     )

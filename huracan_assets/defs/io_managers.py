@@ -1,7 +1,8 @@
 """IO managers: parquet objects per (asset, symbol, day) on the object store, and registry tables.
 
 Both accept the output of a ranged run as ``{partition_key: value}``. A value may be a frame, or a
-``SymbolOutcome`` (failed / skipped with a reason) which is recorded per key instead of data.
+``SymbolOutcome``: a status (ok / failed / skipped with a reason), optionally a frame to store anyway
+and quality ``detail`` recorded with the key's status in the registry. Identical content is stored once.
 """
 
 from collections import Counter
@@ -14,9 +15,11 @@ from huracan_assets.defs.resources import ObjectStoreResource, RegistryResource
 from huracan_assets.storage.partitioned import (
     PartitionWindow,
     SymbolOutcome,
+    as_outcome,
+    clear_outcome,
     data_key,
+    put_frame,
     split,
-    write_frame,
     write_outcome,
 )
 
@@ -52,33 +55,40 @@ class PartitionedParquetIOManager(ConfigurableIOManager):
         values = _as_mapping(context, obj)
         counts: Counter[str] = Counter()
         statuses: dict[tuple[str, date], tuple[str, str | None]] = {}
-        written_bytes_rows = 0
+        details: dict[tuple[str, date], dict] = {}
+        rows = 0
         digests = {}
         for key in sorted(values):
-            value = values[key]
-            day, symbol = split(key)
-            if value is None:
+            if values[key] is None:
                 counts["absent"] += 1
                 continue
-            if isinstance(value, SymbolOutcome):
-                write_outcome(store, asset, key, value, context.run_id)
-                counts[value.status] += 1
-                statuses[(symbol or "*", date.fromisoformat(day))] = (value.status, value.reason)
-                continue
-            if not isinstance(value, pl.DataFrame):
-                raise TypeError(f"{asset} {key}: expected a polars DataFrame, got {type(value).__name__}")
-            digests[key] = write_frame(store, asset, key, value)
-            written_bytes_rows += value.height
-            counts["ok"] += 1
-            statuses[(symbol or "*", date.fromisoformat(day))] = ("ok", None)
+            if not isinstance(values[key], pl.DataFrame | SymbolOutcome):
+                raise TypeError(f"{asset} {key}: expected a polars DataFrame, got {type(values[key]).__name__}")
+            outcome = as_outcome(values[key])
+            day, symbol = split(key)
+            status_at = (symbol or "*", date.fromisoformat(day))
+            if outcome.frame is not None:
+                digests[key], changed = put_frame(store, asset, key, outcome.frame)
+                counts["written" if changed else "unchanged"] += 1
+                rows += outcome.frame.height
+            if outcome.status == "ok":
+                clear_outcome(store, asset, key)
+            else:
+                write_outcome(store, asset, key, outcome, context.run_id)
+            counts[outcome.status] += 1
+            statuses[status_at] = (outcome.status, outcome.reason)
+            if outcome.detail is not None:
+                details[status_at] = outcome.detail
         if statuses:
-            self.registry.get_registry().record_symbol_status(asset, self.timeframe, statuses, context.run_id)
+            self.registry.get_registry().record_symbol_status(asset, self.timeframe, statuses, context.run_id, details)
         metadata: dict[str, object] = {
             "store": store.describe(),
-            "keys_written": counts["ok"],
+            "keys_ok": counts["ok"],
             "keys_failed": counts["failed"],
             "keys_skipped": counts["skipped"],
-            "rows_written": written_bytes_rows,
+            "objects_written": counts["written"],
+            "objects_unchanged": counts["unchanged"],
+            "rows_stored": rows,
         }
         if len(digests) == 1:
             ((only_key, digest),) = digests.items()
@@ -115,7 +125,9 @@ class RegistryTableIOManager(ConfigurableIOManager):
         values = _as_mapping(context, obj)
         partitions, rows = [], []
         for key, frame in sorted(values.items()):
-            if frame is None or isinstance(frame, SymbolOutcome):
+            if isinstance(frame, SymbolOutcome):
+                frame = frame.frame if frame.status == "ok" else None
+            if frame is None:
                 continue
             if not isinstance(frame, pl.DataFrame):
                 raise TypeError(f"{table} {key}: expected a polars DataFrame, got {type(frame).__name__}")

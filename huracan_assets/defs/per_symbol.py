@@ -11,7 +11,7 @@ import polars as pl
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetExecutionContext, MetadataValue, Output
 
 from huracan_assets.defs.partitions import split_key
-from huracan_assets.storage.partitioned import SymbolOutcome
+from huracan_assets.storage.partitioned import SymbolOutcome, as_outcome
 
 Result = pl.DataFrame | SymbolOutcome
 
@@ -43,10 +43,11 @@ def run_keys(
 
 
 def summarize(results: dict[str, Result]) -> dict[str, object]:
-    ok = [k for k, v in results.items() if isinstance(v, pl.DataFrame)]
-    failed = {k: v.reason for k, v in results.items() if isinstance(v, SymbolOutcome) and v.status == "failed"}
-    skipped = {k: v.reason for k, v in results.items() if isinstance(v, SymbolOutcome) and v.status == "skipped"}
-    rows = sum(results[k].height for k in ok)  # type: ignore[union-attr]
+    outcomes = {k: as_outcome(v) for k, v in results.items()}
+    ok = [k for k, o in outcomes.items() if o.status == "ok"]
+    failed = {k: o.reason for k, o in outcomes.items() if o.status == "failed"}
+    skipped = {k: o.reason for k, o in outcomes.items() if o.status == "skipped"}
+    rows = sum(o.frame.height for o in outcomes.values() if o.status == "ok" and o.frame is not None)
     days = sorted({split_key(k)[0].isoformat() for k in results})
     return {"ok": ok, "failed": failed, "skipped": skipped, "rows": rows, "days": days}
 
@@ -58,6 +59,17 @@ def _table_md(items: dict[str, str], limit: int = 50) -> str:
     if len(items) > limit:
         lines.append(f"| … | {len(items) - limit} more |")
     return "\n".join(lines)
+
+
+def check_result(check_name: str, offenders: dict[str, str], severity: AssetCheckSeverity) -> AssetCheckResult:
+    """One aggregate check result for a step: passes when no key offends; names offenders and why."""
+    metadata = {
+        "offenders": len(offenders),
+        "offending_keys": MetadataValue.json(dict(sorted(offenders.items())[:200])),
+    }
+    if offenders:
+        metadata["details"] = MetadataValue.md(_table_md(offenders))
+    return AssetCheckResult(check_name=check_name, passed=not offenders, severity=severity, metadata=metadata)
 
 
 def outputs_with_check(results: dict[str, Result], check_name: str, extra: dict | None = None):
@@ -77,13 +89,4 @@ def outputs_with_check(results: dict[str, Result], check_name: str, extra: dict 
     if s["skipped"]:
         metadata["skipped"] = MetadataValue.md(_table_md(s["skipped"]))
     yield Output(results, metadata=metadata)
-    yield AssetCheckResult(
-        check_name=check_name,
-        passed=not s["failed"],
-        severity=AssetCheckSeverity.WARN,
-        metadata={
-            "failed_symbols": MetadataValue.json(s["failed"]),
-            "skipped": len(s["skipped"]),
-            "ok": len(s["ok"]),
-        },
-    )
+    yield check_result(check_name, s["failed"], AssetCheckSeverity.WARN)

@@ -4,6 +4,7 @@ from functools import lru_cache
 
 from dagster import ConfigurableResource
 
+from huracan_assets.exchange.ccxt_exchange import CcxtExchange
 from huracan_assets.exchange.files import ExchangeError, FilesExchange
 from huracan_assets.registry.client import Registry
 from huracan_assets.storage.object_store import LocalObjectStore, ObjectStore, S3ObjectStore
@@ -69,26 +70,60 @@ class RegistryResource(ConfigurableResource):
 
 
 class ExchangeResource(ConfigurableResource):
-    """Where candles come from: a local folder (``files``) or a live exchange through ccxt."""
+    """Where candles come from: a live exchange or a local replay of one through ccxt, or a folder."""
 
     kind: str = "files"
     timeframe: str = "1h"
     quote: str = "USDT"
     data_dir: str | None = None
     exchange_id: str = "binance"
+    base_url: str | None = None
+    page_limit: int = 1000
+    attempts: int = 5
+    retry_base_delay: float = 0.5
+    rate_limit_ms: int | None = None
     api_key: str | None = None
     api_secret: str | None = None
 
-    def client(self) -> FilesExchange:
+    def client(self) -> FilesExchange | CcxtExchange:
         if self.kind == "files":
             if not self.data_dir:
                 raise ExchangeError("the files exchange needs data_dir")
             return _files_exchange(self.data_dir, self.timeframe, self.quote)
-        raise ExchangeError(
-            f"exchange kind {self.kind!r} ({self.exchange_id}) is not wired yet: see issue 'Market data'"
-        )
+        if self.kind == "ccxt":
+            return _ccxt_exchange(
+                self.exchange_id,
+                self.timeframe,
+                self.quote,
+                self.base_url,
+                self.api_key,
+                self.api_secret,
+                self.page_limit,
+                self.attempts,
+                self.retry_base_delay,
+                self.rate_limit_ms,
+            )
+        raise ExchangeError(f"unknown exchange kind {self.kind!r}: expected files or ccxt")
 
 
 @lru_cache(maxsize=8)
 def _files_exchange(data_dir: str, timeframe: str, quote: str) -> FilesExchange:
     return FilesExchange(data_dir, timeframe, quote)
+
+
+@lru_cache(maxsize=8)
+def _ccxt_exchange(
+    exchange_id, timeframe, quote, base_url, api_key, api_secret, page_limit, attempts, base_delay, rate_limit_ms
+) -> CcxtExchange:
+    return CcxtExchange(
+        exchange_id,
+        timeframe,
+        quote,
+        base_url=base_url,
+        api_key=api_key,
+        api_secret=api_secret,
+        page_limit=page_limit,
+        attempts=attempts,
+        base_delay=base_delay,
+        rate_limit_ms=rate_limit_ms,
+    )

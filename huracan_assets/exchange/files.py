@@ -13,7 +13,7 @@ from pathlib import Path
 
 import polars as pl
 
-from huracan_assets.core.market_data.candles import CANDLE_COLUMNS, CANDLE_SCHEMA
+from huracan_assets.core.market_data.candles import CANDLE_COLUMNS, CANDLE_SCHEMA, TIMEFRAME_MINUTES
 
 
 class ExchangeError(RuntimeError):
@@ -29,7 +29,7 @@ class Market:
     symbol: str  # partition key form, BTCUSDT
     base: str
     quote: str
-    path: Path
+    path: Path | None = None
 
     @property
     def exchange_symbol(self) -> str:
@@ -45,6 +45,7 @@ class FilesExchange:
         if not folder.is_dir():
             raise ExchangeError(f"no candle folder {folder}: expected DIR/<timeframe>/<BASE>_<QUOTE>.parquet")
         self.folder = folder
+        self.bar_ms = TIMEFRAME_MINUTES[timeframe] * 60_000
 
     @cached_property
     def markets(self) -> dict[str, Market]:
@@ -73,37 +74,44 @@ class FilesExchange:
             raise ExchangeError(f"{path} lacks columns {missing}")
         return scan.select([pl.col(c).cast(t) for c, t in CANDLE_SCHEMA.items()])
 
-    def fetch_ohlcv(self, symbol: str, start_ms: int, end_ms: int) -> pl.DataFrame:
-        """Bars whose open is in ``[start_ms, end_ms)``."""
+    def now_ms(self) -> int | None:
+        """A folder has no clock: every bar in it is closed."""
+        return None
+
+    def fetch_ohlcv(self, symbol: str, start_ms: int, end_ms: int, *, now_ms: int | None = None) -> pl.DataFrame:
+        """Bars whose open is in ``[start_ms, end_ms)`` (and, given ``now_ms``, closed by then)."""
+        if now_ms is not None:
+            end_ms = min(end_ms, now_ms - self.bar_ms + 1)
         return self._scan(symbol).filter((pl.col("ts") >= start_ms) & (pl.col("ts") < end_ms)).collect()
 
     def listing_stats(self, as_of_ms: int, lookback_ms: int) -> tuple[pl.DataFrame, dict[str, str]]:
-        """Per symbol listed before ``as_of_ms``: first bar and trailing quote volume. No look-ahead.
+        """Per symbol listed before ``as_of_ms``: first bar, trailing quote volume, spread estimate.
 
-        Returns the stats and ``{symbol: error}`` for markets that could not be read, so one bad file
-        leaves that coin out instead of failing the whole universe.
+        Only bars that opened before ``as_of_ms`` are read (no look-ahead). Returns the stats and
+        ``{symbol: error}`` for markets that could not be read, so one bad file leaves that coin out
+        instead of failing the whole universe.
         """
+        from huracan_assets.core.market_data.universe import spread_estimate_bps
+
         rows, errors = [], {}
         for symbol in self.markets:
             try:
-                stats = (
-                    self._scan(symbol)
-                    .filter(pl.col("ts") < as_of_ms)
-                    .select(
-                        first_bar_ts=pl.col("ts").min(),
-                        quote_volume=(pl.col("close") * pl.col("volume"))
-                        .filter(pl.col("ts") >= as_of_ms - lookback_ms)
-                        .sum(),
-                    )
-                    .collect()
-                )
+                past = self._scan(symbol).filter(pl.col("ts") < as_of_ms)
+                first = past.select(pl.col("ts").min()).collect().item()
+                bars = past.filter(pl.col("ts") >= as_of_ms - lookback_ms).collect()
             except Exception as exc:
                 errors[symbol] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
                 continue
-            first = stats["first_bar_ts"][0]
             if first is not None:
-                rows.append({"symbol": symbol, "first_bar_ts": first, "quote_volume": float(stats["quote_volume"][0])})
-        schema = {"symbol": pl.String, "first_bar_ts": pl.Int64, "quote_volume": pl.Float64}
+                rows.append(
+                    {
+                        "symbol": symbol,
+                        "first_bar_ts": first,
+                        "quote_volume": float((bars["close"] * bars["volume"]).sum()),
+                        "spread_bps": spread_estimate_bps(bars),
+                    }
+                )
+        schema = {"symbol": pl.String, "first_bar_ts": pl.Int64, "quote_volume": pl.Float64, "spread_bps": pl.Float64}
         return pl.DataFrame(rows, schema=schema), errors
 
     def coverage(self) -> tuple[int, int] | None:

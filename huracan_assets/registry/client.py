@@ -156,8 +156,10 @@ class Registry:
         timeframe: str,
         statuses: Mapping[tuple[str, date], tuple[str, str | None]],
         run_id: str | None,
+        details: Mapping[tuple[str, date], dict] | None = None,
     ) -> int:
         now = datetime.now(UTC)
+        details = details or {}
         rows = [
             {
                 "asset": asset,
@@ -166,6 +168,7 @@ class Registry:
                 "timeframe": timeframe,
                 "status": status,
                 "reason": reason,
+                "detail": details.get((symbol, as_of)),
                 "run_id": run_id,
                 "updated_at": now,
             }

@@ -117,6 +117,7 @@ symbol_status = Table(
     Column("timeframe", String(8), primary_key=True),
     Column("status", String(16), nullable=False),  # ok | skipped | failed
     Column("reason", Text, nullable=True),
+    Column("detail", JSON, nullable=True),  # quality numbers of the key (bars, gaps, spread, flags)
     Column("run_id", String(64), nullable=True),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )

@@ -13,32 +13,49 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 import polars as pl
 
-from huracan_assets.storage.object_store import ObjectNotFound, ObjectStore
+from huracan_assets.storage.object_store import ObjectNotFound, ObjectStore, sha256_hex
 
 
 @dataclass(frozen=True)
 class SymbolOutcome:
-    """A key that produced no frame: ``failed`` (an error) or ``skipped`` (a reason, not an error)."""
+    """What one key produced, when a bare frame is not enough.
+
+    ``failed`` (an error) and ``skipped`` (a reason, not an error) hold the key out of its downstream
+    assets. Either may still carry a ``frame`` that is stored (nothing fetched is thrown away), and
+    any outcome may carry ``detail``: quality numbers recorded with the key's status in the registry.
+    """
 
     status: str
-    reason: str
+    reason: str | None = None
+    frame: pl.DataFrame | None = field(default=None, compare=False)
+    detail: dict | None = None
 
     def __post_init__(self) -> None:
-        if self.status not in ("failed", "skipped"):
-            raise ValueError(f"status must be failed or skipped, not {self.status!r}")
+        if self.status not in ("ok", "failed", "skipped"):
+            raise ValueError(f"status must be ok, failed or skipped, not {self.status!r}")
+        if self.status == "ok" and self.frame is None:
+            raise ValueError("an ok outcome needs a frame")
 
     @classmethod
-    def failed(cls, reason: str) -> SymbolOutcome:
-        return cls("failed", reason)
+    def ok(cls, frame: pl.DataFrame, detail: dict | None = None) -> SymbolOutcome:
+        return cls("ok", None, frame, detail)
 
     @classmethod
-    def skipped(cls, reason: str) -> SymbolOutcome:
-        return cls("skipped", reason)
+    def failed(cls, reason: str, frame: pl.DataFrame | None = None, detail: dict | None = None) -> SymbolOutcome:
+        return cls("failed", reason, frame, detail)
+
+    @classmethod
+    def skipped(cls, reason: str, frame: pl.DataFrame | None = None, detail: dict | None = None) -> SymbolOutcome:
+        return cls("skipped", reason, frame, detail)
+
+
+def as_outcome(value: pl.DataFrame | SymbolOutcome) -> SymbolOutcome:
+    return value if isinstance(value, SymbolOutcome) else SymbolOutcome.ok(value)
 
 
 def split(key: str) -> tuple[str, str | None]:
@@ -66,16 +83,37 @@ def bytes_to_frame(data: bytes) -> pl.DataFrame:
     return pl.read_parquet(io.BytesIO(data))
 
 
-def write_frame(store: ObjectStore, asset: str, key: str, frame: pl.DataFrame) -> str:
-    digest = store.put(data_key(asset, key), frame_to_bytes(frame))
-    marker = status_key(asset, key)
-    if store.exists(marker):
-        store.delete(marker)
+def write_frame(store: ObjectStore, asset: str, key: str, frame: pl.DataFrame, *, clear_marker: bool = True) -> str:
+    """Store the frame, unless identical bytes are already stored; returns the sha256."""
+    digest, _ = put_frame(store, asset, key, frame)
+    if clear_marker:
+        clear_outcome(store, asset, key)
     return digest
 
 
+def put_frame(store: ObjectStore, asset: str, key: str, frame: pl.DataFrame) -> tuple[str, bool]:
+    """``(sha256, changed)``: identical content is stored once and reported unchanged."""
+    data = frame_to_bytes(frame)
+    digest = sha256_hex(data)
+    target = data_key(asset, key)
+    try:
+        if store.info(target).sha256 == digest:
+            return digest, False
+    except ObjectNotFound:
+        pass
+    return store.put(target, data), True
+
+
+def clear_outcome(store: ObjectStore, asset: str, key: str) -> None:
+    marker = status_key(asset, key)
+    if store.exists(marker):
+        store.delete(marker)
+
+
 def write_outcome(store: ObjectStore, asset: str, key: str, outcome: SymbolOutcome, run_id: str | None) -> None:
-    body = json.dumps({"status": outcome.status, "reason": outcome.reason, "run_id": run_id}).encode()
+    body = json.dumps(
+        {"status": outcome.status, "reason": outcome.reason, "detail": outcome.detail, "run_id": run_id}, default=str
+    ).encode()
     store.put(status_key(asset, key), body, content_type="application/json")
 
 

@@ -2,9 +2,15 @@ import shutil
 from datetime import date
 
 import polars as pl
+import pytest
 
 from huracan_assets.core.market_data.candles import DAY_MS, day_bounds_ms
-from huracan_assets.core.market_data.universe import rank_universe
+from huracan_assets.core.market_data.universe import (
+    UniverseRules,
+    parse_selector,
+    rank_universe,
+    spread_estimate_bps,
+)
 from huracan_assets.exchange.files import FilesExchange
 
 
@@ -19,7 +25,7 @@ def _stats():
 
 
 def test_rank_by_quote_volume_and_drop_young_coins():
-    out = rank_universe(_stats(), as_of_end_ms=10 * DAY_MS, max_symbols=2, min_history_days=1)
+    out = rank_universe(_stats(), as_of_end_ms=10 * DAY_MS, rules=UniverseRules(max_symbols=2, min_history_days=1))
     selected = out.filter("selected")["symbol"].to_list()
     assert selected == ["BBBUSDT", "CCCUSDT"]
     reasons = dict(zip(out["symbol"], out["reason"], strict=True))
@@ -29,7 +35,10 @@ def test_rank_by_quote_volume_and_drop_young_coins():
 
 def test_explicit_symbols_bypass_filters_but_must_be_listed():
     out = rank_universe(
-        _stats(), as_of_end_ms=10 * DAY_MS, max_symbols=1, min_history_days=5, explicit=("NEWUSDT", "ZZZUSDT")
+        _stats(),
+        as_of_end_ms=10 * DAY_MS,
+        rules=UniverseRules(max_symbols=1, min_history_days=5),
+        explicit=("NEWUSDT", "ZZZUSDT"),
     )
     reasons = dict(zip(out["symbol"], out["reason"], strict=True))
     assert out.filter("selected")["symbol"].to_list() == ["NEWUSDT"]
@@ -56,3 +65,54 @@ def test_listing_stats_know_nothing_after_the_as_of_instant(test_data_dir, tmp_p
 
     later = FilesExchange(tmp_path, "1h").listing_stats(end + DAY_MS, 3 * DAY_MS)[0]
     assert not before.sort("symbol").equals(later.filter(pl.col("symbol") != "WIFUSDT").sort("symbol"))
+
+
+def test_volume_and_spread_filters_and_no_hard_limit_on_n():
+    n = 450
+    stats = pl.DataFrame(
+        {
+            "symbol": [f"C{i:03d}USDT" for i in range(n)],
+            "quote_volume": [float(i) for i in range(n)],
+            "first_bar_ts": [0] * n,
+            "spread_bps": [5.0] * (n - 1) + [500.0],
+        }
+    )
+    out = rank_universe(
+        stats, as_of_end_ms=30 * DAY_MS, rules=UniverseRules(max_symbols=420, min_quote_volume=10, max_spread_bps=100)
+    )
+    reasons = dict(zip(out["symbol"], out["reason"], strict=True))
+    assert reasons["C449USDT"] == "spread > 100 bps"  # the most liquid by volume, but a thin book
+    assert reasons["C003USDT"] == "quote volume < 10"
+    assert out["selected"].sum() == 420
+    assert out.filter("selected")["symbol"].to_list()[0] == "C448USDT"
+
+
+def test_spread_estimator_on_known_bars():
+    # two identical bars with a 1% range and no price move: beta = 2 ln(1.01)^2, gamma = ln(1.01)^2
+    bars = pl.DataFrame({"ts": [0, 1], "high": [101.0, 101.0], "low": [100.0, 100.0]})
+    import math
+
+    hl = math.log(1.01) ** 2
+    alpha = (math.sqrt(4 * hl) - math.sqrt(2 * hl)) / (3 - 2 * math.sqrt(2)) - math.sqrt(hl / (3 - 2 * math.sqrt(2)))
+    expected = 2 * (math.exp(alpha) - 1) / (1 + math.exp(alpha)) * 1e4
+    assert abs(spread_estimate_bps(bars) - max(expected, 0.0)) < 1e-9
+    flat = pl.DataFrame({"ts": [0, 1, 2], "high": [1.0, 1.0, 1.0], "low": [1.0, 1.0, 1.0]})
+    assert spread_estimate_bps(flat) == 0.0
+    assert math.isnan(spread_estimate_bps(flat.head(1)))
+
+
+def test_real_thin_fan_token_has_a_wider_estimated_spread_than_btc(test_data_dir):
+    ex = FilesExchange(test_data_dir, "1h")
+    end = day_bounds_ms(date(2024, 3, 14))[1]
+    stats = ex.listing_stats(end, 7 * DAY_MS)[0]
+    spread = dict(zip(stats["symbol"], stats["spread_bps"], strict=True))
+    assert spread["JUVUSDT"] > 2 * spread["BTCUSDT"]
+
+
+def test_selector_document():
+    assert parse_selector({"symbols": ["btc/usdt", "ETHUSDT", "BTCUSDT"]}) == ("BTCUSDT", "ETHUSDT")
+    assert parse_selector({"symbols": []}) is None
+    assert parse_selector({}) is None
+    for bad in ({"symbols": "BTCUSDT"}, {"symbols": [1]}, ["BTCUSDT"]):
+        with pytest.raises(ValueError):
+            parse_selector(bad)

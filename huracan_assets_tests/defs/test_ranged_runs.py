@@ -65,16 +65,12 @@ def test_ranged_run_over_24_symbols_and_6_days_on_postgres(home, tmp_path, pg_ur
     assert summary["failed"] == {}
 
 
-def _break_one_day(data_dir, symbol_file, day_start_ms):
-    """Malformed candles: the high of one day's bars becomes text the cleaner cannot parse."""
+def _lose_most_of_one_day(data_dir, symbol_file, day_start_ms):
+    """An exchange outage: only the first 6 of the day's 24 hourly bars exist."""
     path = data_dir / "1h" / symbol_file
     frame = pl.read_parquet(path)
-    frame = frame.with_columns(
-        high=pl.when((pl.col("ts") >= day_start_ms) & (pl.col("ts") < day_start_ms + 86_400_000))
-        .then(pl.lit("garbled"))
-        .otherwise(pl.col("high").cast(pl.String))
-    )
-    frame.write_parquet(path)
+    keep = (pl.col("ts") < day_start_ms + 6 * 3_600_000) | (pl.col("ts") >= day_start_ms + 86_400_000)
+    frame.filter(keep).write_parquet(path)
 
 
 @pytest.mark.slow
@@ -82,7 +78,7 @@ def test_one_bad_coin_fails_alone_and_reruns_alone(home, tmp_path, test_data_dir
     data = tmp_path / "data"
     shutil.copytree(test_data_dir, data)
     good_copy = (data / "1h" / "SOL_USDT.parquet").read_bytes()
-    _break_one_day(data, "SOL_USDT.parquet", 1709769600000)  # 2024-03-07
+    _lose_most_of_one_day(data, "SOL_USDT.parquet", 1709769600000)  # 2024-03-07
     settings = local_settings(data)
     defs = defs_for(settings)
     instance = sqlite_instance(tmp_path)
@@ -100,19 +96,22 @@ def test_one_bad_coin_fails_alone_and_reruns_alone(home, tmp_path, test_data_dir
     assert result.success  # the run is green: one coin's failure is data, not a crash
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
     assert not checks["candles_all_symbols_ok"].passed
-    failed = checks["candles_all_symbols_ok"].metadata["failed_symbols"].data
-    assert list(failed) == ["2024-03-07|SOLUSDT"] and "InvalidOperationError" in failed["2024-03-07|SOLUSDT"]
+    failed = checks["candles_all_symbols_ok"].metadata["offending_keys"].data
+    assert failed == {"2024-03-07|SOLUSDT": "incomplete: 6/24 bars (< 50%)"}
+    assert not checks["candles_complete"].passed and checks["candles_complete"].severity.value == "ERROR"
     assert checks["features_all_symbols_ok"].passed  # features skip the coin with a reason
 
     store = LocalObjectStore(settings.store_root)
     window = PartitionWindow(store, "features", ["2024-03-07|SOLUSDT", "2024-03-07|BTCUSDT"])
     assert window.status("2024-03-07|SOLUSDT").status == "skipped"
-    assert window.status("2024-03-07|SOLUSDT").reason.startswith("candles failed: InvalidOperationError")
+    assert window.status("2024-03-07|SOLUSDT").reason == "candles failed: incomplete: 6/24 bars (< 50%)"
+    assert store.exists("candles/SOLUSDT/2024-03-07.parquet")  # what was fetched is kept, held out
     assert window.status("2024-03-07|BTCUSDT").status == "ok"
 
     registry = Registry(f"sqlite:///{settings.sqlite_path}")
     rows = {(r["asset"], r["symbol"]): r for r in registry.select("symbol_status", as_of=date(2024, 3, 7))}
     assert rows[("candles", "SOLUSDT")]["status"] == "failed"
+    assert rows[("candles", "SOLUSDT")]["detail"]["bars"] == 6
     assert rows[("candles", "BTCUSDT")]["status"] == "ok"
 
     # fix the data, rerun that one symbol of that one day alone
@@ -126,3 +125,7 @@ def test_one_bad_coin_fails_alone_and_reruns_alone(home, tmp_path, test_data_dir
     assert window.status("2024-03-07|SOLUSDT").status == "ok"
     rows = {(r["asset"], r["symbol"]): r for r in registry.select("symbol_status", as_of=date(2024, 3, 7))}
     assert rows[("candles", "SOLUSDT")]["status"] == "ok"
+    # the partial day was completed by fetching only what was missing
+    assert rows[("candles", "SOLUSDT")]["detail"]["reused_bars"] == 6
+    assert rows[("candles", "SOLUSDT")]["detail"]["fetched_from_ts"] == 1709769600000 + 6 * 3_600_000
+    assert pl.read_parquet(settings.store_root / "candles/SOLUSDT/2024-03-07.parquet").height == 24

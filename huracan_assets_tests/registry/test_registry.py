@@ -3,6 +3,7 @@
 from datetime import UTC, date, datetime
 
 import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
@@ -21,7 +22,7 @@ def registry(request, tmp_path):
 
 
 def test_migrated_schema_matches_the_table_metadata(registry):
-    assert registry.current_revision() == "0001"
+    assert registry.current_revision() == "0002"
     assert [t for t in registry.table_names() if t != "huracan_registry_version"] == ALL
     with registry.engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"compare_type": True, "version_table": "huracan_registry_version"})
@@ -29,11 +30,27 @@ def test_migrated_schema_matches_the_table_metadata(registry):
     assert diff == []
 
 
+def test_step_by_step_migration_keeps_rows(registry):
+    """0001 -> 0002 adds symbol_status.detail and keeps the rows already there."""
+    registry.downgrade("0001")
+    assert "detail" not in {c["name"] for c in sa.inspect(registry.engine).get_columns("symbol_status")}
+    with registry.engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "insert into symbol_status (asset, symbol, as_of, timeframe, status, run_id, updated_at) "
+                "values ('candles', 'BTCUSDT', '2024-03-01', '1h', 'ok', 'r', '2024-03-02 00:00:00+00')"
+            )
+        )
+    registry.migrate()
+    rows = registry.select("symbol_status")
+    assert [(r["symbol"], r["status"], r["detail"]) for r in rows] == [("BTCUSDT", "ok", None)]
+
+
 def test_downgrade_and_upgrade_again(registry):
     registry.downgrade("base")
     assert registry.table_names() == ["huracan_registry_version"]
     registry.migrate()
-    assert registry.current_revision() == "0001"
+    assert registry.current_revision() == "0002"
 
 
 def _model(**kw):
@@ -104,7 +121,7 @@ def test_registry_shares_a_database_with_dagster_storage(pg_url, tmp_path):
     instance = postgres_instance(tmp_path, pg_url)
     instance.get_runs()
     reg = Registry(pg_url)
-    assert reg.current_revision() == "0001"
+    assert reg.current_revision() == "0002"
     assert {"alembic_version", "huracan_registry_version", "models", "runs"} <= set(reg.table_names())
     reg.dispose()
 

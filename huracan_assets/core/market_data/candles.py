@@ -21,6 +21,7 @@ CANDLE_SCHEMA: dict[str, pl.DataType] = {
 }
 CANDLE_COLUMNS = tuple(CANDLE_SCHEMA)
 DAY_MS = 86_400_000
+TIMEFRAME_MINUTES = {"1m": 1, "5m": 5, "15m": 15, "30m": 30, "1h": 60, "4h": 240, "1d": 1440}
 
 
 def day_start_ms(day: date) -> int:

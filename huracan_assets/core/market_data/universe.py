@@ -1,76 +1,131 @@
-"""Universe selection: rank coins by trailing liquidity known at the end of D (no look-ahead)."""
+"""Universe selection: rank coins by liquidity known at the end of D (no look-ahead, no survivorship).
+
+Liquidity is trailing quote volume, an estimated spread and listing age, all from bars that opened
+before the end of D. Explicitly named coins (``--symbols``, the Telegram selector) bypass the
+ranking filters but must be listed as of D.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
 import polars as pl
 
 UNIVERSE_SCHEMA = {
     "symbol": pl.String,
     "rank": pl.Int32,
     "quote_volume": pl.Float64,
+    "spread_bps": pl.Float64,
     "first_bar_ts": pl.Int64,
     "history_days": pl.Float64,
     "selected": pl.Boolean,
     "reason": pl.String,
 }
+_K = 3.0 - 2.0 * np.sqrt(2.0)
+
+
+def spread_estimate_bps(bars: pl.DataFrame) -> float:
+    """Corwin–Schultz (2012) high-low spread estimate, in bps, averaged over consecutive bar pairs.
+
+    Negative pair estimates are set to zero, as in the paper. Flat bars (no trades) contribute zero.
+    Returns NaN with fewer than two bars.
+    """
+    if bars.height < 2:
+        return float("nan")
+    frame = bars.sort("ts")
+    high, low = frame["high"].to_numpy(), frame["low"].to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        hl = np.log(high / low) ** 2
+        beta = hl[:-1] + hl[1:]
+        gamma = np.log(np.maximum(high[:-1], high[1:]) / np.minimum(low[:-1], low[1:])) ** 2
+        alpha = (np.sqrt(2.0 * beta) - np.sqrt(beta)) / _K - np.sqrt(gamma / _K)
+        spread = 2.0 * (np.exp(alpha) - 1.0) / (1.0 + np.exp(alpha))
+    spread = np.where(np.isfinite(spread), np.maximum(spread, 0.0), np.nan)
+    return float(np.nanmean(spread) * 1e4) if np.isfinite(spread).any() else float("nan")
+
+
+@dataclass(frozen=True)
+class UniverseRules:
+    max_symbols: int = 400
+    min_history_days: float = 1.0
+    min_quote_volume: float = 0.0  # trailing window, in quote currency
+    max_spread_bps: float = float("inf")
 
 
 def rank_universe(
     stats: pl.DataFrame,
     *,
     as_of_end_ms: int,
-    max_symbols: int,
-    min_history_days: float,
+    rules: UniverseRules,
     explicit: tuple[str, ...] | None = None,
 ) -> pl.DataFrame:
-    """Rank symbols by trailing quote volume and select the top ``max_symbols``.
+    """Rank by trailing quote volume and select the top ``max_symbols`` that pass every filter.
 
-    ``stats`` has one row per listed symbol: ``symbol``, ``quote_volume`` (sum over the trailing
-    window ending at ``as_of_end_ms``), ``first_bar_ts`` (first bar the exchange had). Symbols named
-    in ``explicit`` bypass the ranking and size filters but must be listed as of D.
+    ``stats`` has one row per market listed before ``as_of_end_ms``: ``symbol``, ``quote_volume``,
+    ``first_bar_ts`` and optionally ``spread_bps``.
     """
+    if "spread_bps" not in stats.columns:
+        stats = stats.with_columns(spread_bps=pl.lit(None, dtype=pl.Float64))
     frame = stats.with_columns(
         history_days=((as_of_end_ms - pl.col("first_bar_ts")) / 86_400_000).cast(pl.Float64),
     ).sort(["quote_volume", "symbol"], descending=[True, False])
     frame = frame.with_columns(rank=pl.int_range(1, frame.height + 1, dtype=pl.Int32))
     if explicit is not None:
-        listed = set(frame["symbol"].to_list())
-        frame = frame.with_columns(
-            selected=pl.col("symbol").is_in(list(explicit)),
-            reason=pl.when(pl.col("symbol").is_in(list(explicit)))
-            .then(pl.lit("named explicitly"))
-            .otherwise(pl.lit("not named")),
-        )
-        unlisted = [s for s in explicit if s not in listed]
-        if unlisted:
-            frame = pl.concat(
-                [
-                    frame,
-                    pl.DataFrame(
-                        {
-                            "symbol": unlisted,
-                            "quote_volume": [0.0] * len(unlisted),
-                            "first_bar_ts": [None] * len(unlisted),
-                            "history_days": [0.0] * len(unlisted),
-                            "rank": [None] * len(unlisted),
-                            "selected": [False] * len(unlisted),
-                            "reason": ["not listed as of D"] * len(unlisted),
-                        },
-                        schema_overrides=UNIVERSE_SCHEMA,
-                    ),
-                ],
-                how="diagonal_relaxed",
-            )
-    else:
-        young = pl.col("history_days") < min_history_days
-        eligible_rank = pl.when(young).then(None).otherwise(pl.col("rank"))
-        frame = frame.with_columns(eligible=eligible_rank)
-        frame = frame.with_columns(
-            selected=(~young) & (pl.col("eligible").rank("ordinal") <= max_symbols),
-            reason=pl.when(young)
-            .then(pl.lit(f"history < {min_history_days} days"))
-            .when(pl.col("eligible").rank("ordinal") <= max_symbols)
-            .then(pl.lit("top by quote volume"))
-            .otherwise(pl.lit(f"below top {max_symbols}")),
-        ).drop("eligible")
+        return _explicit(frame, explicit)
+    reason = (
+        pl.when(pl.col("history_days") < rules.min_history_days)
+        .then(pl.lit(f"history < {rules.min_history_days:g} days"))
+        .when(pl.col("quote_volume") < rules.min_quote_volume)
+        .then(pl.lit(f"quote volume < {rules.min_quote_volume:g}"))
+        .when(pl.col("spread_bps").fill_nan(None).fill_null(0.0) > rules.max_spread_bps)
+        .then(pl.lit(f"spread > {rules.max_spread_bps:g} bps"))
+    )
+    frame = frame.with_columns(reject=reason)
+    frame = frame.with_columns(eligible_rank=pl.when(pl.col("reject").is_null()).then(pl.col("rank")))
+    frame = frame.with_columns(top=pl.col("eligible_rank").rank("ordinal") <= rules.max_symbols)
+    frame = frame.with_columns(
+        selected=pl.col("top").fill_null(False),
+        reason=pl.when(pl.col("reject").is_not_null())
+        .then(pl.col("reject"))
+        .when(pl.col("top"))
+        .then(pl.lit("top by quote volume"))
+        .otherwise(pl.lit(f"below top {rules.max_symbols}")),
+    )
     return frame.select([pl.col(c).cast(t) for c, t in UNIVERSE_SCHEMA.items()])
+
+
+def _explicit(frame: pl.DataFrame, explicit: tuple[str, ...]) -> pl.DataFrame:
+    named = pl.col("symbol").is_in(list(explicit))
+    frame = frame.with_columns(
+        selected=named, reason=pl.when(named).then(pl.lit("named explicitly")).otherwise(pl.lit("not named"))
+    )
+    listed = set(frame["symbol"].to_list())
+    unlisted = [s for s in explicit if s not in listed]
+    if unlisted:
+        extra = pl.DataFrame(
+            {"symbol": unlisted, "selected": [False] * len(unlisted), "reason": ["not listed as of D"] * len(unlisted)}
+        )
+        frame = pl.concat([frame, extra], how="diagonal_relaxed")
+    return frame.select([pl.col(c).cast(t) for c, t in UNIVERSE_SCHEMA.items()])
+
+
+def parse_selector(document: dict) -> tuple[str, ...] | None:
+    """Symbols named by ``control/symbols_selector.json`` (written by the Telegram bot), or None.
+
+    Accepted shape: ``{"symbols": ["BTCUSDT", ...], ...}``; an empty or missing list means "no
+    override". Anything else is an error, so a corrupt selector never silently empties the universe.
+    """
+    if not isinstance(document, dict):
+        raise ValueError("symbols selector must be a JSON object")
+    symbols = document.get("symbols")
+    if symbols is None or symbols == []:
+        return None
+    if not isinstance(symbols, list) or not all(isinstance(s, str) and s.strip() for s in symbols):
+        raise ValueError("symbols selector 'symbols' must be a list of non-empty strings")
+    out: list[str] = []
+    for s in symbols:
+        key = "".join(ch for ch in s.upper() if ch.isalnum())
+        if key not in out:
+            out.append(key)
+    return tuple(out)

@@ -1,0 +1,274 @@
+"""Market data assets: ``universe`` and ``reference_candles`` (per day), ``candles`` (per symbol x day)."""
+
+import json
+from datetime import date
+
+import polars as pl
+from dagster import (
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetIn,
+    BackfillPolicy,
+    MetadataValue,
+    Output,
+    asset,
+)
+
+from huracan_assets.core.market_data.candles import DAY_MS, day_bounds_ms
+from huracan_assets.core.market_data.cleaning import CleaningPolicy, clean_candles
+from huracan_assets.core.market_data.ingest import QualityThresholds, assess, first_missing_ts, merge_bars
+from huracan_assets.core.market_data.universe import UniverseRules, parse_selector, rank_universe
+from huracan_assets.defs.partitions import SYMBOLS, date_partitions, day_of_symbol_day, split_key, symbol_day_partitions
+from huracan_assets.defs.per_symbol import check_result, outputs_with_check, run_keys
+from huracan_assets.defs.resources import ExchangeResource, ObjectStoreResource
+from huracan_assets.settings import Settings
+from huracan_assets.storage.object_store import ObjectNotFound
+from huracan_assets.storage.partitioned import PartitionWindow, SymbolOutcome, bytes_to_frame, data_key
+
+SYMBOL_DAY_TAG = {"huracan/lane": "symbol_day"}
+SELECTOR_KEY = "control/symbols_selector.json"
+CANDLE_CHECKS = (
+    "candles_all_symbols_ok",
+    "candles_schema_valid",
+    "candles_complete",
+    "candles_ohlc_sane",
+    "candles_fresh",
+    "candles_liquid",
+)
+
+
+def read_selector(store) -> tuple[tuple[str, ...] | None, str | None]:
+    """Symbols of the Telegram selector file, or None; and an error text if the file is unusable."""
+    try:
+        document = json.loads(store.get(SELECTOR_KEY))
+    except ObjectNotFound:
+        return None, None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return None, f"{SELECTOR_KEY} is not JSON: {exc}"
+    try:
+        return parse_selector(document), None
+    except ValueError as exc:
+        return None, f"{SELECTOR_KEY}: {exc}"
+
+
+def build_market_data_assets(settings: Settings) -> list:
+    return [_universe_asset(settings), _reference_candles_asset(settings), _candles_asset(settings)]
+
+
+def _policy(settings: Settings) -> CleaningPolicy:
+    q = settings.candles
+    return CleaningPolicy(
+        bar_minutes=settings.bar_minutes,
+        fill_gaps=q.fill_gaps,
+        max_gap_fill_bars=q.max_gap_fill_bars,
+        extreme_move_sigma=q.extreme_move_sigma,
+    )
+
+
+def _universe_asset(settings: Settings):
+    days = date_partitions(settings.partitions.start_date)
+    single_run = BackfillPolicy.single_run()
+    ucfg = settings.universe
+    rules = UniverseRules(
+        max_symbols=ucfg.max_symbols,
+        min_history_days=ucfg.min_history_days,
+        min_quote_volume=ucfg.min_quote_volume,
+        max_spread_bps=ucfg.max_spread_bps,
+    )
+
+    @asset(
+        partitions_def=days,
+        group_name="market_data",
+        io_manager_key="parquet_io_manager",
+        backfill_policy=single_run,
+        check_specs=[AssetCheckSpec("universe_is_not_empty", asset="universe")],
+    )
+    def universe(context: AssetExecutionContext, exchange: ExchangeResource, object_store: ObjectStoreResource):
+        """Coins ranked by liquidity known at the end of D (trailing quote volume, Corwin–Schultz spread,
+        listing age); registers new symbol partitions. Delisted coins stay registered (their history is
+        kept) and are simply not selected. Named coins (``--symbols``, else the Telegram selector file
+        ``control/symbols_selector.json``) bypass the ranking filters."""
+        client = exchange.client()
+        explicit, selector_error = ucfg.symbols, None
+        if explicit is None:
+            explicit, selector_error = read_selector(object_store.get_store())
+        if selector_error:
+            context.log.error(f"ignoring the symbols selector: {selector_error}")
+        results, errors, selected_all = {}, {}, []
+        for key in sorted(context.partition_keys):
+            day, _ = split_key(key)
+            _, end = day_bounds_ms(day)
+            stats, errors = client.listing_stats(end, ucfg.rank_lookback_days * DAY_MS)
+            for symbol, error in errors.items():
+                context.log.warning(f"universe {day}: {symbol} unreadable, left out: {error}")
+            ranked = rank_universe(stats, as_of_end_ms=end, rules=rules, explicit=explicit)
+            results[key] = ranked
+            selected_all += [s for s in ranked.filter("selected")["symbol"].to_list() if s not in selected_all]
+        registered = context.instance.get_dynamic_partitions(SYMBOLS)
+        new = [s for s in selected_all if s not in set(registered)]
+        if new:
+            context.instance.add_dynamic_partitions(SYMBOLS, new)
+        retired = sorted(set(registered) - set(selected_all))
+        sizes = {k: int(v["selected"].sum()) for k, v in results.items()}
+        yield Output(
+            results,
+            metadata={
+                "selected_per_day": MetadataValue.json(sizes),
+                "new_symbols": MetadataValue.json(new),
+                "not_selected_registered": MetadataValue.json(retired[:100]),
+                "unreadable_markets": MetadataValue.json(errors),
+                "source": "explicit" if ucfg.symbols else ("selector" if explicit else "ranking"),
+                "selector_error": selector_error or "",
+            },
+        )
+        empty = sorted(k for k, n in sizes.items() if n == 0)
+        yield check_result("universe_is_not_empty", {k: "no coin selected" for k in empty}, AssetCheckSeverity.ERROR)
+
+    return universe
+
+
+def _reference_candles_asset(settings: Settings):
+    days = date_partitions(settings.partitions.start_date)
+    single_run = BackfillPolicy.single_run()
+    ucfg, policy = settings.universe, _policy(settings)
+
+    @asset(
+        partitions_def=days, group_name="market_data", io_manager_key="parquet_io_manager", backfill_policy=single_run
+    )
+    def reference_candles(context: AssetExecutionContext, exchange: ExchangeResource) -> dict:
+        """D's cleaned bars of the reference coins (BTC, ETH by default), whatever the universe holds."""
+        client = exchange.client()
+        now = client.now_ms()
+        out = {}
+        for key in sorted(context.partition_keys):
+            day, _ = split_key(key)
+            frames = []
+            for symbol in ucfg.reference_symbols:
+                if symbol not in client.markets:
+                    context.log.warning(f"reference symbol {symbol} is not available")
+                    continue
+                start, end = day_bounds_ms(day)
+                bars, _ = clean_candles(client.fetch_ohlcv(symbol, start, end, now_ms=now), start, end, policy)
+                frames.append(bars.with_columns(symbol=pl.lit(symbol)))
+            out[key] = pl.concat(frames) if frames else pl.DataFrame(schema={"ts": pl.Int64, "symbol": pl.String})
+        return out
+
+    return reference_candles
+
+
+def _candles_asset(settings: Settings):
+    symbol_days = symbol_day_partitions(settings.partitions.start_date)
+    single_run = BackfillPolicy.single_run()
+    policy, q = _policy(settings), settings.candles
+    thresholds = QualityThresholds(
+        min_completeness=q.min_completeness,
+        warn_completeness=q.warn_completeness,
+        max_lag_bars=q.max_lag_bars,
+        max_spread_bps=q.max_spread_bps,
+        max_zero_volume_share=q.max_zero_volume_share,
+    )
+
+    @asset(
+        partitions_def=symbol_days,
+        group_name="market_data",
+        io_manager_key="parquet_io_manager",
+        backfill_policy=single_run,
+        ins={"universe": AssetIn(partition_mapping=day_of_symbol_day())},
+        check_specs=[AssetCheckSpec(name, asset="candles") for name in CANDLE_CHECKS],
+        op_tags=SYMBOL_DAY_TAG,
+    )
+    def candles(
+        context: AssetExecutionContext,
+        exchange: ExchangeResource,
+        object_store: ObjectStoreResource,
+        universe: PartitionWindow,
+    ):
+        """D's OHLCV bars per coin, cleaned (every change counted; gaps reported, filled only by the
+        configured policy). A stored partial day is completed by fetching only what is missing; late
+        bars overwrite older copies by timestamp; identical content is stored once."""
+        client, store = exchange.client(), object_store.get_store()
+        now = client.now_ms()
+        members: dict[date, set[str]] = {}
+        details: dict[str, dict] = {}
+
+        def one(day: date, symbol: str):
+            if day not in members:
+                uni = universe.get(day.isoformat())
+                members[day] = set() if uni is None else set(uni.filter("selected")["symbol"].to_list())
+            if symbol not in members[day]:
+                return SymbolOutcome.skipped(f"not in the universe of {day}")
+            outcome = ingest_day(client, store, day, symbol, now, policy, thresholds)
+            if outcome.detail is not None:
+                details[f"{day.isoformat()}|{symbol}"] = outcome.detail
+            return outcome
+
+        results = run_keys(context, one)
+        yield from outputs_with_check(results, "candles_all_symbols_ok", {"exchange_retries": client_retries(client)})
+        yield from candle_checks(results, details, thresholds)
+
+    return candles
+
+
+def ingest_day(
+    client, store, day: date, symbol: str, now: int | None, policy: CleaningPolicy, thresholds
+) -> SymbolOutcome:
+    """Fetch what is missing of (symbol, day), merge over what is stored, clean and assess it."""
+    start, end = day_bounds_ms(day)
+    try:
+        existing = bytes_to_frame(store.get(data_key("candles", f"{day.isoformat()}|{symbol}")))
+    except ObjectNotFound:
+        existing = None
+    since = first_missing_ts(existing, start, end, policy.bar_ms)
+    fetched = client.fetch_ohlcv(symbol, since, end, now_ms=now) if since is not None else None
+    raw = merge_bars(existing, fetched) if fetched is not None else existing
+    if raw is None or raw.is_empty():
+        return SymbolOutcome.skipped(f"no bars on {day}")
+    try:
+        bars, report = clean_candles(raw, start, end, policy)
+    except ValueError as exc:
+        return SymbolOutcome.failed(f"malformed: {exc}")
+    verdict = assess(bars, report, end, policy.bar_ms, thresholds)
+    detail = {**verdict.detail, "fetched_from_ts": since, "reused_bars": 0 if existing is None else existing.height}
+    if verdict.status != "ok":
+        return SymbolOutcome.failed(verdict.reason or "failed", frame=bars, detail=detail)
+    return SymbolOutcome.ok(bars, detail)
+
+
+def client_retries(client) -> int:
+    return int(getattr(client, "retries", 0))
+
+
+def candle_checks(results: dict, details: dict[str, dict], t: QualityThresholds):
+    """The candle guardrails, one aggregate result each, naming the symbols that fail and why."""
+    malformed = {
+        k: v.reason for k, v in results.items() if isinstance(v, SymbolOutcome) and "malformed" in (v.reason or "")
+    }
+    yield check_result("candles_schema_valid", malformed, AssetCheckSeverity.ERROR)
+    incomplete = {
+        k: f"{d['bars']}/{d['expected_bars']} bars, {d['gaps']} gaps"
+        for k, d in details.items()
+        if d["completeness"] < t.warn_completeness
+    }
+    held_out = any(d["completeness"] < t.min_completeness for d in details.values())
+    yield check_result(
+        "candles_complete", incomplete, AssetCheckSeverity.ERROR if held_out else AssetCheckSeverity.WARN
+    )
+    ohlc = {
+        k: f"repaired {d['ohlc_repaired']}, non-positive {d['non_positive_dropped']}, NaN rows {d['nan_rows_dropped']}"
+        for k, d in details.items()
+        if d["ohlc_problems"]
+    }
+    yield check_result("candles_ohlc_sane", ohlc, AssetCheckSeverity.WARN)
+    stale = {
+        k: f"last bar {d['lag_bars']} bars before the day's end"
+        for k, d in details.items()
+        if d["lag_bars"] > t.max_lag_bars
+    }
+    yield check_result("candles_fresh", stale, AssetCheckSeverity.WARN)
+    thin = {
+        k: f"spread {d['spread_bps']} bps, zero-volume share {d['zero_volume_share']:.0%}"
+        for k, d in details.items()
+        if d["thin_book"]
+    }
+    yield check_result("candles_liquid", thin, AssetCheckSeverity.WARN)

@@ -1,0 +1,219 @@
+"""A candle source over any ccxt exchange (Binance spot by default), live or a local replay of it.
+
+- Paginated ``fetch_ohlcv`` by ``since``/``limit`` (plus Binance's ``endTime``) for a UTC window, with
+  ccxt's own rate limiter on.
+- Retries with exponential backoff on ``NetworkError`` (timeouts, 5xx, 429 rate limits: a
+  ``Retry-After`` header is honoured) and on unparsable answers (``BadResponse``/garbled JSON).
+  ``BadSymbol`` and authentication errors fail at once with a clear message.
+- The still-open last candle (its close is after the exchange's clock) is dropped.
+- Exchange symbols (``BTC/USDT``) map to partition keys (``BTCUSDT``) through the markets.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from functools import cached_property
+from typing import TypeVar
+
+import ccxt
+import polars as pl
+
+from huracan_assets.core.market_data.candles import CANDLE_SCHEMA
+from huracan_assets.exchange.files import BadSymbol, ExchangeError, Market
+
+T = TypeVar("T")
+
+RETRYABLE = (ccxt.NetworkError, ccxt.BadResponse, json.JSONDecodeError)
+FATAL = (ccxt.BadSymbol, ccxt.AuthenticationError, ccxt.PermissionDenied, ccxt.AccountSuspended)
+
+
+def partition_key(base: str, quote: str) -> str:
+    return "".join(ch for ch in f"{base}{quote}".upper() if ch.isalnum())
+
+
+def point_urls_at(urls: object, base_url: str) -> object:
+    """Rewrite every URL of a ccxt ``urls['api']`` tree to ``base_url``, keeping the path."""
+    if isinstance(urls, dict):
+        return {k: point_urls_at(v, base_url) for k, v in urls.items()}
+    if isinstance(urls, str) and urls.startswith("http"):
+        scheme_host, _, path = urls.partition("://")[2].partition("/")
+        return f"{base_url.rstrip('/')}/{path}" if scheme_host else urls
+    return urls
+
+
+class CcxtExchange:
+    def __init__(
+        self,
+        exchange_id: str,
+        timeframe: str,
+        quote: str | None = "USDT",
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        api_secret: str | None = None,
+        page_limit: int = 1000,
+        attempts: int = 5,
+        base_delay: float = 0.5,
+        max_delay: float = 30.0,
+        timeout_ms: int = 10_000,
+        rate_limit_ms: int | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not hasattr(ccxt, exchange_id):
+            raise ExchangeError(f"unknown ccxt exchange id {exchange_id!r}")
+        config: dict = {"enableRateLimit": True, "timeout": timeout_ms}
+        if api_key:
+            config |= {"apiKey": api_key, "secret": api_secret or ""}
+        if rate_limit_ms is not None:
+            config["rateLimit"] = rate_limit_ms
+        self.client: ccxt.Exchange = getattr(ccxt, exchange_id)(config)
+        if base_url:
+            self.client.urls["api"] = point_urls_at(self.client.urls["api"], base_url)
+        if timeframe not in self.client.timeframes:
+            raise ExchangeError(f"{exchange_id} has no timeframe {timeframe!r}")
+        self.exchange_id = exchange_id
+        self.timeframe = timeframe
+        self.bar_ms = int(self.client.parse_timeframe(timeframe) * 1000)
+        self.quote = quote
+        self.page_limit = page_limit
+        self.attempts = attempts
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self._sleep = sleep
+        self.retries = 0  # retries performed (for metadata and tests)
+        self._first_bars: dict[str, int | None] = {}
+
+    # -- plumbing -------------------------------------------------------------------------------
+    def _retry_after(self) -> float | None:
+        headers = getattr(self.client, "last_response_headers", None) or {}
+        value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+        try:
+            return float(value) if value is not None else None
+        except ValueError:
+            return None
+
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return fn()
+            except FATAL as exc:
+                kind = BadSymbol if isinstance(exc, ccxt.BadSymbol) else ExchangeError
+                raise kind(f"{self.exchange_id} {what}: {type(exc).__name__}: {exc}") from exc
+            except RETRYABLE as exc:
+                if attempt == self.attempts:
+                    raise ExchangeError(
+                        f"{self.exchange_id} {what} failed after {attempt} attempts: {type(exc).__name__}: {exc}"
+                    ) from exc
+                delay = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
+                if isinstance(exc, ccxt.DDoSProtection | ccxt.RateLimitExceeded):
+                    delay = max(delay, min(self.max_delay, self._retry_after() or 0.0))
+                self.retries += 1
+                self._sleep(delay)
+            except ccxt.ExchangeError as exc:
+                raise ExchangeError(f"{self.exchange_id} {what}: {type(exc).__name__}: {exc}") from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- markets --------------------------------------------------------------------------------
+    @cached_property
+    def markets(self) -> dict[str, Market]:
+        raw = self._call("load_markets", self.client.load_markets)
+        out = {}
+        for m in raw.values():
+            if not m.get("spot") or m.get("active") is False:
+                continue
+            if self.quote and m.get("quote") != self.quote:
+                continue
+            key = partition_key(m["base"], m["quote"])
+            out[key] = Market(symbol=key, base=m["base"], quote=m["quote"], path=None)  # type: ignore[arg-type]
+        return dict(sorted(out.items()))
+
+    def market(self, symbol: str) -> Market:
+        try:
+            return self.markets[symbol]
+        except KeyError:
+            raise BadSymbol(f"{symbol} is not a {self.quote or ''} spot market on {self.exchange_id}") from None
+
+    def now_ms(self) -> int:
+        """The exchange's clock (a replay's simulated now)."""
+        return int(self._call("fetch_time", self.client.fetch_time))
+
+    # -- candles --------------------------------------------------------------------------------
+    def fetch_ohlcv(self, symbol: str, start_ms: int, end_ms: int, *, now_ms: int | None = None) -> pl.DataFrame:
+        """Closed bars whose open is in ``[start_ms, end_ms)``, all pages, raw (not cleaned)."""
+        unified = self.market(symbol).exchange_symbol
+        now = self.now_ms() if now_ms is None else now_ms
+        rows: list[list] = []
+        since, pages = start_ms, 0
+        max_pages = (end_ms - start_ms) // (self.bar_ms * max(1, self.page_limit // 2)) + 10
+        while since < end_ms and pages < max_pages:
+            params = {"endTime": end_ms - 1} if self.exchange_id.startswith("binance") else {}
+            page = self._call(
+                f"fetch_ohlcv {unified} since {since}",
+                lambda s=since, p=params: self.client.fetch_ohlcv(unified, self.timeframe, s, self.page_limit, p),
+            )
+            pages += 1
+            page = [bar for bar in page if bar and start_ms <= bar[0] < end_ms]
+            if not page:
+                break
+            rows.extend(page)
+            last = max(bar[0] for bar in page)
+            if last + self.bar_ms <= since:  # no progress: a broken page; stop rather than loop
+                break
+            since = last + self.bar_ms
+        frame = pl.DataFrame(
+            [r[:6] for r in rows], schema=list(CANDLE_SCHEMA), orient="row", schema_overrides=CANDLE_SCHEMA
+        )
+        return frame.filter(pl.col("ts") + self.bar_ms <= now)  # drop the still-open candle
+
+    def listing_stats(self, as_of_ms: int, lookback_ms: int) -> tuple[pl.DataFrame, dict[str, str]]:
+        """Per market: first bar known before ``as_of_ms``, trailing quote volume and a spread estimate.
+
+        Built from candles before ``as_of_ms`` only (never from live tickers, which would be look-ahead
+        for any past date).
+        """
+        rows, errors = [], {}
+        for symbol in self.markets:
+            try:
+                bars = self.fetch_ohlcv(symbol, as_of_ms - lookback_ms, as_of_ms, now_ms=as_of_ms)
+                first = self._first_bar(symbol, as_of_ms)
+            except (ExchangeError, BadSymbol) as exc:
+                errors[symbol] = str(exc).splitlines()[0][:200]
+                continue
+            if first is None:
+                continue
+            rows.append(
+                {
+                    "symbol": symbol,
+                    "first_bar_ts": first,
+                    "quote_volume": float((bars["close"] * bars["volume"]).sum()) if bars.height else 0.0,
+                    "bars": bars,
+                }
+            )
+        return _stats_frame(rows), errors
+
+    def _first_bar(self, symbol: str, as_of_ms: int) -> int | None:
+        if symbol not in self._first_bars:
+            unified = self.market(symbol).exchange_symbol
+            page = self._call(f"first bar of {unified}", lambda: self.client.fetch_ohlcv(unified, self.timeframe, 0, 1))
+            self._first_bars[symbol] = int(page[0][0]) if page else None
+        first = self._first_bars[symbol]
+        return first if first is not None and first < as_of_ms else None
+
+
+def _stats_frame(rows: list[dict]) -> pl.DataFrame:
+    from huracan_assets.core.market_data.universe import spread_estimate_bps
+
+    return pl.DataFrame(
+        [
+            {
+                "symbol": r["symbol"],
+                "first_bar_ts": r["first_bar_ts"],
+                "quote_volume": r["quote_volume"],
+                "spread_bps": spread_estimate_bps(r["bars"]),
+            }
+            for r in rows
+        ],
+        schema={"symbol": pl.String, "first_bar_ts": pl.Int64, "quote_volume": pl.Float64, "spread_bps": pl.Float64},
+    )
