@@ -25,7 +25,9 @@ from huracan_assets.exchange.files import BadSymbol, ExchangeError, Market
 
 T = TypeVar("T")
 
-RETRYABLE = (ccxt.NetworkError, ccxt.BadResponse, json.JSONDecodeError)
+# OperationFailed covers NetworkError (timeouts, 5xx, 429/418), BadResponse, and a 5xx whose body carries an
+# exchange error code; garbled JSON arrives as a parse error in ccxt's own code (AttributeError, TypeError ...)
+RETRYABLE = (ccxt.OperationFailed, json.JSONDecodeError, AttributeError, TypeError, KeyError)
 FATAL = (ccxt.BadSymbol, ccxt.AuthenticationError, ccxt.PermissionDenied, ccxt.AccountSuspended)
 
 
@@ -37,10 +39,37 @@ def point_urls_at(urls: object, base_url: str) -> object:
     """Rewrite every URL of a ccxt ``urls['api']`` tree to ``base_url``, keeping the path."""
     if isinstance(urls, dict):
         return {k: point_urls_at(v, base_url) for k, v in urls.items()}
-    if isinstance(urls, str) and urls.startswith("http"):
-        scheme_host, _, path = urls.partition("://")[2].partition("/")
-        return f"{base_url.rstrip('/')}/{path}" if scheme_host else urls
+    if isinstance(urls, list):
+        return [point_urls_at(v, base_url) for v in urls]
+    if isinstance(urls, str) and "://" in urls:
+        _, slash, path = urls.partition("://")[2].partition("/")
+        return f"{base_url.rstrip('/')}/{path}" if slash else base_url.rstrip("/")
     return urls
+
+
+class MalformedResponse(ccxt.BadResponse):
+    """ccxt parsed an answer that is not what the endpoint returns (garbled or truncated JSON)."""
+
+
+def check_last_body(client: ccxt.Exchange) -> None:
+    """ccxt parses a garbled or truncated 200 answer into empty or None values without raising: check
+    that the body it last received is JSON at all."""
+    body = getattr(client, "last_http_response", None)
+    if isinstance(body, str | bytes):
+        try:
+            json.loads(body)
+        except ValueError as exc:
+            raise MalformedResponse(f"answer is not JSON ({exc}): {str(body)[:80]!r}") from exc
+
+
+def checked_page(page: object) -> list[list]:
+    """OHLCV rows, or ``MalformedResponse``: ccxt turns a garbled 200 answer into rows of None."""
+    if not isinstance(page, list):
+        raise MalformedResponse(f"OHLCV answer is a {type(page).__name__}, not a list")
+    for row in page:
+        if not isinstance(row, list | tuple) or len(row) < 6 or any(v is None for v in row[:6]):
+            raise MalformedResponse(f"malformed OHLCV row {str(row)[:120]}")
+    return page  # type: ignore[return-value]
 
 
 class CcxtExchange:
@@ -118,7 +147,14 @@ class CcxtExchange:
     # -- markets --------------------------------------------------------------------------------
     @cached_property
     def markets(self) -> dict[str, Market]:
-        raw = self._call("load_markets", self.client.load_markets)
+        def load() -> dict:
+            loaded = self.client.load_markets(reload=True)
+            check_last_body(self.client)
+            if not loaded:
+                raise MalformedResponse("load_markets returned no market at all")
+            return loaded
+
+        raw = self._call("load_markets", load)
         out = {}
         for m in raw.values():
             if not m.get("spot") or m.get("active") is False:
@@ -137,9 +173,22 @@ class CcxtExchange:
 
     def now_ms(self) -> int:
         """The exchange's clock (a replay's simulated now)."""
-        return int(self._call("fetch_time", self.client.fetch_time))
+
+        def fetch() -> int:
+            value = self.client.fetch_time()
+            check_last_body(self.client)
+            if not isinstance(value, int | float):
+                raise MalformedResponse(f"server time is {value!r}")
+            return int(value)
+
+        return self._call("fetch_time", fetch)
 
     # -- candles --------------------------------------------------------------------------------
+    def _page(self, unified: str, since: int, limit: int, params: dict) -> list[list]:
+        page = self.client.fetch_ohlcv(unified, self.timeframe, since, limit, params)
+        check_last_body(self.client)
+        return checked_page(page)
+
     def fetch_ohlcv(self, symbol: str, start_ms: int, end_ms: int, *, now_ms: int | None = None) -> pl.DataFrame:
         """Closed bars whose open is in ``[start_ms, end_ms)``, all pages, raw (not cleaned)."""
         unified = self.market(symbol).exchange_symbol
@@ -151,7 +200,7 @@ class CcxtExchange:
             params = {"endTime": end_ms - 1} if self.exchange_id.startswith("binance") else {}
             page = self._call(
                 f"fetch_ohlcv {unified} since {since}",
-                lambda s=since, p=params: self.client.fetch_ohlcv(unified, self.timeframe, s, self.page_limit, p),
+                lambda s=since, p=params: self._page(unified, s, self.page_limit, p),
             )
             pages += 1
             page = [bar for bar in page if bar and start_ms <= bar[0] < end_ms]
