@@ -65,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--start", type=_date, default=date(2024, 8, 6), help="first date D (inclusive, UTC)")
     demo.add_argument("--end", type=_date, default=date(2024, 8, 9), help="last date D (inclusive, UTC)")
 
+    rs = sub.add_parser("replay-server", help="serve a candle folder as a local Binance spot exchange for ccxt")
+    rs.add_argument("--data", type=Path, required=True, help="folder DIR/<timeframe>/<BASE>_<QUOTE>.parquet")
+    rs.add_argument("--port", type=int, default=8765)
+    rs.add_argument("--host", default="127.0.0.1")
+    rs.add_argument("--now", default=None, help="simulated now (epoch ms or ISO 8601); default: after the last bar")
+
     bf = sub.add_parser("backfill", help="materialize a date range in bounded chunks of dates")
     _common(bf)
     bf.add_argument("--start", type=_date, required=True)
@@ -98,39 +104,58 @@ def cmd_demo(args) -> int:
         return 2
     _prepare_env(settings.home)
 
-    from dagster import DagsterInstance
-    from tqdm import tqdm
-
     from huracan_assets.core.market_data.candles import ms_to_date
-    from huracan_assets.defs.build import build_definitions
     from huracan_assets.exchange.files import FilesExchange
-    from huracan_assets.runner import backfill, daily_loop
-    from huracan_assets.storage.object_store import LocalObjectStore
+    from huracan_assets.exchange.replay_server import running_replay_server
 
-    exchange = FilesExchange(settings.data_dir, settings.timeframe, settings.universe.quote)
-    coverage = exchange.coverage()
+    folder = FilesExchange(settings.data_dir, settings.timeframe, settings.universe.quote)
+    coverage = folder.coverage()
     if coverage is None:
-        print(f"error: no {settings.universe.quote} candles in {exchange.folder}", file=sys.stderr)
+        print(f"error: no {settings.universe.quote} candles in {folder.folder}", file=sys.stderr)
         return 2
     data_first, data_last = ms_to_date(coverage[0]), ms_to_date(coverage[1])
     history_first = max(args.start - timedelta(days=settings.windows.history_days), data_first)
-    settings = settings.model_copy(
-        update={"partitions": settings.partitions.model_copy(update={"start_date": min(history_first, args.start)})}
+    print(
+        f"Huracan demo · data {settings.data_dir} ({data_first}..{data_last}, {len(folder.markets)} markets, "
+        f"{settings.timeframe})"
     )
+    with running_replay_server(settings.data_dir) as replay:
+        # production's code path: the stock ccxt Binance client against a replay of the folder
+        settings = settings.model_copy(
+            update={
+                "partitions": settings.partitions.model_copy(update={"start_date": min(history_first, args.start)}),
+                "exchange": settings.exchange.model_copy(
+                    update={"kind": "ccxt", "exchange_id": "binance", "base_url": replay.url, "rate_limit_ms": 1}
+                ),
+            }
+        )
+        print(f"home {settings.home} · replay exchange {replay.url} · dates {args.start}..{args.end}")
+        return _run_demo(settings, args.start, args.end, history_first, clock=lambda d: replay.set_now(_after(d)))
+
+
+def _after(day) -> int:
+    """02:00 UTC of the day after ``day``: when the schedule runs D, all of D's bars are in."""
+    from huracan_assets.core.market_data.candles import day_bounds_ms
+
+    return day_bounds_ms(day)[1] + 2 * 3_600_000
+
+
+def _run_demo(settings, start, end, history_first, clock) -> int:
+    from dagster import DagsterInstance
+    from tqdm import tqdm
+
+    from huracan_assets.defs.build import build_definitions
+    from huracan_assets.runner import backfill, daily_loop
+    from huracan_assets.storage.object_store import LocalObjectStore
+
     defs = build_definitions(settings)
     instance = DagsterInstance.get()
     store = LocalObjectStore(settings.store_root, prefix=settings.object_store.prefix)
-
-    markets = len(exchange.markets)
-    print(
-        f"Huracan demo · data {settings.data_dir} ({data_first}..{data_last}, {markets} markets, {settings.timeframe})"
-    )
-    print(f"home {settings.home} · dates {args.start}..{args.end} · history from {history_first}")
     started = time.monotonic()
-    if history_first < args.start:
-        last_hist = args.start - timedelta(days=1)
-        n_days = (last_hist - history_first).days + 1
-        with tqdm(total=n_days, desc="history", unit="day", file=sys.stderr) as bar:
+    if history_first < start:
+        last_hist = start - timedelta(days=1)
+        print(f"history {history_first}..{last_hist} (training, shadow and warm-up windows)")
+        with tqdm(total=(last_hist - history_first).days + 1, desc="history", unit="day", file=sys.stderr) as bar:
             backfill(
                 defs,
                 instance,
@@ -139,9 +164,9 @@ def cmd_demo(args) -> int:
                 settings.execution.backfill_chunk_days,
                 with_summary=False,
                 progress=lambda lo, hi, _s: bar.update((hi - lo).days + 1),
+                clock=clock,
             )
-    rows = []
-    with tqdm(total=(args.end - args.start).days + 1, desc="daily loop", unit="date", file=sys.stderr) as bar:
+    with tqdm(total=(end - start).days + 1, desc="daily loop", unit="date", file=sys.stderr) as bar:
 
         def _progress(outcome) -> None:
             bar.update(1)
@@ -152,26 +177,39 @@ def cmd_demo(args) -> int:
                 file=sys.stderr,
             )
 
-        outcomes = daily_loop(defs, instance, store, args.start, args.end, progress=_progress)
-    done = sum(o.summary.get("symbols_done", 0) for o in outcomes)
-    failed = sum(len(o.summary.get("failed", {})) for o in outcomes)
+        outcomes = daily_loop(defs, instance, store, start, end, progress=_progress, clock=clock)
+    return _report(settings, outcomes, time.monotonic() - started)
+
+
+def _report(settings, outcomes, seconds: float) -> int:
+    rows = []
     for o in outcomes:
-        rows.extend([o.day.isoformat(), sym, "done", ""] for sym in o.summary.get("done", []))
+        done = o.summary.get("done", [])
+        if done:
+            rows.append([o.day.isoformat(), f"{len(done)} coins", "done", ", ".join(done)])
         for sym, why in sorted(o.summary.get("skipped", {}).items()):
             rows.append([o.day.isoformat(), sym, "skipped", why])
         for sym, why in sorted(o.summary.get("failed", {}).items()):
             rows.append([o.day.isoformat(), sym, "FAILED", why])
     print()
-    _print_table(rows, ["date", "symbol", "status", "reason"])
-    print(
-        f"\n{done} symbol-days done, {sum(len(o.summary.get('skipped', {})) for o in outcomes)} skipped, "
-        f"{failed} failed in {time.monotonic() - started:.1f}s"
-    )
+    _print_table(rows, ["date", "symbol", "status", "coins / reason"])
+    done = sum(o.summary.get("symbols_done", 0) for o in outcomes)
+    skipped = sum(len(o.summary.get("skipped", {})) for o in outcomes)
+    failed = sum(len(o.summary.get("failed", {})) for o in outcomes)
+    print(f"\n{done} symbol-days done, {skipped} skipped, {failed} failed in {seconds:.1f}s")
     print(f"store: {settings.store_root}   summaries: {settings.store_root / 'summaries' / 'daily'}")
     print(f"UI: DAGSTER_HOME={settings.dagster_home} HURACAN_HOME={settings.home} dagster dev -w workspace.yaml")
     if failed:
         return 1 if done == 0 else 3
     return 0 if done else 1
+
+
+def cmd_replay_server(args) -> int:
+    from huracan_assets.exchange.replay_server import parse_time_ms, serve
+
+    print(f"replaying {args.data} on http://{args.host}:{args.port} (Binance spot REST); Ctrl-C stops it")
+    serve(args.data, args.port, host=args.host, now_ms=parse_time_ms(args.now) if args.now else None)
+    return 0
 
 
 def cmd_backfill(args) -> int:
@@ -198,7 +236,7 @@ def cmd_backfill(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     warnings.filterwarnings("ignore", message=".*is currently in beta.*")
-    handlers = {"demo": cmd_demo, "backfill": cmd_backfill}
+    handlers = {"demo": cmd_demo, "backfill": cmd_backfill, "replay-server": cmd_replay_server}
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:

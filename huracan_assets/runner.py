@@ -88,10 +88,17 @@ def backfill(
     *,
     with_summary: bool = True,
     progress: Callable[[date, date, float], None] | None = None,
+    clock: Callable[[date], None] | None = None,
 ) -> None:
-    """Materialize [first, last] in bounded chunks of dates, in date order."""
+    """Materialize [first, last] in bounded chunks of dates, in date order.
+
+    ``clock(day)`` is called before the runs that need ``day`` complete (a replay exchange moves its
+    simulated now to 02:00 UTC of the next day, as the schedule would see it).
+    """
     for lo, hi in chunks(first, last, chunk_days):
         started = time.monotonic()
+        if clock:
+            clock(hi)
         run_prelude(defs, instance, lo, hi)
         if run_symbol_days(defs, instance, lo, hi) and with_summary:
             run_summary(defs, instance, lo, hi)
@@ -106,12 +113,15 @@ def daily_loop(
     first: date,
     last: date,
     progress: Callable[[DateOutcome], None] | None = None,
+    clock: Callable[[date], None] | None = None,
 ) -> list[DateOutcome]:
     """Each date D in order, exactly as the 02:00 schedule and the sensors would run it after D ends."""
     outcomes = []
     day = first
     while day <= last:
         started = time.monotonic()
+        if clock:
+            clock(day)
         run_prelude(defs, instance, day, day)
         run_symbol_days(defs, instance, day, day)
         run_summary(defs, instance, day, day)

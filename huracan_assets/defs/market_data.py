@@ -90,6 +90,7 @@ def _universe_asset(settings: Settings):
         kept) and are simply not selected. Named coins (``--symbols``, else the Telegram selector file
         ``control/symbols_selector.json``) bypass the ranking filters."""
         client = exchange.client()
+        client.refresh()
         explicit, selector_error = ucfg.symbols, None
         if explicit is None:
             explicit, selector_error = read_selector(object_store.get_store())
@@ -139,6 +140,7 @@ def _reference_candles_asset(settings: Settings):
     def reference_candles(context: AssetExecutionContext, exchange: ExchangeResource) -> dict:
         """D's cleaned bars of the reference coins (BTC, ETH by default), whatever the universe holds."""
         client = exchange.client()
+        client.refresh()
         now = client.now_ms()
         out = {}
         for key in sorted(context.partition_keys):
@@ -188,6 +190,7 @@ def _candles_asset(settings: Settings):
         configured policy). A stored partial day is completed by fetching only what is missing; late
         bars overwrite older copies by timestamp; identical content is stored once."""
         client, store = exchange.client(), object_store.get_store()
+        client.refresh()
         now = client.now_ms()
         members: dict[date, set[str]] = {}
         details: dict[str, dict] = {}

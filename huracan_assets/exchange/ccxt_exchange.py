@@ -165,6 +165,10 @@ class CcxtExchange:
             out[key] = Market(symbol=key, base=m["base"], quote=m["quote"], path=None)  # type: ignore[arg-type]
         return dict(sorted(out.items()))
 
+    def refresh(self) -> None:
+        """Forget the cached markets (new listings, delistings): called at the start of each run."""
+        self.__dict__.pop("markets", None)
+
     def market(self, symbol: str) -> Market:
         try:
             return self.markets[symbol]

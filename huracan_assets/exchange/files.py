@@ -59,6 +59,9 @@ class FilesExchange:
             markets[f"{base}{quote}"] = Market(symbol=f"{base}{quote}", base=base, quote=quote, path=path)
         return markets
 
+    def refresh(self) -> None:
+        self.__dict__.pop("markets", None)
+
     def market(self, symbol: str) -> Market:
         try:
             return self.markets[symbol]

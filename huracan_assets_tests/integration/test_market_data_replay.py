@@ -1,0 +1,111 @@
+"""universe -> candles through the production path (ccxt) against the replay exchange, 25 real coins."""
+
+import shutil
+from datetime import date, timedelta
+
+import polars as pl
+import pytest
+
+from huracan_assets.core.market_data.candles import day_bounds_ms
+from huracan_assets.defs.partitions import SYMBOLS, range_tags
+from huracan_assets.exchange.replay_server import running_replay_server
+from huracan_assets.registry.client import Registry
+from huracan_assets.runner import backfill, run_prelude
+from huracan_assets.settings import load_settings
+from huracan_assets.storage.object_store import LocalObjectStore
+from huracan_assets.storage.partitioned import PartitionWindow
+from huracan_assets_tests.defs.helpers import defs_for, sqlite_instance
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+REPLAY_AUG = __import__("huracan_assets_tests.conftest", fromlist=["TEST_DATA"]).TEST_DATA.parent / "replay_aug"
+H = 3_600_000
+
+
+def _after(day: date) -> int:
+    return day_bounds_ms(day)[1] + 2 * H
+
+
+@pytest.fixture
+def market(home, tmp_path):
+    """The August slice, with DOGE delisted: its data stops after 2024-08-06."""
+    data = tmp_path / "data"
+    shutil.copytree(REPLAY_AUG, data)
+    doge = data / "1h" / "DOGE_USDT.parquet"
+    pl.read_parquet(doge).filter(pl.col("ts") < day_bounds_ms(date(2024, 8, 7))[0]).write_parquet(doge)
+    with running_replay_server(data, now_ms=_after(date(2024, 8, 4))) as replay:
+        settings = load_settings(
+            "local",
+            partitions={"start_date": "2024-08-01"},
+            exchange={"kind": "ccxt", "exchange_id": "binance", "base_url": replay.url, "rate_limit_ms": 1},
+        )
+        yield settings, replay
+
+
+def test_daily_runs_from_the_replay_exchange(market, tmp_path):
+    settings, replay = market
+    defs = defs_for(settings)
+    instance = sqlite_instance(tmp_path)
+    clock = lambda d: replay.set_now(_after(d))  # noqa: E731
+    runs = []
+    backfill(defs, instance, date(2024, 8, 4), date(2024, 8, 12), 1, clock=clock, progress=lambda *a: runs.append(a))
+    assert len(runs) == 9  # one chunk (prelude + one ranged run + summary) per date
+
+    symbols = instance.get_dynamic_partitions(SYMBOLS)
+    assert len(symbols) == 25 and "TONUSDT" in symbols and "DOGEUSDT" in symbols  # new coin added, none removed
+    store = LocalObjectStore(settings.store_root)
+    uni = {
+        d: PartitionWindow(store, "universe", [d.isoformat()])[d.isoformat()]
+        for d in (date(2024, 8, 8), date(2024, 8, 12))
+    }
+    assert "TONUSDT" not in uni[date(2024, 8, 8)].filter("selected")["symbol"].to_list()  # < 1 day of history
+    assert "TONUSDT" in uni[date(2024, 8, 12)].filter("selected")["symbol"].to_list()
+    assert "DOGEUSDT" not in uni[date(2024, 8, 12)]["symbol"].to_list()  # delisted: gone from the market
+    assert store.exists("candles/DOGEUSDT/2024-08-05.parquet")  # its history is kept
+    doge = PartitionWindow(store, "candles", ["2024-08-12|DOGEUSDT"]).status("2024-08-12|DOGEUSDT")
+    assert doge.reason == "not in the universe of 2024-08-12"
+
+    btc = pl.read_parquet(settings.store_root / "candles/BTCUSDT/2024-08-05.parquet")
+    source = pl.read_parquet(REPLAY_AUG / "1h" / "BTC_USDT.parquet")
+    assert btc.equals(source.filter((pl.col("ts") >= btc["ts"].min()) & (pl.col("ts") <= btc["ts"].max())))
+    assert btc.height == 24
+
+    # re-ingesting identical data stores one copy and reports it unchanged
+    day = date(2024, 8, 12)
+    symbols_now = instance.get_dynamic_partitions(SYMBOLS)
+    result = defs.resolve_job_def("symbol_day_job").execute_in_process(
+        instance=instance, tags=range_tags(day, day, symbols_now)
+    )
+    assert result.success
+    mats = result.asset_materializations_for_node("candles")
+    assert all(m.metadata["objects_written"].value == 0 for m in mats)
+    assert mats[0].metadata["objects_unchanged"].value == 24  # 24 coins in the universe that day
+
+
+def test_an_interrupted_day_resumes_from_its_watermark(market, tmp_path):
+    settings, replay = market
+    defs = defs_for(settings)
+    instance = sqlite_instance(tmp_path)
+    day = date(2024, 8, 13)
+    replay.set_now(_after(day - timedelta(days=1)))
+    backfill(defs, instance, day - timedelta(days=1), day - timedelta(days=1), 1)
+    # the job runs at 10:30 on D (too early): 10 closed bars are stored, the key fails as incomplete
+    replay.set_now(day_bounds_ms(day)[0] + 10 * H + 30 * 60_000)
+    run_prelude(defs, instance, day, day)
+    tags = range_tags(day, day, ["ETHUSDT"])
+    assert defs.resolve_job_def("symbol_day_job").execute_in_process(instance=instance, tags=tags, raise_on_error=True)
+    registry = Registry(f"sqlite:///{settings.sqlite_path}")
+
+    def status():
+        rows = registry.select("symbol_status", asset="candles", symbol="ETHUSDT", as_of=day)
+        return rows[0]["status"], rows[0]["reason"], rows[0]["detail"]
+
+    st, reason, detail = status()
+    assert (st, detail["bars"]) == ("failed", 10) and reason.startswith("incomplete: 10/24")
+    # later, after D: only what is missing is fetched, and the day completes
+    replay.set_now(_after(day))
+    replay.reset_requests()
+    assert defs.resolve_job_def("symbol_day_job").execute_in_process(instance=instance, tags=tags)
+    st, reason, detail = status()
+    assert st == "ok" and detail["bars"] == 24 and detail["reused_bars"] == 10
+    assert detail["fetched_from_ts"] == day_bounds_ms(day)[0] + 10 * H
+    assert pl.read_parquet(settings.store_root / f"candles/ETHUSDT/{day}.parquet").height == 24
