@@ -20,3 +20,13 @@ def test_dagster_overhead_small(pg_admin, capsys):
         assert row.dagster_s > 0 and row.baseline_s > 0
         assert row.dagster[0].user_s > 0  # our asset code really ran inside the Dagster run
     assert "| sqlite | 20 |" in out and "| postgres | 20 |" in out
+
+
+@pytest.mark.benchmark
+def test_ingest_benchmark_runs_small(capsys):
+    from huracan_assets_tests.benchmarks import bench_ingest
+
+    if not bench_ingest.SHARED_5M.is_dir():
+        pytest.fail(f"the ingest benchmark needs the shared 5m data at {bench_ingest.SHARED_5M}")
+    bench_ingest.main(["--symbols", "10", "--repeats", "1"])
+    assert "ingest total" in capsys.readouterr().out
