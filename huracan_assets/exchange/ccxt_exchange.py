@@ -21,7 +21,7 @@ import ccxt
 import polars as pl
 
 from huracan_assets.core.market_data.candles import CANDLE_SCHEMA
-from huracan_assets.exchange.files import BadSymbol, ExchangeError, Market
+from huracan_assets.exchange.files import BadSymbol, ExchangeError, Market, MarketCatalog
 
 T = TypeVar("T")
 
@@ -72,7 +72,7 @@ def checked_page(page: object) -> list[list]:
     return page  # type: ignore[return-value]
 
 
-class CcxtExchange:
+class CcxtExchange(MarketCatalog):
     def __init__(
         self,
         exchange_id: str,
@@ -165,15 +165,8 @@ class CcxtExchange:
             out[key] = Market(symbol=key, base=m["base"], quote=m["quote"], path=None)  # type: ignore[arg-type]
         return dict(sorted(out.items()))
 
-    def refresh(self) -> None:
-        """Forget the cached markets (new listings, delistings): called at the start of each run."""
-        self.__dict__.pop("markets", None)
-
-    def market(self, symbol: str) -> Market:
-        try:
-            return self.markets[symbol]
-        except KeyError:
-            raise BadSymbol(f"{symbol} is not a {self.quote or ''} spot market on {self.exchange_id}") from None
+    def describe(self) -> str:
+        return f"{self.exchange_id} {self.quote or ''} spot".replace("  ", " ")
 
     def now_ms(self) -> int:
         """The exchange's clock (a replay's simulated now)."""

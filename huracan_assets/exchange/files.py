@@ -36,7 +36,26 @@ class Market:
         return f"{self.base}/{self.quote}"
 
 
-class FilesExchange:
+class MarketCatalog:
+    """What every candle source shares: a cached ``markets`` map by partition key, refreshed per run."""
+
+    markets: dict[str, Market]
+
+    def refresh(self) -> None:
+        """Forget the cached markets (new listings, delistings): called at the start of each run."""
+        self.__dict__.pop("markets", None)
+
+    def market(self, symbol: str) -> Market:
+        try:
+            return self.markets[symbol]
+        except KeyError:
+            raise BadSymbol(f"{symbol} is not a market of {self.describe()}") from None
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+
+class FilesExchange(MarketCatalog):
     def __init__(self, data_dir: str | Path, timeframe: str, quote: str | None = None) -> None:
         self.data_dir = Path(data_dir).expanduser()
         self.timeframe = timeframe
@@ -59,14 +78,8 @@ class FilesExchange:
             markets[f"{base}{quote}"] = Market(symbol=f"{base}{quote}", base=base, quote=quote, path=path)
         return markets
 
-    def refresh(self) -> None:
-        self.__dict__.pop("markets", None)
-
-    def market(self, symbol: str) -> Market:
-        try:
-            return self.markets[symbol]
-        except KeyError:
-            raise BadSymbol(f"{symbol} is not in {self.folder}") from None
+    def describe(self) -> str:
+        return str(self.folder)
 
     def _scan(self, symbol: str) -> pl.LazyFrame:
         path = self.market(symbol).path
