@@ -70,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     rs.add_argument("--port", type=int, default=8765)
     rs.add_argument("--host", default="127.0.0.1")
     rs.add_argument("--now", default=None, help="simulated now (epoch ms or ISO 8601); default: after the last bar")
+    rs.add_argument("--faults", default=None, help="faults to inject: a JSON list, or @file.json (see README)")
 
     bf = sub.add_parser("backfill", help="materialize a date range in bounded chunks of dates")
     _common(bf)
@@ -205,10 +206,13 @@ def _report(settings, outcomes, seconds: float) -> int:
 
 
 def cmd_replay_server(args) -> int:
-    from huracan_assets.exchange.replay_server import parse_time_ms, serve
+    from huracan_assets.exchange import replay_server
 
+    argv = [str(args.data), "--port", str(args.port), "--host", args.host]
+    argv += ["--now", args.now] if args.now else []
+    argv += ["--faults", args.faults] if args.faults else []
     print(f"replaying {args.data} on http://{args.host}:{args.port} (Binance spot REST); Ctrl-C stops it")
-    serve(args.data, args.port, host=args.host, now_ms=parse_time_ms(args.now) if args.now else None)
+    replay_server.main(argv)
     return 0
 
 

@@ -72,3 +72,34 @@ def test_demo_on_a_missing_folder_is_a_clear_error(tmp_path):
     out = _huracan("demo", "--data", str(tmp_path / "nope"), home=tmp_path / "h")
     assert out.returncode == 2
     assert "no candle folder" in out.stderr
+
+
+def test_replay_server_command_serves_a_folder_with_its_clock(tmp_path, test_data_dir):
+    import json
+    import signal
+    import time
+    import urllib.request
+
+    from huracan_assets_tests.conftest import _free_port
+
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HURACAN_", "DAGSTER_"))}
+    cmd = [sys.executable, "-m", "huracan_assets.cli", "replay-server", "--data", str(test_data_dir)]
+    cmd += ["--port", str(port), "--now", "2024-03-05T00:00"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v3/time", timeout=2) as resp:
+                    assert json.loads(resp.read()) == {"serverTime": 1709596800000}
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read().decode()[-2000:]
+                time.sleep(0.3)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v3/exchangeInfo", timeout=5) as resp:
+            listed = {s["symbol"] for s in json.loads(resp.read())["symbols"]}
+        assert "BTCUSDT" in listed and "WIFUSDT" not in listed  # WIF lists 2024-03-05 14:00, after the clock
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=10)
