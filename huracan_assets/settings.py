@@ -65,6 +65,33 @@ class CandleQualitySettings(_Strict):
     max_zero_volume_share: float = Field(0.25, ge=0, le=1)  # thin-book flag
 
 
+class FeatureSettings(_Strict):
+    recipe: Literal["default"] = "default"
+    # pin of the recipe hash: when set, the feature_recipe_hash_matches check fails on any other recipe
+    recipe_hash: str | None = None
+    canary_samples: int = Field(8, ge=0)  # timestamps per run re-checked with the future cut off
+
+
+class LabelSettings(_Strict):
+    pt_mult: float = Field(2.0, gt=0)
+    sl_mult: float = Field(2.0, gt=0)
+    # vertical barrier; at most one day, so labels[D] (the events of D-1) are resolved by the end of D
+    horizon_minutes: int = Field(1440, ge=1, le=1440)
+    vol_window: int = Field(48, ge=2)
+    side: Literal[-1, 0, 1] = 0
+    cost_bps: float = Field(0.0, ge=0)
+    min_coverage: float = Field(0.9, ge=0, le=1)  # resolved events / events, per run
+    max_class_share: float = Field(0.9, gt=0, le=1)  # label balance guard
+
+
+class RegimeSettings(_Strict):
+    method: Literal["rules", "hmm"] = "rules"
+    hmm_states: int = Field(3, ge=2)
+    hmm_fit_days: int = Field(30, ge=2)  # days before D the HMM is fitted on
+    hmm_seed: int = 7
+    max_single_regime_share: float = Field(0.95, gt=0, le=1)
+
+
 class WindowSettings(_Strict):
     warmup_days: int = Field(3, ge=0)
     training_days: int = Field(90, ge=1)
@@ -126,6 +153,9 @@ class Settings(_Strict):
     universe: UniverseSettings = UniverseSettings()
     windows: WindowSettings = WindowSettings()
     candles: CandleQualitySettings = CandleQualitySettings()
+    features: FeatureSettings = FeatureSettings()
+    labels: LabelSettings = LabelSettings()
+    regimes: RegimeSettings = RegimeSettings()
     execution: ExecutionSettings = ExecutionSettings()
     object_store: ObjectStoreSettings = ObjectStoreSettings()
     registry: RegistrySettings = RegistrySettings()
