@@ -115,7 +115,7 @@ def cmd_demo(args) -> int:
         print(f"error: no {settings.universe.quote} candles in {folder.folder}", file=sys.stderr)
         return 2
     data_first, data_last = ms_to_date(coverage[0]), ms_to_date(coverage[1])
-    history_first = max(args.start - timedelta(days=settings.windows.history_days), data_first)
+    history_first = max(args.start - timedelta(days=demo_history_days(settings)), data_first)
     print(
         f"Huracan demo · data {settings.data_dir} ({data_first}..{data_last}, {len(folder.markets)} markets, "
         f"{settings.timeframe})"
@@ -132,6 +132,14 @@ def cmd_demo(args) -> int:
         )
         print(f"home {settings.home} · replay exchange {replay.url} · dates {args.start}..{args.end}")
         return _run_demo(settings, args.start, args.end, history_first, clock=lambda d: replay.set_now(_after(d)))
+
+
+def demo_history_days(settings) -> int:
+    """Days before --start the loop needs: training, embargo and shadow windows, plus the largest warm-up."""
+    from huracan_assets.defs.derived import history_days_needed
+
+    w = settings.windows
+    return w.training_days + w.embargo_days + w.shadow_days + max(w.warmup_days, history_days_needed(settings))
 
 
 def _after(day) -> int:

@@ -61,8 +61,9 @@ class CandleQualitySettings(_Strict):
     min_completeness: float = Field(0.5, ge=0, le=1)  # below: the key fails and is held out downstream
     warn_completeness: float = Field(0.99, ge=0, le=1)  # below: candles_complete warns
     max_lag_bars: int = Field(1, ge=0)  # freshness against the partition's end
-    max_spread_bps: float = Field(50.0, gt=0)  # thin-book flag (Corwin-Schultz on D's bars)
+    max_spread_bps: float = Field(300.0, gt=0)  # thin-book flag (Corwin-Schultz on D's bars; coarse at >= 1h)
     max_zero_volume_share: float = Field(0.25, ge=0, le=1)  # thin-book flag
+    min_day_quote_volume: float = Field(2_000_000.0, ge=0)  # thin-book flag: traded value of D
 
 
 class FeatureSettings(_Strict):
@@ -97,11 +98,6 @@ class WindowSettings(_Strict):
     training_days: int = Field(90, ge=1)
     shadow_days: int = Field(14, ge=0)
     embargo_days: int = Field(1, ge=0)
-
-    @property
-    def history_days(self) -> int:
-        """Days before D the daily loop needs materialized: training + embargo + shadow + warm-up."""
-        return self.training_days + self.embargo_days + self.shadow_days + self.warmup_days
 
 
 class ExecutionSettings(_Strict):

@@ -1,14 +1,14 @@
-"""The asset graph: market data (``defs/market_data.py``), features and the daily summary.
+"""The asset graph: market data (``defs/market_data.py``), features, labels and regimes
+(``defs/derived.py``) and the daily summary.
 
 Assets are thin: read partition keys, call the pure core, return ``{key: frame | SymbolOutcome}``.
 """
 
 import json
-from datetime import date, timedelta
+from datetime import date
 
 import polars as pl
 from dagster import (
-    AssetCheckSpec,
     AssetDep,
     AssetExecutionContext,
     AssetIn,
@@ -18,59 +18,26 @@ from dagster import (
     asset,
 )
 
-from huracan_assets.core.features.basic import basic_features
-from huracan_assets.core.market_data.candles import day_bounds_ms
-from huracan_assets.defs.market_data import SYMBOL_DAY_TAG, build_market_data_assets
+from huracan_assets.defs.derived import build_derived_assets
+from huracan_assets.defs.market_data import build_market_data_assets
 from huracan_assets.defs.partitions import (
     date_partitions,
     day_of_symbol_day,
     split_key,
-    symbol_day_partitions,
-    window_mapping,
 )
-from huracan_assets.defs.per_symbol import outputs_with_check, run_keys
 from huracan_assets.defs.resources import ObjectStoreResource, RegistryResource
 from huracan_assets.settings import Settings
-from huracan_assets.storage.partitioned import PartitionWindow, SymbolOutcome
+from huracan_assets.storage.partitioned import PartitionWindow
 
 
 def build_assets(settings: Settings) -> list:
     days = date_partitions(settings.partitions.start_date)
-    symbol_days = symbol_day_partitions(settings.partitions.start_date)
     single_run = BackfillPolicy.single_run()
-    warmup = settings.windows.warmup_days
-
-    @asset(
-        partitions_def=symbol_days,
-        group_name="features",
-        io_manager_key="parquet_io_manager",
-        backfill_policy=single_run,
-        ins={"candles": AssetIn(partition_mapping=window_mapping(warmup))},
-        check_specs=[AssetCheckSpec("features_all_symbols_ok", asset="features")],
-        op_tags=SYMBOL_DAY_TAG,
-    )
-    def features(context: AssetExecutionContext, candles: PartitionWindow):
-        """Causal features of D's bars, computed over D and its warm-up days of candles."""
-
-        def one(day: date, symbol: str):
-            today = f"{day.isoformat()}|{symbol}"
-            st = candles.status(today)
-            if st.status != "ok":
-                return SymbolOutcome.skipped(f"candles {st.status}: {st.reason}")
-            wanted = [f"{(day - timedelta(days=i)).isoformat()}|{symbol}" for i in range(warmup, 0, -1)]
-            have = [k for k in wanted if k in candles and candles.status(k).status == "ok"]
-            if len(have) < warmup:
-                return SymbolOutcome.skipped(f"insufficient history: {len(have)}/{warmup} warm-up days")
-            frame = pl.concat([candles[k] for k in [*have, today]])
-            return basic_features(frame, *day_bounds_ms(day))
-
-        results = run_keys(context, one)
-        yield from outputs_with_check(results, "features_all_symbols_ok")
 
     @asset(
         partitions_def=days,
         group_name="reports",
-        deps=[AssetDep("features", partition_mapping=day_of_symbol_day())],
+        deps=[AssetDep(a, partition_mapping=day_of_symbol_day()) for a in SYMBOL_DAY_ASSETS],
         ins={"universe": AssetIn()},
         backfill_policy=single_run,
     )
@@ -107,11 +74,11 @@ def build_assets(settings: Settings) -> list:
             }
         )
 
-    return [*build_market_data_assets(settings), features, daily_summary]
+    return [*build_market_data_assets(settings), *build_derived_assets(settings), daily_summary]
 
 
 # assets of the symbol x day graph, in order; the per-symbol "done" state is the last one reached
-SYMBOL_DAY_ASSETS = ("candles", "features")
+SYMBOL_DAY_ASSETS = ("candles", "features", "labels", "regimes")
 
 
 def build_summary(day: date, timeframe: str, status_rows: list[dict], rejected: dict | None = None) -> dict:

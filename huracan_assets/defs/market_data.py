@@ -169,6 +169,7 @@ def _candles_asset(settings: Settings):
         max_lag_bars=q.max_lag_bars,
         max_spread_bps=q.max_spread_bps,
         max_zero_volume_share=q.max_zero_volume_share,
+        min_day_quote_volume=q.min_day_quote_volume,
     )
 
     @asset(
@@ -270,7 +271,7 @@ def candle_checks(results: dict, details: dict[str, dict], t: QualityThresholds)
     }
     yield check_result("candles_fresh", stale, AssetCheckSeverity.WARN)
     thin = {
-        k: f"spread {d['spread_bps']} bps, zero-volume share {d['zero_volume_share']:.0%}"
+        k: f"traded {d['quote_volume']:,.0f}, zero-volume {d['zero_volume_share']:.0%}, spread {d['spread_bps']} bps"
         for k, d in details.items()
         if d["thin_book"]
     }

@@ -39,7 +39,9 @@ def test_late_bars_overwrite_older_copies_by_timestamp():
 
 
 def test_assess_completeness_freshness_and_thin_books():
-    t = QualityThresholds(min_completeness=0.5, max_lag_bars=1, max_spread_bps=50, max_zero_volume_share=0.25)
+    t = QualityThresholds(
+        min_completeness=0.5, max_lag_bars=1, max_spread_bps=50, max_zero_volume_share=0.25, min_day_quote_volume=1000
+    )
     policy = CleaningPolicy(bar_minutes=60)
     full, report = clean_candles(bars(range(24)), 0, DAY, policy)
     verdict = assess(full, report, DAY, H, t)
@@ -54,3 +56,15 @@ def test_assess_completeness_freshness_and_thin_books():
     quiet, report = clean_candles(quiet, 0, DAY, policy)
     verdict = assess(quiet, report, DAY, H, t)
     assert verdict.status == "ok" and verdict.detail["thin_book"] and verdict.detail["zero_volume_share"] == 0.5
+
+
+def test_little_traded_value_is_a_thin_book_but_volatility_alone_is_not():
+    t = QualityThresholds(min_day_quote_volume=1_000_000, max_spread_bps=300)
+    policy = CleaningPolicy(bar_minutes=60)
+    small, report = clean_candles(bars(range(24), volume=10.0), 0, DAY, policy)  # 24 x 100 x 10 = 24,000 traded
+    assert assess(small, report, DAY, H, t).detail["thin_book"]
+    # a volatile but heavily traded day: 2% high-low ranges every hour, 2.4e9 traded
+    wild = bars(range(24), volume=1e6).with_columns(high=pl.col("close") * 1.01, low=pl.col("close") * 0.99)
+    wild, report = clean_candles(wild, 0, DAY, policy)
+    verdict = assess(wild, report, DAY, H, t)
+    assert not verdict.detail["thin_book"] and verdict.detail["quote_volume"] == 2.4e9

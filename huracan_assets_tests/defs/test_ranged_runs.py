@@ -14,7 +14,7 @@ from huracan_assets.storage.object_store import LocalObjectStore
 from huracan_assets.storage.partitioned import PartitionWindow
 from huracan_assets_tests.defs.helpers import defs_for, local_settings, postgres_instance, sqlite_instance
 
-FIRST, LAST = date(2024, 3, 2), date(2024, 3, 7)  # 3 warm-up days + 3 measured days
+FIRST, LAST = date(2024, 3, 1), date(2024, 3, 12)  # 9 feature warm-up days + 3 days with every asset
 
 
 def _materialized(instance, asset):
@@ -23,7 +23,7 @@ def _materialized(instance, asset):
 
 @pytest.mark.integration
 @pytest.mark.slow
-def test_ranged_run_over_24_symbols_and_6_days_on_postgres(home, tmp_path, pg_url, test_data_dir):
+def test_ranged_run_of_the_whole_symbol_day_graph_24_symbols_12_days_on_postgres(home, tmp_path, pg_url, test_data_dir):
     settings = local_settings(test_data_dir)
     defs = defs_for(settings)
     instance = postgres_instance(tmp_path, pg_url)
@@ -35,33 +35,34 @@ def test_ranged_run_over_24_symbols_and_6_days_on_postgres(home, tmp_path, pg_ur
     assert run_symbol_days(defs, instance, FIRST, LAST)
     assert len(instance.get_runs()) == runs_before + 1  # one run for the whole rectangle
 
-    keys = {
-        f"{d}|{s}"
-        for d in ("2024-03-02", "2024-03-03", "2024-03-04", "2024-03-05", "2024-03-06", "2024-03-07")
-        for s in symbols
-    }
-    assert _materialized(instance, "candles") == keys
-    assert _materialized(instance, "features") == keys
+    keys = {f"2024-03-{d:02d}|{s}" for d in range(1, 13) for s in symbols}
+    for asset in ("candles", "features", "labels", "regimes"):
+        assert _materialized(instance, asset) == keys, asset
 
     store = LocalObjectStore(settings.store_root)
-    assert store.exists("candles/BTCUSDT/2024-03-07.parquet")
     btc = pl.read_parquet(settings.store_root / "candles/BTCUSDT/2024-03-07.parquet")
     assert btc.height == 24 and btc.schema["ts"] == pl.Int64
-    feats = PartitionWindow(store, "features", [f"2024-03-0{d}|ETHUSDT" for d in (4, 5, 6, 7)])
-    assert feats.missing() == ["2024-03-04|ETHUSDT"]  # first days lack warm-up: skipped, named
-    assert feats.status("2024-03-04|ETHUSDT").reason == "insufficient history: 2/3 warm-up days"
-    assert feats.frame("ETHUSDT").height == 72
+    feats = PartitionWindow(store, "features", [f"2024-03-{d:02d}|ETHUSDT" for d in (9, 10, 11, 12)])
+    assert feats.missing() == ["2024-03-09|ETHUSDT"]  # first days lack warm-up: skipped, named
+    assert feats.status("2024-03-09|ETHUSDT").reason == "insufficient history: 8/9 warm-up days"
+    assert feats.frame("ETHUSDT").shape == (72, 64)  # ts + 63 features, D's rows only
+
+    labels = PartitionWindow(store, "labels", ["2024-03-12|ETHUSDT"])["2024-03-12|ETHUSDT"]
+    assert labels["ts"].min() == 1710115200000  # labels[D] are the events of D-1 (2024-03-11)
+    assert labels["label"].null_count() == 0  # all resolved by the end of D
+    regimes = PartitionWindow(store, "regimes", ["2024-03-12|ETHUSDT"])["2024-03-12|ETHUSDT"]
+    assert regimes.height == 24 and set(regimes["regime"]) <= {"TREND", "RANGE", "PANIC", "ILLIQUID"}
 
     wif = PartitionWindow(store, "candles", [f"2024-03-0{d}|WIFUSDT" for d in (5, 6)])
     assert wif.status("2024-03-05|WIFUSDT").reason == "not in the universe of 2024-03-05"
     assert wif.status("2024-03-06|WIFUSDT").status == "ok"
 
-    run_summary(defs, instance, date(2024, 3, 7), date(2024, 3, 7))
+    run_summary(defs, instance, LAST, LAST)
     import json
 
-    summary = json.loads(store.get("summaries/daily/2024-03-07.json"))
+    summary = json.loads(store.get("summaries/daily/2024-03-12.json"))
     assert summary["symbols_done"] == len(symbols) - 1
-    assert summary["skipped"] == {"WIFUSDT": "features: insufficient history: 1/3 warm-up days"}
+    assert summary["skipped"] == {"WIFUSDT": "features: insufficient history: 6/9 warm-up days"}
     assert summary["failed"] == {}
 
 
@@ -78,7 +79,7 @@ def test_one_bad_coin_fails_alone_and_reruns_alone(home, tmp_path, test_data_dir
     data = tmp_path / "data"
     shutil.copytree(test_data_dir, data)
     good_copy = (data / "1h" / "SOL_USDT.parquet").read_bytes()
-    _lose_most_of_one_day(data, "SOL_USDT.parquet", 1709769600000)  # 2024-03-07
+    _lose_most_of_one_day(data, "SOL_USDT.parquet", 1710201600000)  # 2024-03-12
     settings = local_settings(data)
     defs = defs_for(settings)
     instance = sqlite_instance(tmp_path)
@@ -97,19 +98,19 @@ def test_one_bad_coin_fails_alone_and_reruns_alone(home, tmp_path, test_data_dir
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
     assert not checks["candles_all_symbols_ok"].passed
     failed = checks["candles_all_symbols_ok"].metadata["offending_keys"].data
-    assert failed == {"2024-03-07|SOLUSDT": "incomplete: 6/24 bars (< 50%)"}
+    assert failed == {"2024-03-12|SOLUSDT": "incomplete: 6/24 bars (< 50%)"}
     assert not checks["candles_complete"].passed and checks["candles_complete"].severity.value == "ERROR"
     assert checks["features_all_symbols_ok"].passed  # features skip the coin with a reason
 
     store = LocalObjectStore(settings.store_root)
-    window = PartitionWindow(store, "features", ["2024-03-07|SOLUSDT", "2024-03-07|BTCUSDT"])
-    assert window.status("2024-03-07|SOLUSDT").status == "skipped"
-    assert window.status("2024-03-07|SOLUSDT").reason == "candles failed: incomplete: 6/24 bars (< 50%)"
-    assert store.exists("candles/SOLUSDT/2024-03-07.parquet")  # what was fetched is kept, held out
-    assert window.status("2024-03-07|BTCUSDT").status == "ok"
+    window = PartitionWindow(store, "features", ["2024-03-12|SOLUSDT", "2024-03-12|BTCUSDT"])
+    assert window.status("2024-03-12|SOLUSDT").status == "skipped"
+    assert window.status("2024-03-12|SOLUSDT").reason == "candles failed: incomplete: 6/24 bars (< 50%)"
+    assert store.exists("candles/SOLUSDT/2024-03-12.parquet")  # what was fetched is kept, held out
+    assert window.status("2024-03-12|BTCUSDT").status == "ok"
 
     registry = Registry(f"sqlite:///{settings.sqlite_path}")
-    rows = {(r["asset"], r["symbol"]): r for r in registry.select("symbol_status", as_of=date(2024, 3, 7))}
+    rows = {(r["asset"], r["symbol"]): r for r in registry.select("symbol_status", as_of=date(2024, 3, 12))}
     assert rows[("candles", "SOLUSDT")]["status"] == "failed"
     assert rows[("candles", "SOLUSDT")]["detail"]["bars"] == 6
     assert rows[("candles", "BTCUSDT")]["status"] == "ok"
@@ -117,15 +118,15 @@ def test_one_bad_coin_fails_alone_and_reruns_alone(home, tmp_path, test_data_dir
     # fix the data, rerun that one symbol of that one day alone
     (data / "1h" / "SOL_USDT.parquet").write_bytes(good_copy)
     rerun = defs.resolve_job_def("symbol_day_job").execute_in_process(
-        instance=instance, partition_key="2024-03-07|SOLUSDT"
+        instance=instance, partition_key="2024-03-12|SOLUSDT"
     )
     assert rerun.success
-    assert {e.partition for e in rerun.get_asset_materialization_events()} == {"2024-03-07|SOLUSDT"}
-    window = PartitionWindow(store, "features", ["2024-03-07|SOLUSDT"])
-    assert window.status("2024-03-07|SOLUSDT").status == "ok"
-    rows = {(r["asset"], r["symbol"]): r for r in registry.select("symbol_status", as_of=date(2024, 3, 7))}
+    assert {e.partition for e in rerun.get_asset_materialization_events()} == {"2024-03-12|SOLUSDT"}
+    window = PartitionWindow(store, "features", ["2024-03-12|SOLUSDT"])
+    assert window.status("2024-03-12|SOLUSDT").status == "ok"
+    rows = {(r["asset"], r["symbol"]): r for r in registry.select("symbol_status", as_of=date(2024, 3, 12))}
     assert rows[("candles", "SOLUSDT")]["status"] == "ok"
     # the partial day was completed by fetching only what was missing
     assert rows[("candles", "SOLUSDT")]["detail"]["reused_bars"] == 6
-    assert rows[("candles", "SOLUSDT")]["detail"]["fetched_from_ts"] == 1709769600000 + 6 * 3_600_000
-    assert pl.read_parquet(settings.store_root / "candles/SOLUSDT/2024-03-07.parquet").height == 24
+    assert rows[("candles", "SOLUSDT")]["detail"]["fetched_from_ts"] == 1710201600000 + 6 * 3_600_000
+    assert pl.read_parquet(settings.store_root / "candles/SOLUSDT/2024-03-12.parquet").height == 24

@@ -25,29 +25,32 @@ def test_demo_on_the_bundled_sample(tmp_path):
     )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "2024-08-11" in out.stderr and "daily loop" in out.stderr  # progress while it works
-    # TON lists 2024-08-08 10:00 (named explicitly, so no history filter): 1/3 and 2/3 warm-up days, then done
-    assert "7 symbol-days done, 2 skipped, 0 failed" in out.stdout
+    # TON lists 2024-08-08 10:00 (named explicitly, so no history filter): 1/9 .. 3/9 feature warm-up days
+    assert "6 symbol-days done, 3 skipped, 0 failed" in out.stdout
     assert "TONUSDT" in out.stdout and "insufficient history" in out.stdout
     store = home / "store"
     # archive layout, ts stays int64 ms
     candles = pl.read_parquet(store / "candles" / "BTCUSDT" / "2024-08-10.parquet")
     assert candles.schema["ts"] == pl.Int64 and candles.height == 24
     assert candles["ts"].min() == 1723248000000  # 2024-08-10T00:00Z
-    # history before --start was materialized for the training window (90 d + embargo + shadow + warm-up)
+    # history before --start was materialized: 90 training + 1 embargo + 14 shadow + 9 feature warm-up days
     history = sorted(p.stem for p in (store / "candles" / "BTCUSDT").glob("*.parquet"))
-    assert history[0] == "2024-04-23" and history[-1] == "2024-08-11"
+    assert history[0] == "2024-04-17" and history[-1] == "2024-08-11"
+    for asset in ("features", "labels", "regimes"):
+        assert (store / asset / "BTCUSDT" / "2024-08-11.parquet").exists()
     summary = json.loads((store / "summaries" / "daily" / "2024-08-11.json").read_text())
-    assert summary["done"] == ["BTCUSDT", "ETHUSDT", "TONUSDT"]
+    assert summary["done"] == ["BTCUSDT", "ETHUSDT"]
+    assert summary["skipped"] == {"TONUSDT": "features: insufficient history: 3/9 warm-up days"}
     assert (home / "registry.db").exists()
 
 
 def test_demo_on_a_folder_it_has_never_seen(tmp_path, test_data_dir):
     out = _huracan(
-        "demo", "--data", str(test_data_dir), "--start", "2024-03-08", "--end", "2024-03-09", home=tmp_path / "h"
+        "demo", "--data", str(test_data_dir), "--start", "2024-03-12", "--end", "2024-03-13", home=tmp_path / "h"
     )
     assert out.returncode == 0, out.stderr[-3000:]
-    # 24 coins x 2 dates; WIF lists 2024-03-05 14:00, so on 03-08 it lacks one warm-up day
-    assert "47 symbol-days done, 1 skipped, 0 failed" in out.stdout
+    # 24 coins x 2 dates; WIF lists 2024-03-05 14:00 (selected from 03-06): too few feature warm-up days
+    assert "46 symbol-days done, 2 skipped, 0 failed" in out.stdout
     assert "WIFUSDT" in out.stdout
 
 

@@ -45,7 +45,7 @@ def test_prod_environment_runs_on_s3_and_postgres(home, tmp_path, monkeypatch, p
     )
     defs = defs_for(settings)
     instance = postgres_instance(tmp_path, pg_url)
-    first, last = date(2024, 3, 2), date(2024, 3, 5)
+    first, last = date(2024, 3, 1), date(2024, 3, 11)
     run_prelude(defs, instance, first, last)
     assert run_symbol_days(defs, instance, first, last)
     run_summary(defs, instance, last, last)
@@ -54,12 +54,13 @@ def test_prod_environment_runs_on_s3_and_postgres(home, tmp_path, monkeypatch, p
         S3_TEST_BUCKET, prefix=prefix, endpoint_url=s3_endpoint, access_key_id="t", secret_access_key="t"
     )
     keys = list(store.list("features/BTCUSDT/"))
-    assert keys == ["features/BTCUSDT/2024-03-05.parquet"]  # earlier days lack warm-up
-    assert len(list(store.list("candles/"))) == 12
+    assert keys == ["features/BTCUSDT/2024-03-10.parquet", "features/BTCUSDT/2024-03-11.parquet"]  # 9 warm-up days
+    assert len(list(store.list("candles/"))) == 33
+    assert store.exists("labels/SOLUSDT/2024-03-11.parquet") and store.exists("regimes/SOLUSDT/2024-03-11.parquet")
     frame = pl.read_parquet(store.get_verified("candles/ETHUSDT/2024-03-04.parquet"))
     assert frame.height == 24 and frame.schema["ts"] == pl.Int64
-    assert store.exists("summaries/daily/2024-03-05.json")
-    statuses = Registry(pg_url).select("symbol_status", asset="features", as_of=date(2024, 3, 5))
+    assert store.exists("summaries/daily/2024-03-11.json")
+    statuses = Registry(pg_url).select("symbol_status", asset="features", as_of=date(2024, 3, 11))
     assert sorted((r["symbol"], r["status"]) for r in statuses) == [
         ("BTCUSDT", "ok"),
         ("ETHUSDT", "ok"),

@@ -77,7 +77,15 @@ def test_webserver_serves_the_asset_graph(webserver):
     data = _graphql(webserver, QUERY)
     assert "errors" not in data, data
     nodes = {"/".join(n["assetKey"]["path"]): n for n in data["data"]["assetNodes"]}
-    assert set(nodes) == {"universe", "reference_candles", "candles", "features", "daily_summary"}
+    assert set(nodes) == {
+        "universe",
+        "reference_candles",
+        "candles",
+        "features",
+        "labels",
+        "regimes",
+        "daily_summary",
+    }
     dims = {d["name"] for d in nodes["candles"]["partitionDefinition"]["dimensionTypes"]}
     assert dims == {"date", "symbol"}
     assert nodes["features"]["groupName"] == "features"

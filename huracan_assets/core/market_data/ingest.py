@@ -41,8 +41,9 @@ class QualityThresholds:
     min_completeness: float = 0.5
     warn_completeness: float = 0.99
     max_lag_bars: int = 1
-    max_spread_bps: float = 50.0
+    max_spread_bps: float = 300.0
     max_zero_volume_share: float = 0.25
+    min_day_quote_volume: float = 2_000_000.0
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,15 @@ def assess(frame: pl.DataFrame, report: CleaningReport, end_ms: int, bar_ms: int
     real = frame.filter(pl.col("volume") > 0) if bars else frame
     zero_share = 1.0 - real.height / bars if bars else 1.0
     spread = spread_estimate_bps(frame) if bars >= 2 else float("nan")
-    thin = bool(zero_share > t.max_zero_volume_share or (spread == spread and spread > t.max_spread_bps))
+    quote_volume = float((frame["close"] * frame["volume"]).sum()) if bars else 0.0
+    # A thin book shows as little traded value or many no-trade bars. The Corwin-Schultz estimate is
+    # dominated by volatility on bars of an hour or more (BTC's doubles on a crash day), so on its own
+    # it flags only extreme values.
+    thin = bool(
+        zero_share > t.max_zero_volume_share
+        or quote_volume < t.min_day_quote_volume
+        or (spread == spread and spread > t.max_spread_bps)
+    )
     detail = {
         **report.as_metadata(),
         "bars": bars,
@@ -70,6 +79,7 @@ def assess(frame: pl.DataFrame, report: CleaningReport, end_ms: int, bar_ms: int
         "lag_bars": int(lag_bars),
         "spread_bps": None if spread != spread else round(spread, 3),
         "zero_volume_share": round(zero_share, 6),
+        "quote_volume": round(quote_volume, 2),
         "thin_book": thin,
         "ohlc_problems": report.ohlc_repaired + report.non_positive_dropped + report.nan_rows_dropped,
     }

@@ -1,0 +1,303 @@
+"""Assets derived from candles, per symbol x day: ``features``, ``labels`` and ``regimes``.
+
+Each reads D and a window of days before it (lazily, coin by coin), calls the pure core, and emits
+only D's rows. ``labels`` follows its own partition convention: ``labels[D]`` holds the events that
+start on D-1, which are fully resolved by the end of D.
+"""
+
+import math
+import random
+from datetime import date, timedelta
+
+import polars as pl
+from dagster import (
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetIn,
+    BackfillPolicy,
+    MetadataValue,
+    asset,
+)
+
+from huracan_assets.core.features.canary import lookahead_violations
+from huracan_assets.core.features.recipe import FeatureRecipe, default_recipe, features_for_window
+from huracan_assets.core.labels.triple_barrier import BarrierSpec, triple_barrier
+from huracan_assets.core.market_data.candles import bars_per_day, day_bounds_ms
+from huracan_assets.core.regime.classifier import (
+    RegimeRules,
+    classify_rules,
+    fit_hmm,
+    hmm_filtered_regimes,
+)
+from huracan_assets.defs.market_data import SYMBOL_DAY_TAG
+from huracan_assets.defs.partitions import symbol_day_partitions, window_mapping
+from huracan_assets.defs.per_symbol import check_result, outputs_with_check, run_keys
+from huracan_assets.defs.resources import ObjectStoreResource, RegistryResource
+from huracan_assets.settings import Settings
+from huracan_assets.storage.partitioned import PartitionWindow, SymbolOutcome
+
+REFERENCE_SYMBOL = "BTCUSDT"
+
+
+def recipe_for(settings: Settings) -> FeatureRecipe:
+    return default_recipe()
+
+
+def days_for_bars(bars: int, bar_minutes: int) -> int:
+    return math.ceil(bars / bars_per_day(bar_minutes))
+
+
+def feature_warmup_days(settings: Settings) -> int:
+    return max(settings.windows.warmup_days, days_for_bars(recipe_for(settings).warmup_bars, settings.bar_minutes))
+
+
+def label_vol_days(settings: Settings) -> int:
+    return days_for_bars(settings.labels.vol_window + 1, settings.bar_minutes)
+
+
+def regime_days(settings: Settings) -> int:
+    rules = RegimeRules.for_bar_minutes(settings.bar_minutes)
+    needed = days_for_bars(rules.warmup_bars, settings.bar_minutes)
+    return max(needed, settings.regimes.hmm_fit_days) if settings.regimes.method == "hmm" else needed
+
+
+def history_days_needed(settings: Settings) -> int:
+    """Days before a date the daily loop reads: the largest window of any derived asset."""
+    return max(feature_warmup_days(settings), label_vol_days(settings) + 1, regime_days(settings))
+
+
+def window_frame(
+    candles: PartitionWindow, day: date, symbol: str, days_before: int
+) -> tuple[pl.DataFrame | None, list[date]]:
+    """D's candles with up to ``days_before`` usable days before it, and the days that were missing.
+
+    ``None`` when D itself is not usable (the caller reports why).
+    """
+    today = f"{day.isoformat()}|{symbol}"
+    if candles.status(today).status != "ok":
+        return None, []
+    wanted = [day - timedelta(days=i) for i in range(days_before, 0, -1)]
+    frames, missing = [], []
+    for d in wanted:
+        key = f"{d.isoformat()}|{symbol}"
+        if key in candles and candles.status(key).status == "ok":
+            frames.append(candles[key])
+        else:
+            missing.append(d)
+    frames.append(candles[today])
+    return pl.concat(frames, how="vertical_relaxed"), missing
+
+
+def _not_usable(candles: PartitionWindow, day: date, symbol: str) -> SymbolOutcome:
+    st = candles.status(f"{day.isoformat()}|{symbol}")
+    return SymbolOutcome.skipped(f"candles {st.status}: {st.reason}")
+
+
+def build_derived_assets(settings: Settings) -> list:
+    return [_features_asset(settings), _labels_asset(settings), _regimes_asset(settings)]
+
+
+def _reference_for(store, days: list[date]) -> pl.DataFrame | None:
+    """The reference coin's closes for the given days, from ``reference_candles`` (missing days skipped)."""
+    window = PartitionWindow(store, "reference_candles", [d.isoformat() for d in days])
+    frames = [window[k].filter(pl.col("symbol") == REFERENCE_SYMBOL) for k in window if window.status(k).status == "ok"]
+    frames = [f.select("ts", "close") for f in frames if f.height]
+    return pl.concat(frames).sort("ts") if frames else None
+
+
+def _features_asset(settings: Settings):
+    recipe = recipe_for(settings)
+    warmup = feature_warmup_days(settings)
+    fcfg = settings.features
+
+    @asset(
+        partitions_def=symbol_day_partitions(settings.partitions.start_date),
+        group_name="features",
+        io_manager_key="parquet_io_manager",
+        backfill_policy=BackfillPolicy.single_run(),
+        ins={"candles": AssetIn(partition_mapping=window_mapping(warmup))},
+        deps=["reference_candles"],
+        check_specs=[
+            AssetCheckSpec("features_all_symbols_ok", asset="features"),
+            AssetCheckSpec("feature_recipe_hash_matches", asset="features"),
+            AssetCheckSpec("features_have_no_lookahead", asset="features"),
+        ],
+        op_tags=SYMBOL_DAY_TAG,
+        metadata={"recipe_hash": recipe.hash, "features": len(recipe.names)},
+    )
+    def features(context: AssetExecutionContext, candles: PartitionWindow, object_store: ObjectStoreResource):
+        """The shared FeatureRecipe over D and its warm-up days; only D's rows are stored. The same recipe
+        object builds live features (``core.features.recipe.live_features``)."""
+        store = object_store.get_store()
+        references: dict[date, pl.DataFrame | None] = {}
+        samples: list[tuple[str, pl.DataFrame, int, int, pl.DataFrame | None]] = []
+        rng = random.Random(",".join(sorted(context.partition_keys)))
+
+        def one(day: date, symbol: str):
+            frame, missing = window_frame(candles, day, symbol, warmup)
+            if frame is None:
+                return _not_usable(candles, day, symbol)
+            if missing:
+                return SymbolOutcome.skipped(f"insufficient history: {warmup - len(missing)}/{warmup} warm-up days")
+            if day not in references:
+                references[day] = _reference_for(store, [day - timedelta(days=i) for i in range(warmup, -1, -1)])
+            start, end = day_bounds_ms(day)
+            if len(samples) < fcfg.canary_samples and rng.random() < 0.5:
+                samples.append((f"{day}|{symbol}", frame, start, end, references[day]))
+            return features_for_window(frame, recipe, start, end, reference=references[day])
+
+        results = run_keys(context, one)
+        yield from outputs_with_check(results, "features_all_symbols_ok", {"recipe_hash": recipe.hash})
+        pinned = fcfg.recipe_hash
+        mismatch = {} if pinned in (None, recipe.hash) else {"recipe": f"code {recipe.hash} != pinned {pinned}"}
+        yield check_result("feature_recipe_hash_matches", mismatch, AssetCheckSeverity.ERROR)
+        leaks = _feature_canary(samples, recipe, rng)
+        yield check_result("features_have_no_lookahead", leaks, AssetCheckSeverity.ERROR)
+
+    return features
+
+
+def _feature_canary(samples, recipe: FeatureRecipe, rng: random.Random) -> dict[str, str]:
+    """Re-build sampled keys with every bar after random cut points removed: the past must not move."""
+    offenders = {}
+    for key, frame, start, end, reference in samples:
+        day_ts = frame.filter((pl.col("ts") >= start) & (pl.col("ts") < end))["ts"].to_list()
+        cuts = sorted(rng.sample(day_ts, min(3, len(day_ts))))
+
+        def build(c: pl.DataFrame, _ref=reference, _s=start, _e=end) -> pl.DataFrame:
+            return features_for_window(c, recipe, _s, _e, reference=_ref)
+
+        bad = lookahead_violations(build, frame, cuts)
+        if bad:
+            offenders[key] = f"values at or before {bad} change when later bars are removed"
+    return offenders
+
+
+def _labels_asset(settings: Settings):
+    lcfg = settings.labels
+    bar_ms = settings.bar_minutes * 60_000
+    spec = BarrierSpec(
+        pt_mult=lcfg.pt_mult,
+        sl_mult=lcfg.sl_mult,
+        max_holding_bars=lcfg.horizon_minutes // settings.bar_minutes,
+        vol_window=lcfg.vol_window,
+        side=lcfg.side,
+        cost_bps=lcfg.cost_bps,
+    )
+    vol_days = label_vol_days(settings)
+
+    @asset(
+        partitions_def=symbol_day_partitions(settings.partitions.start_date),
+        group_name="labels",
+        io_manager_key="parquet_io_manager",
+        backfill_policy=BackfillPolicy.single_run(),
+        ins={"candles": AssetIn(partition_mapping=window_mapping(vol_days + 1))},
+        check_specs=[
+            AssetCheckSpec("labels_all_symbols_ok", asset="labels"),
+            AssetCheckSpec("labels_are_balanced_and_covered", asset="labels"),
+        ],
+        op_tags=SYMBOL_DAY_TAG,
+    )
+    def labels(context: AssetExecutionContext, candles: PartitionWindow):
+        """Triple-barrier labels of the events that START ON D-1 (not D!), whose horizon (at most one day)
+        ends by the end of D, so labels[D] is final when D's run happens. Reads candles of D-1 and D,
+        plus the volatility warm-up before D-1."""
+        stats: dict[str, int] = {"events": 0, "resolved": 0, "pos": 0, "neg": 0, "zero": 0}
+
+        def one(day: date, symbol: str):
+            prev = day - timedelta(days=1)
+            if candles.status(f"{prev.isoformat()}|{symbol}").status != "ok":
+                return _not_usable(candles, prev, symbol)
+            frame, _missing = window_frame(candles, day, symbol, vol_days + 1)
+            if frame is None:
+                return _not_usable(candles, day, symbol)
+            out = triple_barrier(frame, *day_bounds_ms(prev), spec, bar_ms)
+            _count(stats, out)
+            return out
+
+        results = run_keys(context, one)
+        yield from outputs_with_check(results, "labels_all_symbols_ok", {"barrier": MetadataValue.json(spec.__dict__)})
+        yield check_result("labels_are_balanced_and_covered", _label_issues(stats, lcfg), AssetCheckSeverity.WARN)
+
+    return labels
+
+
+def _count(stats: dict[str, int], out: pl.DataFrame) -> None:
+    stats["events"] += out.height
+    resolved = out.filter(pl.col("label").is_not_null())
+    stats["resolved"] += resolved.height
+    stats["pos"] += resolved.filter(pl.col("label") > 0).height
+    stats["neg"] += resolved.filter(pl.col("label") < 0).height
+    stats["zero"] += resolved.filter(pl.col("label") == 0).height
+
+
+def _label_issues(stats: dict[str, int], lcfg) -> dict[str, str]:
+    issues = {}
+    if stats["events"]:
+        coverage = stats["resolved"] / stats["events"]
+        if coverage < lcfg.min_coverage:
+            issues["coverage"] = f"{coverage:.1%} of {stats['events']} events resolved (< {lcfg.min_coverage:.0%})"
+    if stats["resolved"]:
+        top = max(stats["pos"], stats["neg"], stats["zero"]) / stats["resolved"]
+        if top > lcfg.max_class_share:
+            issues["balance"] = f"one class holds {top:.1%} of labels (> {lcfg.max_class_share:.0%})"
+    return issues
+
+
+def _regimes_asset(settings: Settings):
+    rcfg = settings.regimes
+    rules = RegimeRules.for_bar_minutes(settings.bar_minutes)
+    days_back = regime_days(settings)
+
+    @asset(
+        partitions_def=symbol_day_partitions(settings.partitions.start_date),
+        group_name="features",
+        io_manager_key="parquet_io_manager",
+        backfill_policy=BackfillPolicy.single_run(),
+        ins={"candles": AssetIn(partition_mapping=window_mapping(days_back))},
+        check_specs=[
+            AssetCheckSpec("regimes_all_symbols_ok", asset="regimes"),
+            AssetCheckSpec("regimes_are_not_degenerate", asset="regimes"),
+        ],
+        op_tags=SYMBOL_DAY_TAG,
+    )
+    def regimes(context: AssetExecutionContext, candles: PartitionWindow, registry: RegistryResource):
+        """TREND / RANGE / PANIC / ILLIQUID per bar of D, causal only (trailing windows; the HMM option is
+        fitted before D and forward-filtered on D, never smoothed). ILLIQUID uses the candles' thin-book flag."""
+        thin = _thin_books(registry, settings.timeframe, context.partition_keys)
+        counts: dict[str, int] = {}
+
+        def one(day: date, symbol: str):
+            frame, _missing = window_frame(candles, day, symbol, days_back)
+            if frame is None:
+                return _not_usable(candles, day, symbol)
+            start, end = day_bounds_ms(day)
+            flag = thin.get((symbol, day), False)
+            if rcfg.method == "hmm":
+                model = fit_hmm(frame, rcfg.hmm_states, rcfg.hmm_seed, rules, before_ms=start)
+                out = hmm_filtered_regimes(model, frame, start, end, thin_book=flag)
+            else:
+                out = classify_rules(frame, rules, start, end, thin_book=flag)
+            for regime, n in out.group_by("regime").len().iter_rows():
+                counts[regime] = counts.get(regime, 0) + n
+            return out
+
+        results = run_keys(context, one)
+        total = sum(counts.values())
+        shares = {k: round(v / total, 4) for k, v in sorted(counts.items())} if total else {}
+        yield from outputs_with_check(results, "regimes_all_symbols_ok", {"regime_shares": MetadataValue.json(shares)})
+        degenerate = {
+            regime: f"{share:.1%} of all bars (> {rcfg.max_single_regime_share:.0%})"
+            for regime, share in shares.items()
+            if share > rcfg.max_single_regime_share and total >= 10 * bars_per_day(settings.bar_minutes)
+        }
+        yield check_result("regimes_are_not_degenerate", degenerate, AssetCheckSeverity.WARN)
+
+    return regimes
+
+
+def _thin_books(registry: RegistryResource, timeframe: str, keys) -> dict[tuple[str, date], bool]:
+    days = sorted({date.fromisoformat(str(k).split("|")[0]) for k in keys})
+    rows = registry.get_registry().select("symbol_status", asset="candles", timeframe=timeframe, as_of=days)
+    return {(r["symbol"], r["as_of"]): bool((r["detail"] or {}).get("thin_book")) for r in rows}
