@@ -269,9 +269,11 @@ def _regimes_asset(settings: Settings):
         counts: dict[str, int] = {}
 
         def one(day: date, symbol: str):
-            frame, _missing = window_frame(candles, day, symbol, days_back)
+            frame, missing = window_frame(candles, day, symbol, days_back)
             if frame is None:
                 return _not_usable(candles, day, symbol)
+            if missing:  # a regime without its trailing history would be a guess, not a classification
+                return SymbolOutcome.skipped(f"insufficient history: {days_back - len(missing)}/{days_back} days")
             start, end = day_bounds_ms(day)
             flag = thin.get((symbol, day), False)
             if rcfg.method == "hmm":

@@ -47,8 +47,8 @@ def test_daily_runs_from_the_replay_exchange(market, tmp_path):
     instance = sqlite_instance(tmp_path)
     clock = lambda d: replay.set_now(_after(d))  # noqa: E731
     runs = []
-    backfill(defs, instance, date(2024, 8, 4), date(2024, 8, 12), 1, clock=clock, progress=lambda *a: runs.append(a))
-    assert len(runs) == 9  # one chunk (prelude + one ranged run + summary) per date
+    backfill(defs, instance, date(2024, 8, 1), date(2024, 8, 12), 1, clock=clock, progress=lambda *a: runs.append(a))
+    assert len(runs) == 12  # one chunk (prelude + one ranged run + summary) per date
 
     symbols = instance.get_dynamic_partitions(SYMBOLS)
     assert len(symbols) == 25 and "TONUSDT" in symbols and "DOGEUSDT" in symbols  # new coin added, none removed
@@ -68,6 +68,12 @@ def test_daily_runs_from_the_replay_exchange(market, tmp_path):
     source = pl.read_parquet(REPLAY_AUG / "1h" / "BTC_USDT.parquet")
     assert btc.equals(source.filter((pl.col("ts") >= btc["ts"].min()) & (pl.col("ts") <= btc["ts"].max())))
     assert btc.height == 24
+
+    # regimes through the whole path: no guess without the trailing history; the thin fan token is ILLIQUID
+    regimes = PartitionWindow(store, "regimes", ["2024-08-05|BTCUSDT", "2024-08-10|JUVUSDT", "2024-08-10|BTCUSDT"])
+    assert regimes.status("2024-08-05|BTCUSDT").reason == "insufficient history: 4/8 days"
+    assert set(regimes["2024-08-10|JUVUSDT"]["regime"]) == {"ILLIQUID"}
+    assert "ILLIQUID" not in set(regimes["2024-08-10|BTCUSDT"]["regime"])
 
     # re-ingesting identical data stores one copy and reports it unchanged
     day = date(2024, 8, 12)
