@@ -93,6 +93,53 @@ class RegimeSettings(_Strict):
     max_single_regime_share: float = Field(0.95, gt=0, le=1)
 
 
+class EngineSettings(_Strict):
+    """The signal engines (core/engines): which run, their parameters, and their calibration."""
+
+    enabled: tuple[str, ...] | None = None  # None: every engine of the library
+    params: dict[str, dict[str, float | int | str | bool]] = {}
+    calibration_days: int = Field(30, ge=2)  # labels before D the edges are fitted on
+    min_samples: int = Field(20, ge=2)  # fewer past signals: edge 0, confidence 0
+    shrinkage: float = Field(10.0, ge=0)  # edge = mean x n_eff / (n_eff + shrinkage)
+    clip_bps: float = Field(2000.0, gt=0)  # outcomes are winsorized here
+
+
+class CostSettings(_Strict):
+    """The cost model (core/costs.py): fees of the venue, spread and slippage per bar, net-edge floor."""
+
+    venue: str = "binance_spot"
+    maker_bps: float | None = None  # overrides of the venue's schedule
+    taker_bps: float | None = None
+    spread_estimator: Literal["corwin_schultz", "abdi_ranaldo"] = "abdi_ranaldo"
+    spread_window: int = Field(24, ge=2)
+    min_spread_bps: float = Field(1.0, ge=0)
+    max_spread_bps: float = Field(500.0, gt=0)
+    slippage_vol_coef: float = Field(0.1, ge=0)
+    slippage_impact_coef: float = Field(10.0, ge=0)
+    vol_window: int = Field(24, ge=2)
+    funding_bps_per_8h: float = 0.0  # perpetuals only; spot pays no funding
+    net_edge_floor_bps: float = 5.0
+    order_notional: float = Field(1000.0, ge=0)  # quote currency per trade, for slippage
+
+    def model_config_mapping(self) -> dict:
+        return self.model_dump(exclude={"order_notional"}, exclude_none=True)
+
+
+class GateSettings(_Strict):
+    window_days: int = Field(30, ge=1)  # trailing days of the leaderboard
+    refresh_days: int = Field(7, ge=1)  # cadence of the gate table (weekly)
+    min_samples: int = Field(20, ge=1)  # fewer scored signals in a regime: the engine is off there
+    soft_scale_bps: float = Field(20.0, gt=0)  # soft gate = min(1, net edge / scale)
+
+
+class MetaSettings(_Strict):
+    alpha: float = Field(0.1, gt=0, le=1)
+    min_weight: float = Field(0.005, ge=0, le=1)
+    max_weight: float = Field(0.25, gt=0, le=1)
+    # |combined score| needed to act, per regime (absent or null: never act in that regime)
+    thresholds: dict[str, float | None] = {"TREND": 0.10, "RANGE": 0.15, "PANIC": 0.25, "ILLIQUID": None}
+
+
 class WindowSettings(_Strict):
     warmup_days: int = Field(3, ge=0)
     training_days: int = Field(90, ge=1)
@@ -152,6 +199,10 @@ class Settings(_Strict):
     features: FeatureSettings = FeatureSettings()
     labels: LabelSettings = LabelSettings()
     regimes: RegimeSettings = RegimeSettings()
+    engines: EngineSettings = EngineSettings()
+    costs: CostSettings = CostSettings()
+    gate: GateSettings = GateSettings()
+    meta: MetaSettings = MetaSettings()
     execution: ExecutionSettings = ExecutionSettings()
     object_store: ObjectStoreSettings = ObjectStoreSettings()
     registry: RegistrySettings = RegistrySettings()

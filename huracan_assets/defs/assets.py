@@ -1,5 +1,5 @@
 """The asset graph: market data (``defs/market_data.py``), features, labels and regimes
-(``defs/derived.py``) and the daily summary.
+(``defs/derived.py``), engine signals and meta weights (``defs/signals.py``) and the daily summary.
 
 Assets are thin: read partition keys, call the pure core, return ``{key: frame | SymbolOutcome}``.
 """
@@ -26,6 +26,7 @@ from huracan_assets.defs.partitions import (
     split_key,
 )
 from huracan_assets.defs.resources import ObjectStoreResource, RegistryResource
+from huracan_assets.defs.signals import build_signal_assets
 from huracan_assets.settings import Settings
 from huracan_assets.storage.partitioned import PartitionWindow
 
@@ -74,11 +75,16 @@ def build_assets(settings: Settings) -> list:
             }
         )
 
-    return [*build_market_data_assets(settings), *build_derived_assets(settings), daily_summary]
+    return [
+        *build_market_data_assets(settings),
+        *build_derived_assets(settings),
+        *build_signal_assets(settings),
+        daily_summary,
+    ]
 
 
 # assets of the symbol x day graph, in order; the per-symbol "done" state is the last one reached
-SYMBOL_DAY_ASSETS = ("candles", "features", "labels", "regimes")
+SYMBOL_DAY_ASSETS = ("candles", "features", "labels", "regimes", "meta_weights", "engine_signals")
 
 
 def build_summary(day: date, timeframe: str, status_rows: list[dict], rejected: dict | None = None) -> dict:

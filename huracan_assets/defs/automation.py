@@ -31,7 +31,7 @@ from huracan_assets.core.market_data.candles import date_range
 from huracan_assets.defs.partitions import RANGE_END_TAG, RANGE_START_TAG, SYMBOLS, range_tags, split_key
 
 PRELUDE_ASSETS = ("universe", "reference_candles")
-SYMBOL_DAY_JOB_ASSETS = ("candles", "features", "labels", "regimes")
+SYMBOL_DAY_JOB_ASSETS = ("candles", "features", "labels", "regimes", "meta_weights", "engine_signals")
 SUMMARY_ASSETS = ("daily_summary",)
 LANE_TAG = "huracan/lane"
 DATE_TAG = "huracan/date"

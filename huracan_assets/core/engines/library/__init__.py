@@ -1,0 +1,1 @@
+"""One engine per module; each module registers its class with ``register_engine``."""

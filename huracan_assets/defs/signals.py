@@ -1,0 +1,313 @@
+"""``engine_signals`` and ``meta_weights`` (symbol x day): the 23 engines, costs, regime gate and combiner.
+
+Time semantics (no cycle, nothing after D):
+- ``meta_weights[D]`` = ``meta_weights[D-1]`` moved by the outcomes resolved during D (``labels[D]``, the events
+  of D-1) of the engine signals of D-1, with the gate table refreshed on its cadence from the trailing window.
+  The signals of D-1 are recomputed from candles and features up to the end of D-1 by the same pure code
+  (they are a deterministic function of them), so the asset graph has no ``engine_signals`` <-> ``meta_weights``
+  cycle.
+- ``engine_signals[D]`` = every engine on D's bars, edges calibrated on ``labels`` up to D-1, costs per bar, and
+  the combined signal with the weights and gate of ``meta_weights[D-1]``.
+"""
+
+import math
+from datetime import date, timedelta
+
+import polars as pl
+from dagster import (
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetIn,
+    BackfillPolicy,
+    MetadataValue,
+    asset,
+)
+
+from huracan_assets.core.costs import CostModel
+from huracan_assets.core.engines.base import EngineInput, EngineRegistry, engine_input
+from huracan_assets.core.engines.calibration import CalibrationSpec, outcomes_from_labels
+from huracan_assets.core.engines.combiner import MetaSpec
+from huracan_assets.core.engines.gate import GateSpec
+from huracan_assets.core.engines.signals import MetaState, SignalSpec, day_signals, recombine, update_meta
+from huracan_assets.core.market_data.candles import bars_per_day, day_bounds_ms
+from huracan_assets.defs.derived import REFERENCE_SYMBOL
+from huracan_assets.defs.market_data import SYMBOL_DAY_TAG
+from huracan_assets.defs.partitions import symbol_day_partitions, window_mapping
+from huracan_assets.defs.per_symbol import check_result, outputs_with_check, run_keys
+from huracan_assets.defs.resources import ObjectStoreResource
+from huracan_assets.settings import Settings
+from huracan_assets.storage.partitioned import PartitionWindow, SymbolOutcome
+
+
+def engine_registry(settings: Settings) -> EngineRegistry:
+    ecfg = settings.engines
+    return EngineRegistry.default(ecfg.enabled, ecfg.params)
+
+
+def signal_spec(settings: Settings) -> SignalSpec:
+    e, g, m, c = settings.engines, settings.gate, settings.meta, settings.costs
+    thresholds = {k: (math.inf if v is None else v) for k, v in m.thresholds.items()}
+    return SignalSpec(
+        calibration=CalibrationSpec(e.min_samples, e.shrinkage, e.clip_bps),
+        gate=GateSpec(g.window_days, g.refresh_days, g.min_samples, g.soft_scale_bps),
+        meta=MetaSpec(m.alpha, m.min_weight, m.max_weight, thresholds),
+        costs=CostModel.from_config(c.model_config_mapping()),
+        horizon_minutes=settings.labels.horizon_minutes,
+        order_notional=c.order_notional,
+    )
+
+
+def engine_warmup_days(settings: Settings) -> int:
+    """Days of bars before the first scored day: the longest engine warm-up, doubled so recursive filters
+    (EMAs, Kalman) have forgotten their start, and at least one day."""
+    bars = engine_registry(settings).warmup_bars(settings.bar_minutes)
+    return max(1, math.ceil(2 * bars / bars_per_day(settings.bar_minutes)))
+
+
+def _days(window: PartitionWindow, symbol: str, days: list[date]) -> tuple[pl.DataFrame | None, list[date]]:
+    frames, missing = [], []
+    for d in days:
+        key = f"{d.isoformat()}|{symbol}"
+        if key in window and window.status(key).status == "ok":
+            frames.append(window[key])
+        else:
+            missing.append(d)
+    return (pl.concat(frames, how="vertical_relaxed") if frames else None), missing
+
+
+def _span(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+class _Inputs:
+    """Builds a coin's EngineInput from stored candles, features and the reference coin's candles."""
+
+    def __init__(self, settings: Settings, store, candles: PartitionWindow, features: PartitionWindow):
+        self.settings, self.store, self.candles, self.features = settings, store, candles, features
+        self._reference: dict[date, pl.DataFrame | None] = {}
+
+    def reference(self, days: list[date]) -> pl.DataFrame | None:
+        frames = []
+        for d in days:
+            if d not in self._reference:
+                w = PartitionWindow(self.store, "candles", [f"{d.isoformat()}|{REFERENCE_SYMBOL}"])
+                key = f"{d.isoformat()}|{REFERENCE_SYMBOL}"
+                self._reference[d] = w[key].select("ts", "close") if w.status(key).status == "ok" else None
+            if self._reference[d] is not None:
+                frames.append(self._reference[d])
+        return pl.concat(frames).sort("ts") if frames else None
+
+    def build(self, symbol: str, first: date, last: date, required: date) -> "EngineInput | SymbolOutcome":
+        """Bars of ``first..last``; ``required`` must be complete (candles and features)."""
+        days = _span(first, last)
+        candles, missing = _days(self.candles, symbol, days)
+        feats, fmissing = _days(self.features, symbol, days)
+        if required in missing or required in fmissing or candles is None or feats is None:
+            return SymbolOutcome.skipped(f"candles or features of {required} not usable")
+        frame = candles.sort("ts").unique("ts", keep="last", maintain_order=True)
+        return engine_input(frame, self.settings.bar_minutes, self.reference(days), features=feats)
+
+
+def build_signal_assets(settings: Settings) -> list:
+    return [_meta_weights_asset(settings), _engine_signals_asset(settings)]
+
+
+def _labels_between(labels: PartitionWindow, symbol: str, first: date, last: date) -> pl.DataFrame:
+    frame, _ = _days(labels, symbol, _span(first, last)) if first <= last else (None, [])
+    return outcomes_from_labels(frame) if frame is not None else outcomes_from_labels(pl.DataFrame())
+
+
+def _engine_signals_asset(settings: Settings):
+    registry, spec = engine_registry(settings), signal_spec(settings)
+    warm, calib = engine_warmup_days(settings), settings.engines.calibration_days
+    floor = spec.costs.net_edge_floor_bps
+
+    @asset(
+        partitions_def=symbol_day_partitions(settings.partitions.start_date),
+        group_name="signals",
+        io_manager_key="parquet_io_manager",
+        backfill_policy=BackfillPolicy.single_run(),
+        ins={
+            "candles": AssetIn(partition_mapping=window_mapping(calib + warm)),
+            "features": AssetIn(partition_mapping=window_mapping(calib + warm)),
+            "labels": AssetIn(partition_mapping=window_mapping(calib - 1, -1)),
+            "regimes": AssetIn(),
+            "meta_weights": AssetIn(partition_mapping=window_mapping(1, -1)),
+        },
+        check_specs=[
+            AssetCheckSpec("engine_signals_all_symbols_ok", asset="engine_signals"),
+            AssetCheckSpec("engine_signals_respect_net_edge_floor", asset="engine_signals"),
+            AssetCheckSpec("gated_engines_do_not_contribute", asset="engine_signals"),
+        ],
+        op_tags=SYMBOL_DAY_TAG,
+        metadata={"engines": len(registry), "net_edge_floor_bps": floor},
+    )
+    def engine_signals(
+        context: AssetExecutionContext,
+        candles: PartitionWindow,
+        features: PartitionWindow,
+        labels: PartitionWindow,
+        regimes: PartitionWindow,
+        meta_weights: PartitionWindow,
+        object_store: ObjectStoreResource,
+    ):
+        """Every engine's EngineOutput per bar of D (direction, calibrated edge before costs, confidence,
+        horizon), the round-trip costs per bar, and the combined signal with its net edge, using
+        ``meta_weights[D-1]`` (cold start: uniform weights, every engine gated off). Edges are calibrated on
+        ``labels`` up to D-1 only."""
+        inputs = _Inputs(settings, object_store.get_store(), candles, features)
+        below_floor, leaks = {}, {}
+        counts = {"buy": 0, "sell": 0, "wait": 0}
+        cold = []
+
+        def one(day: date, symbol: str):
+            key = f"{day.isoformat()}|{symbol}"
+            if regimes.status(key).status != "ok":
+                return SymbolOutcome.skipped(f"regimes {regimes.status(key).status}: {regimes.status(key).reason}")
+            inp = inputs.build(symbol, day - timedelta(days=calib + warm), day, day)
+            if isinstance(inp, SymbolOutcome):
+                return inp
+            outcomes = _labels_between(labels, symbol, day - timedelta(days=calib - 1), day - timedelta(days=1))
+            prev_key = f"{(day - timedelta(days=1)).isoformat()}|{symbol}"
+            if prev_key in meta_weights and meta_weights.status(prev_key).status == "ok":
+                meta = MetaState.from_frame(meta_weights[prev_key])
+            else:
+                meta = MetaState.cold(list(registry.names()))
+                cold.append(key)
+            start, end = day_bounds_ms(day)
+            out, _table = day_signals(registry, inp, start, end, outcomes, regimes[key], meta.state, meta.gate, spec)
+            _audit(key, out, meta, below_floor, leaks)
+            for name, n in out.group_by("combined_direction").len().iter_rows():
+                counts[str(name)] += n
+            return out
+
+        results = run_keys(context, one)
+        extra = {"combined_directions": MetadataValue.json(counts), "cold_start_keys": len(cold)}
+        yield from outputs_with_check(results, "engine_signals_all_symbols_ok", extra)
+        yield check_result("engine_signals_respect_net_edge_floor", below_floor, AssetCheckSeverity.ERROR)
+        yield check_result("gated_engines_do_not_contribute", leaks, AssetCheckSeverity.ERROR)
+
+    def _audit(key: str, out: pl.DataFrame, meta: MetaState, below_floor: dict, leaks: dict) -> None:
+        acting = out.filter(pl.col("combined_direction") != "wait")
+        bad = acting.filter(~(pl.col("combined_net_edge_bps") >= floor))
+        if bad.height:
+            below_floor[key] = f"{bad.height} buy/sell bars below the {floor} bps net-edge floor"
+        # flip every gated-off engine's direction: the combined signal must not move
+        flipped = out.with_columns(
+            [
+                pl.when(~pl.col(f"{e}__gated")).then(-pl.col(f"{e}__direction")).otherwise(pl.col(f"{e}__direction"))
+                for e in registry.names()
+            ]
+        )
+        again = recombine(flipped, meta.state, meta.gate, spec)
+        if not again["combined_score"].equals(out["combined_score"]) or not again["combined_direction"].equals(
+            out["combined_direction"]
+        ):
+            leaks[key] = "the combined signal changes when gated-off engines change"
+
+    return engine_signals
+
+
+def _meta_weights_asset(settings: Settings):
+    registry, spec = engine_registry(settings), signal_spec(settings)
+    warm, gate_days = engine_warmup_days(settings), settings.gate.window_days
+
+    @asset(
+        partitions_def=symbol_day_partitions(settings.partitions.start_date),
+        group_name="signals",
+        io_manager_key="parquet_io_manager",
+        backfill_policy=BackfillPolicy.single_run(),
+        ins={
+            "candles": AssetIn(partition_mapping=window_mapping(gate_days + warm, -1)),
+            "features": AssetIn(partition_mapping=window_mapping(gate_days + warm, -1)),
+            "labels": AssetIn(partition_mapping=window_mapping(gate_days - 1)),
+            "regimes": AssetIn(partition_mapping=window_mapping(gate_days, -1)),
+            "meta_weights": AssetIn(partition_mapping=window_mapping(1, -1)),
+        },
+        check_specs=[
+            AssetCheckSpec("meta_weights_all_symbols_ok", asset="meta_weights"),
+            AssetCheckSpec("meta_weights_are_finite_and_sum_to_one", asset="meta_weights"),
+        ],
+        op_tags=SYMBOL_DAY_TAG,
+        metadata={"engines": len(registry), "gate_refresh_days": settings.gate.refresh_days},
+    )
+    def meta_weights(
+        context: AssetExecutionContext,
+        candles: PartitionWindow,
+        features: PartitionWindow,
+        labels: PartitionWindow,
+        regimes: PartitionWindow,
+        meta_weights: PartitionWindow,
+        object_store: ObjectStoreResource,
+    ):
+        """Per-coin engine weights (EMAs of accuracy and net edge after costs, clipped, normalized,
+        penalized for redundancy) and the regime gate table. ``meta_weights[D]`` moves ``meta_weights[D-1]``
+        with the outcomes resolved during D (``labels[D]``) of the signals of D-1; the gate is refreshed every
+        ``gate.refresh_days`` from the trailing ``gate.window_days``."""
+        inputs = _Inputs(settings, object_store.get_store(), candles, features)
+        produced: dict[str, MetaState] = {}
+        bad_weights: dict[str, str] = {}
+        shown: list[tuple[str, MetaState]] = []
+
+        def one(day: date, symbol: str):
+            yday = day - timedelta(days=1)
+            prev_key, key = f"{yday.isoformat()}|{symbol}", f"{day.isoformat()}|{symbol}"
+            previous = produced.get(prev_key)
+            if previous is None and prev_key in meta_weights and meta_weights.status(prev_key).status == "ok":
+                previous = MetaState.from_frame(meta_weights[prev_key])
+            due = spec.gate.due(previous.gate_as_of if previous else None, day)
+            first = yday - timedelta(days=(gate_days if due else 0) + warm)
+            inp = inputs.build(symbol, first, yday, yday)
+            if isinstance(inp, SymbolOutcome):
+                return SymbolOutcome.skipped(f"D-1: {inp.reason}")
+            today = _labels_between(labels, symbol, day, day)
+            gate_args = (None, None, None)
+            if due:
+                g0 = yday - timedelta(days=gate_days - 1)
+                regs, _ = _days(regimes, symbol, _span(g0, yday))
+                window = (day_bounds_ms(g0)[0], day_bounds_ms(yday)[1])
+                gate_args = (window, _labels_between(labels, symbol, g0 + timedelta(days=1), day), regs)
+                if regs is None:
+                    gate_args = (None, None, None)
+            state, info = update_meta(registry, previous, day, inp, day_bounds_ms(yday), today, *gate_args, spec)
+            produced[key] = state
+            w = state.state["weight"]
+            if not (w.is_finite().all() and abs(float(w.sum()) - 1.0) < 1e-9):
+                bad_weights[key] = f"weights sum to {float(w.sum())!r} or are not finite"
+            if not shown or symbol == REFERENCE_SYMBOL:
+                shown[:] = [(key, state)]
+            detail = {**info, "cold_start": previous is None}
+            return SymbolOutcome.ok(state.to_frame(day), detail=detail)
+
+        results = run_keys(context, one)
+        extra = {}
+        if shown:
+            key, state = shown[0]
+            extra = {"example_key": key, "weights_and_gate": MetadataValue.md(weights_markdown(state))}
+        yield from outputs_with_check(results, "meta_weights_all_symbols_ok", extra)
+        yield check_result("meta_weights_are_finite_and_sum_to_one", bad_weights, AssetCheckSeverity.ERROR)
+
+    return meta_weights
+
+
+def weights_markdown(state: MetaState) -> str:
+    """A readable table: weight, EMAs and the gate (on/off and soft weight) per regime for each engine."""
+    regimes = sorted(set(state.gate["regime"]))
+    lines = [
+        "| engine | weight | ema hit | ema net bps | " + " | ".join(regimes) + " |",
+        "|---|---:|---:|---:|" + "---|" * len(regimes),
+    ]
+    gate = {(r["engine"], r["regime"]): r for r in state.gate.iter_rows(named=True)}
+    for r in state.state.sort("weight", descending=True).iter_rows(named=True):
+        cells = []
+        for regime in regimes:
+            g = gate.get((r["engine"], regime))
+            cells.append(f"on {g['soft']:.2f}" if g and g["enabled"] else "off")
+        lines.append(
+            f"| {r['engine']} | {r['weight']:.3f} | {r['ema_hit']:.2f} | {r['ema_net_bps']:.1f} | "
+            + " | ".join(cells)
+            + " |"
+        )
+    lines.append(f"\ngate computed {state.gate_as_of or 'never (cold start)'}")
+    return "\n".join(lines)
