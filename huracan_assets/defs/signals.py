@@ -85,6 +85,7 @@ class _Inputs:
 
     def __init__(self, settings: Settings, store, candles: PartitionWindow, features: PartitionWindow):
         self.settings, self.store, self.candles, self.features = settings, store, candles, features
+        self.registry = engine_registry(settings)
         self._reference: dict[date, pl.DataFrame | None] = {}
 
     def reference(self, days: list[date]) -> pl.DataFrame | None:
@@ -99,12 +100,21 @@ class _Inputs:
         return pl.concat(frames).sort("ts") if frames else None
 
     def build(self, symbol: str, first: date, last: date, required: date) -> "EngineInput | SymbolOutcome":
-        """Bars of ``first..last``; ``required`` must be complete (candles and features)."""
+        """Bars of ``first..last``; ``required`` must be complete (candles and features). Stored features are
+        read only when an engine uses them; otherwise only their status on ``required`` is checked."""
         days = _span(first, last)
         candles, missing = _days(self.candles, symbol, days)
-        feats, fmissing = _days(self.features, symbol, days)
-        if required in missing or required in fmissing or candles is None or feats is None:
-            return SymbolOutcome.skipped(f"candles or features of {required} not usable")
+        req = f"{required.isoformat()}|{symbol}"
+        if required in missing or candles is None:
+            return SymbolOutcome.skipped(f"candles of {required} not usable")
+        if req not in self.features or self.features.status(req).status != "ok":
+            return SymbolOutcome.skipped(f"features of {required} {self.features.status(req).status}")
+        columns = self.registry.feature_columns()
+        if columns:
+            feats, _ = _days(self.features, symbol, days)
+            feats = feats.select("ts", *columns)
+        else:
+            feats = pl.DataFrame(schema={"ts": pl.Int64})
         frame = candles.sort("ts").unique("ts", keep="last", maintain_order=True)
         return engine_input(frame, self.settings.bar_minutes, self.reference(days), features=feats)
 

@@ -99,6 +99,8 @@ class BaseEngine(ABC):
     name: ClassVar[str]
     family: ClassVar[str]  # trend | reversion | breakout | volume | volatility | pattern | cross_asset
     defaults: ClassVar[Mapping[str, Any]] = {}
+    # shared-recipe feature columns the engine reads from EngineInput.frame (none: it works from OHLCV alone)
+    feature_columns: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, **params: Any) -> None:
         unknown = sorted(set(params) - set(self.defaults))
@@ -194,6 +196,10 @@ class EngineRegistry:
 
     def warmup_bars(self, bar_minutes: int) -> int:
         return max((e.warmup_bars(bar_minutes) for e in self.engines), default=0)
+
+    def feature_columns(self) -> tuple[str, ...]:
+        """The shared-recipe columns any engine reads (the assets load stored features only if needed)."""
+        return tuple(dict.fromkeys(c for e in self.engines for c in e.feature_columns))
 
     def directions(self, inp: EngineInput) -> pl.DataFrame:
         """``ts`` and one Float64 column per engine (raw directions, NaN in warm-up)."""
