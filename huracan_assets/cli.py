@@ -77,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     bf.add_argument("--start", type=_date, required=True)
     bf.add_argument("--end", type=_date, required=True)
     bf.add_argument("--chunk-days", type=int, default=None, help="dates per ranged run (default: config)")
+    bf.add_argument("--data-only", action="store_true", help="candles through engine signals; no model training")
     return parser
 
 
@@ -174,6 +175,7 @@ def _run_demo(settings, start, end, history_first, clock) -> int:
                 with_summary=False,
                 progress=lambda lo, hi, _s: bar.update((hi - lo).days + 1),
                 clock=clock,
+                job="symbol_day_data_job",  # history feeds the windows; models are trained in the daily loop
             )
     with tqdm(total=(end - start).days + 1, desc="daily loop", unit="date", file=sys.stderr) as bar:
 
@@ -239,7 +241,13 @@ def cmd_backfill(args) -> int:
     chunk = args.chunk_days or settings.execution.backfill_chunk_days
     with tqdm(total=(args.end - args.start).days + 1, desc="backfill", unit="day", file=sys.stderr) as bar:
         backfill(
-            defs, instance, args.start, args.end, chunk, progress=lambda lo, hi, _s: bar.update((hi - lo).days + 1)
+            defs,
+            instance,
+            args.start,
+            args.end,
+            chunk,
+            progress=lambda lo, hi, _s: bar.update((hi - lo).days + 1),
+            job="symbol_day_data_job" if args.data_only else "symbol_day_job",
         )
     print(f"backfilled {args.start}..{args.end} in chunks of {chunk} dates")
     return 0

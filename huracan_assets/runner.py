@@ -59,13 +59,15 @@ def run_prelude(defs, instance, first: date, last: date, quiet: bool = True) -> 
     _execute(defs, instance, "daily_prelude_job", tags, quiet)
 
 
-def run_symbol_days(defs, instance, first: date, last: date, quiet: bool = True) -> bool:
-    """One ranged run over the rectangle [first..last] x all registered symbols; False if none."""
+def run_symbol_days(defs, instance, first: date, last: date, quiet: bool = True, job: str = "symbol_day_job") -> bool:
+    """One ranged run over the rectangle [first..last] x all registered symbols; False if none.
+
+    ``job``: ``symbol_day_job`` (the whole graph) or ``symbol_day_data_job`` (without training)."""
     symbols = instance.get_dynamic_partitions(SYMBOLS)
     if not symbols:
         return False
     tags = {**range_tags(first, last, symbols), "huracan/date": first.isoformat()}
-    _execute(defs, instance, "symbol_day_job", tags, quiet)
+    _execute(defs, instance, job, tags, quiet)
     return True
 
 
@@ -89,8 +91,9 @@ def backfill(
     with_summary: bool = True,
     progress: Callable[[date, date, float], None] | None = None,
     clock: Callable[[date], None] | None = None,
+    job: str = "symbol_day_job",
 ) -> None:
-    """Materialize [first, last] in bounded chunks of dates, in date order.
+    """Materialize [first, last] in bounded chunks of dates, in date order (``job``: see run_symbol_days).
 
     ``clock(day)`` is called before the runs that need ``day`` complete (a replay exchange moves its
     simulated now to 02:00 UTC of the next day, as the schedule would see it).
@@ -100,7 +103,7 @@ def backfill(
         if clock:
             clock(hi)
         run_prelude(defs, instance, lo, hi)
-        if run_symbol_days(defs, instance, lo, hi) and with_summary:
+        if run_symbol_days(defs, instance, lo, hi, job=job) and with_summary:
             run_summary(defs, instance, lo, hi)
         if progress:
             progress(lo, hi, time.monotonic() - started)

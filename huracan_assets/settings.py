@@ -140,6 +140,30 @@ class MetaSettings(_Strict):
     thresholds: dict[str, float | None] = {"TREND": 0.10, "RANGE": 0.15, "PANIC": 0.25, "ILLIQUID": None}
 
 
+class ModelSettings(_Strict):
+    """The per-coin challenger model (core/models): kind, hyperparameters, seed and the guards of a fit."""
+
+    kind: Literal["lightgbm", "torch_mlp"] = "lightgbm"
+    params: dict[str, float | int | str | bool | list[int]] = {}
+    seed: int = 7
+    min_train_rows: int = Field(300, ge=10)  # fewer resolved events in the window: the coin is skipped
+    timeout_seconds: float = Field(900.0, gt=0)  # per coin: walk-forward + final fit; past it the coin fails
+    gpu_request: bool = False  # tag training runs so a Kubernetes run launcher requests a GPU
+
+
+class ValidationSettings(_Strict):
+    """Purged, embargoed walk-forward and its leakage canaries (core/validation)."""
+
+    n_folds: int = Field(4, ge=2)
+    scheme: Literal["expanding", "sliding"] = "expanding"
+    min_train_fraction: float = Field(0.4, gt=0, lt=1)
+    threshold: float = Field(0.05, ge=0, lt=0.5)  # trade when |p - 0.5| >= threshold
+    dsr_trials: int = Field(30, ge=1)  # daily retests on overlapping windows: the deflated Sharpe's N
+    shuffle_block_hours: int = Field(24, ge=1)  # block length of the shuffled-label canary
+    canary_sigmas: float = Field(3.0, gt=0)
+    leak_min_auc: float = Field(0.75, gt=0.5, le=1)
+
+
 class WindowSettings(_Strict):
     warmup_days: int = Field(3, ge=0)
     training_days: int = Field(90, ge=1)
@@ -203,6 +227,8 @@ class Settings(_Strict):
     costs: CostSettings = CostSettings()
     gate: GateSettings = GateSettings()
     meta: MetaSettings = MetaSettings()
+    models: ModelSettings = ModelSettings()
+    validation: ValidationSettings = ValidationSettings()
     execution: ExecutionSettings = ExecutionSettings()
     object_store: ObjectStoreSettings = ObjectStoreSettings()
     registry: RegistrySettings = RegistrySettings()

@@ -20,6 +20,7 @@ from dagster import (
 
 from huracan_assets.defs.derived import build_derived_assets
 from huracan_assets.defs.market_data import build_market_data_assets
+from huracan_assets.defs.models import build_model_assets
 from huracan_assets.defs.partitions import (
     date_partitions,
     day_of_symbol_day,
@@ -79,18 +80,29 @@ def build_assets(settings: Settings) -> list:
         *build_market_data_assets(settings),
         *build_derived_assets(settings),
         *build_signal_assets(settings),
+        *build_model_assets(settings),
         daily_summary,
     ]
 
 
 # assets of the symbol x day graph, in order; the per-symbol "done" state is the last one reached
-SYMBOL_DAY_ASSETS = ("candles", "features", "labels", "regimes", "meta_weights", "engine_signals")
+SYMBOL_DAY_ASSETS = (
+    "candles",
+    "features",
+    "labels",
+    "regimes",
+    "meta_weights",
+    "engine_signals",
+    "challenger_model",
+    "walk_forward_report",
+)
 
 
 def build_summary(day: date, timeframe: str, status_rows: list[dict], rejected: dict | None = None) -> dict:
     """Pure: fold the per-(asset, symbol) statuses of D into the daily summary document.
 
-    ``rejected`` holds coins the universe left out of D with a reason (e.g. not listed yet).
+    ``rejected`` holds coins the universe left out of D with a reason (e.g. not listed yet). A coin is done
+    when every asset that ran for D (any symbol has a status for it) is ok for that coin.
     """
     per_symbol: dict[str, dict[str, tuple[str, str | None]]] = {}
     for row in status_rows:
@@ -99,9 +111,10 @@ def build_summary(day: date, timeframe: str, status_rows: list[dict], rejected: 
         per_symbol.setdefault(row["symbol"], {})[row["asset"]] = (row["status"], row["reason"])
     done, failed = [], {}
     skipped = {s: f"universe: {r}" for s, r in (rejected or {}).items() if s not in per_symbol}
+    ran = [a for a in SYMBOL_DAY_ASSETS if any(a in by_asset for by_asset in per_symbol.values())]
     for symbol, by_asset in sorted(per_symbol.items()):
-        bad = [(a, by_asset[a]) for a in SYMBOL_DAY_ASSETS if a in by_asset and by_asset[a][0] != "ok"]
-        complete = all(a in by_asset for a in SYMBOL_DAY_ASSETS)
+        bad = [(a, by_asset[a]) for a in ran if a in by_asset and by_asset[a][0] != "ok"]
+        complete = all(a in by_asset for a in ran)
         if any(st == "failed" for _, (st, _) in bad):
             asset_name, (_, reason) = next((a, s) for a, s in bad if s[0] == "failed")
             failed[symbol] = f"{asset_name}: {reason}"
@@ -111,7 +124,7 @@ def build_summary(day: date, timeframe: str, status_rows: list[dict], rejected: 
         elif complete:
             done.append(symbol)
         else:
-            missing = [a for a in SYMBOL_DAY_ASSETS if a not in by_asset]
+            missing = [a for a in ran if a not in by_asset]
             failed[symbol] = f"not materialized: {', '.join(missing)}"
     return {
         "date": day.isoformat(),

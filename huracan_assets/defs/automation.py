@@ -31,7 +31,18 @@ from huracan_assets.core.market_data.candles import date_range
 from huracan_assets.defs.partitions import RANGE_END_TAG, RANGE_START_TAG, SYMBOLS, range_tags, split_key
 
 PRELUDE_ASSETS = ("universe", "reference_candles")
-SYMBOL_DAY_JOB_ASSETS = ("candles", "features", "labels", "regimes", "meta_weights", "engine_signals")
+SYMBOL_DAY_JOB_ASSETS = (
+    "candles",
+    "features",
+    "labels",
+    "regimes",
+    "meta_weights",
+    "engine_signals",
+    "challenger_model",
+    "walk_forward_report",
+)
+# the data part of the graph, without training: history backfills that only feed the windows use it
+SYMBOL_DAY_DATA_ASSETS = SYMBOL_DAY_JOB_ASSETS[:6]
 SUMMARY_ASSETS = ("daily_summary",)
 LANE_TAG = "huracan/lane"
 DATE_TAG = "huracan/date"
@@ -49,7 +60,10 @@ def build_jobs():
     summary = define_asset_job(
         "daily_summary_job", selection=AssetSelection.assets(*SUMMARY_ASSETS), tags={LANE_TAG: "summary"}
     )
-    return prelude, symbol_day, summary
+    data = define_asset_job(
+        "symbol_day_data_job", selection=AssetSelection.assets(*SYMBOL_DAY_DATA_ASSETS), tags={LANE_TAG: "symbol_day"}
+    )
+    return prelude, symbol_day, summary, data
 
 
 def symbol_day_run_request(day: date, symbols: list[str], trigger: str = "") -> RunRequest:

@@ -63,11 +63,11 @@ def build_resources(settings: Settings) -> dict:
 
 
 def build_definitions(settings: Settings) -> Definitions:
-    prelude, symbol_day, summary = build_jobs()
+    prelude, symbol_day, summary, data = build_jobs()
     schedules, sensors = build_automation(prelude, symbol_day, summary)
     return Definitions(
         assets=build_assets(settings),
-        jobs=[prelude, symbol_day, summary],
+        jobs=[prelude, symbol_day, summary, data],
         schedules=schedules,
         sensors=sensors,
         resources=build_resources(settings),

@@ -107,7 +107,9 @@ class RegistryTableIOManager(ConfigurableIOManager):
     """Relational assets into registry tables, replacing each partition's rows in one transaction.
 
     The asset names its table in ``metadata={"table": ...}``; the partition columns are ``symbol``,
-    ``timeframe`` and the date column (``metadata["date_column"]``, default ``as_of``).
+    ``timeframe`` and the date column (``metadata["date_column"]``, default ``as_of``). Each key's status
+    (ok, skipped or failed, with its reason) goes to ``symbol_status`` like the parquet IO manager's; a
+    failed or skipped key leaves the rows it had untouched.
     """
 
     registry: ResourceDependency[RegistryResource]
@@ -124,9 +126,19 @@ class RegistryTableIOManager(ConfigurableIOManager):
         table, date_col = self._table(context)
         values = _as_mapping(context, obj)
         partitions, rows = [], []
+        statuses: dict[tuple[str, date], tuple[str, str | None]] = {}
+        details: dict[tuple[str, date], dict] = {}
         for key, frame in sorted(values.items()):
             if isinstance(frame, SymbolOutcome):
-                frame = frame.frame if frame.status == "ok" else None
+                day, symbol = split(key)
+                at = (symbol or "*", date.fromisoformat(day))
+                statuses[at] = (frame.status, frame.reason)
+                if frame.detail is not None:
+                    details[at] = frame.detail
+                frame = frame.frame if frame.status == "ok" else None  # a failed key keeps its old rows
+            elif frame is not None:
+                day, symbol = split(key)
+                statuses[(symbol or "*", date.fromisoformat(day))] = ("ok", None)
             if frame is None:
                 continue
             if not isinstance(frame, pl.DataFrame):
@@ -135,7 +147,10 @@ class RegistryTableIOManager(ConfigurableIOManager):
             part = {"symbol": symbol, "timeframe": self.timeframe, date_col: date.fromisoformat(day)}
             partitions.append(part)
             rows.extend({**row, **part} for row in frame.to_dicts())
-        written = self.registry.get_registry().replace_partitions(table, partitions, rows)
+        registry = self.registry.get_registry()
+        written = registry.replace_partitions(table, partitions, rows)
+        if statuses:
+            registry.record_symbol_status(_asset_name(context), self.timeframe, statuses, context.run_id, details)
         context.add_output_metadata({"table": table, "partitions": len(partitions), "rows": written})
 
     def load_input(self, context: InputContext) -> pl.DataFrame:

@@ -57,6 +57,15 @@ model_metrics = Table(
     Column("sha256", String(64), nullable=True),
     Column("as_of", Date, nullable=False),
     Column("timeframe", String(8), nullable=False),
+    # 0003: out-of-sample validation metrics, the canaries' verdict and per-fold detail
+    Column("auc", Float, nullable=True),
+    Column("log_loss", Float, nullable=True),
+    Column("psr", Float, nullable=True),
+    Column("dsr", Float, nullable=True),
+    Column("turnover", Float, nullable=True),
+    Column("n_test", Integer, nullable=True),
+    Column("canaries_passed", Boolean, nullable=True),
+    Column("detail", JSON, nullable=True),
     Index("ix_model_metrics_symbol_as_of", "symbol", "as_of"),
 )
 

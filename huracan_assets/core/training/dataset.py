@@ -1,0 +1,122 @@
+"""The training set of one coin for day D: events of the training window with features and engine signals.
+
+Windows (ARCHITECTURE "Windows", lengths in days): training ``[D - S - W, D - S - embargo)``, shadow
+``[D - S, D]``. A row is a triple-barrier event of the coin: entered at the close of bar ``t0`` and resolved
+at ``t1`` (the close of the barrier bar). A row belongs to the training set only if its whole life is
+inside the window: ``t0 >= start`` and ``t1 <= end``. So no row depends on anything at or after the window's
+end: not its features (causal at ``t0``), not its engine signals (``engine_signals`` of a day use labels
+and weights known before that day), not its label. Rows whose outcome is unknown are never used.
+
+Columns of the frame: ``t0``, ``t1``, ``y`` (1 if the realized return was positive), ``ret_bps``,
+``cost_bps`` (round-trip cost at ``t0`` from the cost model, via ``engine_signals``), then the model
+inputs: the recipe's features, each engine's direction, the combined score and a regime code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import numpy as np
+import polars as pl
+
+from huracan_assets.core.regime.classifier import Regime
+
+DAY_MS = 86_400_000
+REGIME_CODES = {r.value: float(i) for i, r in enumerate(Regime)}
+BASE_COLUMNS = ("t0", "t1", "y", "ret_bps", "cost_bps")
+
+
+@dataclass(frozen=True)
+class Windows:
+    """The training and shadow windows of day D, as UTC ms bounds (end exclusive)."""
+
+    day: date
+    training_start_ms: int
+    training_end_ms: int
+    shadow_start_ms: int
+    shadow_end_ms: int
+
+    @classmethod
+    def for_day(cls, day: date, training_days: int, shadow_days: int, embargo_days: int) -> Windows:
+        def ms(d: date) -> int:
+            return (d - date(1970, 1, 1)).days * DAY_MS
+
+        if training_days < 1 or shadow_days < 0 or embargo_days < 0:
+            raise ValueError("training_days >= 1, shadow_days >= 0 and embargo_days >= 0 are required")
+        return cls(
+            day,
+            ms(day - timedelta(days=shadow_days + training_days)),
+            ms(day - timedelta(days=shadow_days + embargo_days)),
+            ms(day - timedelta(days=shadow_days)),
+            ms(day + timedelta(days=1)),
+        )
+
+    def to_dict(self) -> dict[str, str]:
+        def iso(ms: int) -> str:
+            return (date(1970, 1, 1) + timedelta(days=ms // DAY_MS)).isoformat()
+
+        return {
+            "training": f"[{iso(self.training_start_ms)}, {iso(self.training_end_ms)})",
+            "shadow": f"[{iso(self.shadow_start_ms)}, {iso(self.shadow_end_ms)})",
+            "as_of": self.day.isoformat(),
+        }
+
+
+def signal_feature_names(engines: Sequence[str]) -> list[str]:
+    return [f"{e}__direction" for e in engines] + ["combined_score", "regime_code"]
+
+
+def training_frame(
+    features: pl.DataFrame,
+    signals: pl.DataFrame | None,
+    labels: pl.DataFrame,
+    start_ms: int,
+    end_ms: int,
+    bar_ms: int,
+    feature_names: Sequence[str],
+    engines: Sequence[str],
+) -> pl.DataFrame:
+    """Rows of the events whose whole life is in ``[start_ms, end_ms)`` (see the module docstring).
+
+    ``features``: ts + the recipe's columns; ``signals``: the ``engine_signals`` frames (ts, regime,
+    ``<engine>__direction``, combined_score, total_bps) or None; ``labels``: the ``labels`` frames (ts,
+    touch_ts, ret, label). Frames may hold rows outside the window: they are cut here.
+    """
+    events = labels.filter(
+        pl.col("label").is_not_null()
+        & pl.col("ret").is_finite()
+        & (pl.col("ts") >= start_ms)
+        & (pl.col("touch_ts") + bar_ms <= end_ms)
+    ).select(
+        pl.col("ts").cast(pl.Int64).alias("t0"),
+        (pl.col("touch_ts") + bar_ms).cast(pl.Int64).alias("t1"),
+        (pl.col("ret") > 0).cast(pl.Int8).alias("y"),
+        (pl.col("ret") * 1e4).alias("ret_bps"),
+    )
+    feats = features.filter((pl.col("ts") >= start_ms) & (pl.col("ts") < end_ms)).select(
+        pl.col("ts").cast(pl.Int64).alias("t0"), *[pl.col(c).cast(pl.Float64) for c in feature_names]
+    )
+    frame = events.unique("t0", keep="last").join(feats, on="t0", how="inner")
+    sig_names = signal_feature_names(engines)
+    if signals is not None and signals.height:
+        sig = signals.filter((pl.col("ts") >= start_ms) & (pl.col("ts") < end_ms)).select(
+            pl.col("ts").cast(pl.Int64).alias("t0"),
+            pl.col("total_bps").alias("cost_bps"),
+            *[pl.col(f"{e}__direction").cast(pl.Float64) for e in engines],
+            pl.col("combined_score").cast(pl.Float64),
+            pl.col("regime").replace_strict(REGIME_CODES, default=None, return_dtype=pl.Float64).alias("regime_code"),
+        )
+        frame = frame.join(sig, on="t0", how="left")
+    else:
+        frame = frame.with_columns(
+            pl.lit(None, dtype=pl.Float64).alias("cost_bps"),
+            *[pl.lit(None, dtype=pl.Float64).alias(c) for c in sig_names],
+        )
+    return frame.select(*BASE_COLUMNS, *feature_names, *sig_names).sort("t0")
+
+
+def matrix(frame: pl.DataFrame, columns: Sequence[str]) -> np.ndarray:
+    """The model inputs as float64 (null -> NaN), in the given column order."""
+    return frame.select([pl.col(c).cast(pl.Float64).fill_null(float("nan")) for c in columns]).to_numpy()

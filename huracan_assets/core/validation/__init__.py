@@ -1,0 +1,46 @@
+"""Validation: purged, embargoed walk-forward splits, out-of-sample trading metrics and leakage canaries."""
+
+from huracan_assets.core.validation.metrics import (
+    auc,
+    auc_null_sigma,
+    daily_returns,
+    deflated_sharpe_ratio,
+    log_loss,
+    max_drawdown,
+    probabilistic_sharpe_ratio,
+    select_trades,
+    sharpe,
+    trade_pnl_bps,
+    trading_metrics,
+    turnover,
+)
+from huracan_assets.core.validation.splits import Fold, WalkForwardSpec, purge_train, purged_splits
+from huracan_assets.core.validation.walk_forward import (
+    WalkForwardConfig,
+    WalkForwardResult,
+    canaries,
+    walk_forward,
+)
+
+__all__ = [
+    "Fold",
+    "WalkForwardConfig",
+    "WalkForwardResult",
+    "WalkForwardSpec",
+    "auc",
+    "auc_null_sigma",
+    "canaries",
+    "daily_returns",
+    "deflated_sharpe_ratio",
+    "log_loss",
+    "max_drawdown",
+    "probabilistic_sharpe_ratio",
+    "purge_train",
+    "purged_splits",
+    "select_trades",
+    "sharpe",
+    "trade_pnl_bps",
+    "trading_metrics",
+    "turnover",
+    "walk_forward",
+]

@@ -1,0 +1,365 @@
+"""Out-of-sample metrics of a probability model over triple-barrier events: ranking, trading, overfitting.
+
+Pure numpy / numba; no I/O. Conventions:
+
+* ``y`` is 1 when the event's long return was positive, else 0; ``p`` the model's ``P(y = 1)``.
+* ``ret_bps`` is the realized log return of a long position from ``t0`` to ``t1``, in bps; ``cost_bps`` the
+  round-trip cost estimated at ``t0``. A trade's P&L is ``side x ret_bps - cost_bps`` (a short earns the fall).
+* **Trades**: a long is entered where ``p >= 0.5 + threshold``, a short where ``p <= 0.5 - threshold`` (a ``p``
+  of exactly 0.5 never trades, even at threshold 0), **one position at a time**: after an entry at row ``i``
+  every row with ``t0 < t1[i]`` is skipped (a new position may open at the very ms the last one closed).
+* **Daily series**: each trade's P&L is booked on the UTC day of its exit ``t1``; days without exits are 0; one
+  value per calendar day of the evaluation window, as a fraction (``bps / 1e4``). Several exits on one day are
+  summed (one position at a time, so the sum is the day's return of the one unit of capital; log and simple
+  returns are not distinguished at these magnitudes).
+* **Sharpe** is annualized with ``sqrt(365)`` (crypto trades every day). PSR and DSR work on the *per-period*
+  (daily, not annualized) Sharpe ratio, as in Bailey & López de Prado; their benchmark and the trials' Sharpe
+  variance are per-period too.
+* Undefined numbers are NaN (one class for the AUC, fewer than 2 days or a constant series for the Sharpe, no
+  trades for the per-trade means), never an exception.
+
+The normal CDF and its inverse are implemented here (``math.erfc`` and Acklam's rational approximation refined
+by one Halley step, ~1e-15 relative) to keep the core free of scipy.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+DAY_MS = 86_400_000
+PERIODS_PER_YEAR = 365.0
+EULER_GAMMA = 0.5772156649015329
+
+# Acklam's inverse-normal coefficients (central region / tails).
+_A = (
+    -39.69683028665376,
+    220.9460984245205,
+    -275.9285104469687,
+    138.3577518672690,
+    -30.66479806614716,
+    2.506628277459239,
+)
+_B = (-54.47609879822406, 161.5858368580409, -155.6989798598866, 66.80131188771972, -13.28068155288572)
+_C = (
+    -0.007784894002430293,
+    -0.3223964580411365,
+    -2.400758277161838,
+    -2.549732539343734,
+    4.374664141464968,
+    2.938163982698783,
+)
+_D = (0.007784695709041462, 0.3224671290700398, 2.445134137142996, 3.754408661907416)
+_P_LOW = 0.02425
+
+
+# ----------------------------------------------------------------------------------------------- normal law
+def norm_cdf(x: float) -> float:
+    """Standard normal CDF Φ(x)."""
+    return 0.5 * math.erfc(-x / math.sqrt(2.0))
+
+
+def _poly(coefs: tuple[float, ...], x: float) -> float:
+    acc = 0.0
+    for c in coefs:
+        acc = acc * x + c
+    return acc
+
+
+def norm_ppf(q: float) -> float:
+    """Standard normal quantile Φ⁻¹(q) for q in [0, 1] (±inf at the ends)."""
+    if not 0.0 <= q <= 1.0:
+        raise ValueError(f"norm_ppf needs q in [0, 1], got {q!r}")
+    if q > 0.5:  # by symmetry: 1 - q is exact here, and the lower tail keeps full relative precision
+        return -norm_ppf(1.0 - q)
+    if q == 0.0:
+        return -math.inf
+    if q < _P_LOW:
+        r = math.sqrt(-2.0 * math.log(q))
+        x = _poly(_C, r) / (_poly(_D, r) * r + 1.0)
+    else:
+        s = q - 0.5
+        r = s * s
+        x = _poly(_A, r) * s / (_poly(_B, r) * r + 1.0)
+    # one Halley step on Φ(x) - q brings the ~1e-9 approximation to full double precision
+    err = norm_cdf(x) - q
+    u = err * math.sqrt(2.0 * math.pi) * math.exp(0.5 * x * x)
+    return x - u / (1.0 + 0.5 * x * u)
+
+
+# ----------------------------------------------------------------------------------------------- ranking
+def _labels(y: np.ndarray) -> np.ndarray:
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"y must be 1-D, got shape {y.shape}")
+    if y.size and not np.all((y == 0) | (y == 1)):
+        raise ValueError("y must hold only 0 and 1")
+    return y.astype(np.int8)
+
+
+def _probs(p: np.ndarray, n: int) -> np.ndarray:
+    p = np.asarray(p, dtype=np.float64)
+    if p.shape != (n,):
+        raise ValueError(f"p must be 1-D with {n} values, got shape {p.shape}")
+    if not np.all(np.isfinite(p)):
+        raise ValueError("p must be finite")
+    return p
+
+
+def auc(y: np.ndarray, p: np.ndarray) -> float:
+    """ROC AUC as the Mann–Whitney statistic over average ranks (ties count 1/2); NaN if only one class."""
+    y = _labels(y)
+    p = _probs(p, y.size)
+    n_pos = int(y.sum())
+    n_neg = y.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return math.nan
+    _, inverse, counts = np.unique(p, return_inverse=True, return_counts=True)
+    ends = np.cumsum(counts)  # 1-based rank of the last member of each tie group
+    avg_rank = ends - (counts - 1) / 2.0
+    rank_sum = float(avg_rank[inverse][y == 1].sum())
+    return (rank_sum - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
+
+
+def log_loss(y: np.ndarray, p: np.ndarray, eps: float = 1e-12) -> float:
+    """Mean binary cross-entropy, ``p`` clipped to ``[eps, 1 - eps]``; NaN for no rows."""
+    y = _labels(y)
+    p = np.clip(_probs(p, y.size), eps, 1.0 - eps)
+    if y.size == 0:
+        return math.nan
+    return float(-np.mean(np.where(y == 1, np.log(p), np.log1p(-p))))
+
+
+def auc_null_sigma(n_pos: int, n_neg: int, block: int = 1) -> float:
+    """Std of the AUC of an uninformative score: ``sqrt((n_pos + n_neg + 1) / (12 n_pos n_neg)) x sqrt(block)``.
+
+    The first factor is the Mann–Whitney null for independent rows. Overlapping labels (a 24-bar horizon on
+    hourly events) and autocorrelated features make neighbouring rows near-copies, so the effective sample is
+    about ``n / block`` and the variance grows by about ``block``: ``block`` is the length of the runs of
+    dependent rows (e.g. the label horizon in rows, or the block of a block shuffle). NaN if a class is empty.
+    """
+    if n_pos <= 0 or n_neg <= 0:
+        return math.nan
+    if block < 1:
+        raise ValueError(f"block must be >= 1, got {block!r}")
+    return math.sqrt((n_pos + n_neg + 1) / (12.0 * n_pos * n_neg)) * math.sqrt(block)
+
+
+# ----------------------------------------------------------------------------------------------- trades
+@njit(cache=True, nogil=True)
+def _select_trades(t0, t1, p, threshold):  # pragma: no cover - compiled
+    n = t0.size
+    idx = np.empty(n, dtype=np.int64)
+    side = np.empty(n, dtype=np.int8)
+    m = 0
+    busy_until = 0
+    busy = False
+    hi = 0.5 + threshold
+    lo = 0.5 - threshold
+    for i in range(n):
+        if busy and t0[i] < busy_until:
+            continue
+        s = 0
+        if p[i] >= hi and p[i] > 0.5:
+            s = 1
+        elif p[i] <= lo and p[i] < 0.5:
+            s = -1
+        if s != 0:
+            idx[m] = i
+            side[m] = s
+            m += 1
+            busy_until = t1[i]
+            busy = True
+    return idx[:m], side[:m]
+
+
+def select_trades(t0: np.ndarray, t1: np.ndarray, p: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices (int64) and sides (int8, +1 long / -1 short) of the trades taken, one position at a time."""
+    t0 = np.ascontiguousarray(t0, dtype=np.int64)
+    t1 = np.ascontiguousarray(t1, dtype=np.int64)
+    if t0.ndim != 1 or t0.shape != t1.shape:
+        raise ValueError(f"t0 and t1 must be 1-D of the same length, got {t0.shape} and {t1.shape}")
+    p = np.ascontiguousarray(_probs(p, t0.size))
+    if not 0.0 <= threshold < 0.5:
+        raise ValueError(f"threshold must be in [0, 0.5), got {threshold!r}")
+    return _select_trades(t0, t1, p, float(threshold))
+
+
+def trade_pnl_bps(side: np.ndarray, ret_bps: np.ndarray, cost_bps: np.ndarray) -> np.ndarray:
+    """Net P&L of each trade in bps: ``side x ret_bps - cost_bps``."""
+    return np.asarray(side, dtype=np.float64) * np.asarray(ret_bps, dtype=np.float64) - np.asarray(
+        cost_bps, dtype=np.float64
+    )
+
+
+def daily_returns(t1_of_trades: np.ndarray, pnl_bps: np.ndarray, first_day_ms: int, last_day_ms: int) -> np.ndarray:
+    """One value per UTC calendar day from the day of ``first_day_ms`` to the day of ``last_day_ms`` (inclusive):
+    the P&L (as a fraction) of the trades that exited that day, 0 on days without exits."""
+    first, last = int(first_day_ms) // DAY_MS, int(last_day_ms) // DAY_MS
+    if last < first:
+        raise ValueError(f"last_day_ms {last_day_ms} is before first_day_ms {first_day_ms}")
+    days = np.asarray(t1_of_trades, dtype=np.int64) // DAY_MS
+    pnl = np.asarray(pnl_bps, dtype=np.float64)
+    if days.shape != pnl.shape:
+        raise ValueError(f"t1_of_trades and pnl_bps must have the same shape, got {days.shape} and {pnl.shape}")
+    if days.size and (days.min() < first or days.max() > last):
+        raise ValueError("a trade exits outside the day range [first_day_ms, last_day_ms]")
+    return np.bincount(days - first, weights=pnl, minlength=last - first + 1) / 1e4
+
+
+# ----------------------------------------------------------------------------------------------- performance
+def _series(daily: np.ndarray) -> np.ndarray:
+    daily = np.asarray(daily, dtype=np.float64)
+    if daily.ndim != 1:
+        raise ValueError(f"the daily series must be 1-D, got shape {daily.shape}")
+    return daily
+
+
+def sharpe(daily: np.ndarray, periods_per_year: float = PERIODS_PER_YEAR) -> float:
+    """Sharpe ratio ``mean / std (ddof 1) x sqrt(periods_per_year)``; NaN for < 2 values or a constant series.
+
+    ``periods_per_year=1`` gives the per-period Sharpe ratio used by PSR and DSR.
+    """
+    daily = _series(daily)
+    if daily.size < 2 or np.all(daily == daily[0]):
+        return math.nan
+    return float(daily.mean() / daily.std(ddof=1) * math.sqrt(periods_per_year))
+
+
+def probabilistic_sharpe_ratio(daily: np.ndarray, sr_benchmark: float = 0.0) -> float:
+    """PSR (Bailey & López de Prado 2012): the probability that the true per-period Sharpe exceeds
+    ``sr_benchmark`` (per period), given the series' length, skewness and (non-excess) kurtosis:
+    ``Φ((SR - SR*) sqrt(n - 1) / sqrt(1 - γ3 SR + (γ4 - 1) / 4 SR²))``. NaN where the Sharpe is undefined."""
+    daily = _series(daily)
+    sr = sharpe(daily, periods_per_year=1.0)
+    if math.isnan(sr) or math.isnan(sr_benchmark):
+        return math.nan
+    dev = daily - daily.mean()
+    m2 = float(np.mean(dev**2))
+    skew = float(np.mean(dev**3)) / m2**1.5
+    kurt = float(np.mean(dev**4)) / m2**2
+    radicand = 1.0 - skew * sr + (kurt - 1.0) / 4.0 * sr * sr
+    if not radicand > 0.0:
+        return math.nan
+    return norm_cdf((sr - sr_benchmark) * math.sqrt(daily.size - 1) / math.sqrt(radicand))
+
+
+def expected_max_sharpe(n_trials: int, trials_sharpe_var: float) -> float:
+    """DSR benchmark ``SR0 = sqrt(V) ((1 - γ) Φ⁻¹(1 - 1/N) + γ Φ⁻¹(1 - 1/(N e)))``: the expected best per-period
+    Sharpe of ``N`` unskilled trials whose Sharpes vary with variance ``V``; 0 for ``N == 1``."""
+    if not _is_count(n_trials) or n_trials < 1:
+        raise ValueError(f"n_trials must be an int >= 1, got {n_trials!r}")
+    if math.isnan(trials_sharpe_var):
+        return math.nan
+    if trials_sharpe_var < 0:
+        raise ValueError(f"trials_sharpe_var must be >= 0, got {trials_sharpe_var!r}")
+    if n_trials == 1:
+        return 0.0
+    z = (1.0 - EULER_GAMMA) * norm_ppf(1.0 - 1.0 / n_trials) + EULER_GAMMA * norm_ppf(1.0 - 1.0 / (n_trials * math.e))
+    return math.sqrt(trials_sharpe_var) * z
+
+
+def deflated_sharpe_ratio(daily: np.ndarray, n_trials: int, trials_sharpe_var: float) -> float:
+    """DSR (Bailey & López de Prado 2014): the PSR against the expected maximum Sharpe of ``n_trials`` unskilled
+    trials, ``expected_max_sharpe(n_trials, trials_sharpe_var)``. ``trials_sharpe_var`` is the variance of the
+    trials' *per-period* Sharpe ratios (annualized Sharpe variance / 365). Equals ``PSR(0)`` for one trial."""
+    return probabilistic_sharpe_ratio(daily, expected_max_sharpe(n_trials, float(trials_sharpe_var)))
+
+
+def max_drawdown(daily: np.ndarray) -> float:
+    """Largest peak-to-trough fall of the compounded equity ``prod(1 + r)`` (starting at 1), as a positive fraction."""
+    daily = _series(daily)
+    if daily.size == 0:
+        return 0.0
+    equity = np.concatenate(([1.0], np.cumprod(1.0 + daily)))
+    peak = np.maximum.accumulate(equity)
+    return float(np.max(1.0 - equity / peak))
+
+
+def turnover(sides: np.ndarray, n_days: int) -> float:
+    """Position changes per day: each trade is one entry and one exit, ``2 x len(sides) / n_days``."""
+    if n_days <= 0:
+        return math.nan
+    return 2.0 * np.asarray(sides).size / n_days
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
+# ----------------------------------------------------------------------------------------------- bundles
+def metrics_from_trades(
+    side: np.ndarray,
+    ret_bps: np.ndarray,
+    cost_bps: np.ndarray,
+    t1: np.ndarray,
+    first_day_ms: int,
+    last_day_ms: int,
+    *,
+    n_trials: int = 1,
+    trials_sharpe_var: float = 0.0,
+) -> dict[str, float]:
+    """The trading metrics of given trades (``ret_bps``, ``cost_bps``, ``t1`` are the traded rows' values)."""
+    side = np.asarray(side, dtype=np.float64)
+    gross = side * np.asarray(ret_bps, dtype=np.float64)
+    cost = np.asarray(cost_bps, dtype=np.float64)
+    pnl = gross - cost
+    daily = daily_returns(t1, pnl, first_day_ms, last_day_ms)
+    has = side.size > 0
+    return {
+        "n_trades": int(side.size),
+        "n_days": int(daily.size),
+        "hit_rate": float(np.mean(pnl > 0)) if has else math.nan,
+        "net_bps_per_trade": float(pnl.mean()) if has else math.nan,
+        "gross_bps_per_trade": float(gross.mean()) if has else math.nan,
+        "cost_bps_per_trade": float(cost.mean()) if has else math.nan,
+        "sharpe": sharpe(daily),
+        "psr": probabilistic_sharpe_ratio(daily),
+        "dsr": deflated_sharpe_ratio(daily, n_trials, trials_sharpe_var),
+        "max_drawdown": max_drawdown(daily),
+        "turnover_per_day": turnover(side, daily.size),
+    }
+
+
+def trading_metrics(
+    t0: np.ndarray,
+    t1: np.ndarray,
+    p: np.ndarray,
+    ret_bps: np.ndarray,
+    cost_bps: np.ndarray,
+    threshold: float,
+    *,
+    first_day_ms: int | None = None,
+    last_day_ms: int | None = None,
+    n_trials: int = 1,
+    trials_sharpe_var: float = 0.0,
+) -> dict[str, float]:
+    """Select the trades of ``p`` (``select_trades``) and measure them: n_trades, n_days, hit_rate,
+    net/gross/cost bps per trade, sharpe (annualized), psr, dsr, max_drawdown, turnover_per_day.
+
+    The daily series spans ``first_day_ms`` .. ``last_day_ms`` (default: the first ``t0`` to the last ``t1`` of
+    the rows), so idle days count as zero-return days.
+    """
+    t0 = np.asarray(t0, dtype=np.int64)
+    t1 = np.asarray(t1, dtype=np.int64)
+    if t0.size == 0:
+        raise ValueError("trading_metrics needs at least one row")
+    ret_bps = np.asarray(ret_bps, dtype=np.float64)
+    cost_bps = np.asarray(cost_bps, dtype=np.float64)
+    if ret_bps.shape != t0.shape or cost_bps.shape != t0.shape:
+        raise ValueError("ret_bps and cost_bps must have one value per row")
+    first = int(t0.min()) if first_day_ms is None else first_day_ms
+    last = int(t1.max()) if last_day_ms is None else last_day_ms
+    idx, side = select_trades(t0, t1, p, threshold)
+    return metrics_from_trades(
+        side,
+        ret_bps[idx],
+        cost_bps[idx],
+        t1[idx],
+        first,
+        last,
+        n_trials=n_trials,
+        trials_sharpe_var=trials_sharpe_var,
+    )

@@ -1,0 +1,343 @@
+"""Purged walk-forward evaluation of a probability model, and the leakage canaries that check the harness.
+
+``walk_forward`` fits one model per fold (``purged_splits``) through a caller-supplied
+``fit_predict(X_train, y_train, X_test) -> p_test`` (so any model family plugs in) and measures every fold and
+the concatenated out-of-sample predictions: AUC, log loss and the trading metrics of ``metrics``. Every number
+it reports is out of sample: a row's prediction comes from a model that never trained on it or on any row whose
+label interval overlaps its fold.
+
+**Deflated Sharpe.** The DSR needs the number of strategies tried and the variance of their Sharpe ratios.
+The number is ``config.dsr_trials`` (the caller's honest count of the model / feature / threshold variants
+tried, default 30). The variance is estimated from the folds: the fold Sharpes are the out-of-sample Sharpes of
+the same procedure on disjoint periods, so their dispersion is the best in-run proxy for how much a Sharpe
+varies by luck alone. ``trials_sharpe_var_folds`` is the sample variance (ddof 1) of the finite annualized fold
+Sharpes divided by 365, i.e. in per-period units like the DSR itself; with fewer than two finite fold Sharpes
+it is NaN and so is every DSR. Each fold's DSR uses it as is (a fold Sharpe is measured over a fold's length).
+The overall Sharpe is measured over all the out-of-sample days, and the sampling variance of a Sharpe shrinks
+like 1 / length, so by default (``dsr_scale_var_to_length``) the overall DSR uses ``trials_sharpe_var =
+trials_sharpe_var_folds x mean fold days / overall days``: the variance the trials would show over the overall
+length. Unscaled, five folds make the benchmark ~sqrt(5) too high and the DSR of any real edge ~0.
+
+**Trades across folds.** Fold metrics select trades inside the fold's rows; the overall metrics select them on
+the concatenated out-of-sample rows (one position at a time across fold boundaries, as a live trader would), so
+a trade at a fold boundary may differ. The ``oos`` frame carries the overall selection.
+
+**Canaries** (``canaries``): (1) a block-shuffled label must give a chance AUC, (2) a feature matrix built from
+data cut at the window's end must equal the one built from all data, (3) a control: an injected leak (the
+future return as a feature) must be detected, else the harness itself is broken.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from huracan_assets.core.validation.metrics import (
+    DAY_MS,
+    PERIODS_PER_YEAR,
+    auc,
+    auc_null_sigma,
+    log_loss,
+    metrics_from_trades,
+    select_trades,
+    trading_metrics,
+)
+from huracan_assets.core.validation.splits import Fold, WalkForwardSpec, purged_splits, validate_event_times
+
+FitPredict = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+MatrixBuilder = Callable[[], np.ndarray]
+
+
+@dataclass(frozen=True)
+class WalkForwardConfig:
+    """Walk-forward layout, trade threshold, DSR trial count and canary settings."""
+
+    splits: WalkForwardSpec = field(default_factory=WalkForwardSpec)
+    threshold: float = 0.05  # long at p >= 0.5 + threshold, short at p <= 0.5 - threshold
+    dsr_trials: int = 30  # N of the deflated Sharpe ratio: strategy variants tried
+    shuffle_block: int = 24  # rows per block of the block-shuffled label canary
+    canary_sigmas: float = 3.0  # block-shuffle bound: |AUC - 0.5| <= canary_sigmas x null sigma
+    leak_min_auc: float = 0.75  # the injected-leak control must reach this AUC
+    seed: int = 7
+    dsr_scale_var_to_length: bool = True  # overall DSR: fold Sharpe variance x (mean fold days / overall days)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.splits, WalkForwardSpec):
+            raise ValueError(f"WalkForwardConfig.splits must be a WalkForwardSpec, got {type(self.splits).__name__}")
+        if not 0.0 <= self.threshold < 0.5:
+            raise ValueError(f"WalkForwardConfig.threshold must be in [0, 0.5), got {self.threshold!r}")
+        for name in ("dsr_trials", "shuffle_block"):
+            value = getattr(self, name)
+            if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"WalkForwardConfig.{name} must be an int >= 1, got {value!r}")
+        if not self.canary_sigmas > 0:
+            raise ValueError(f"WalkForwardConfig.canary_sigmas must be > 0, got {self.canary_sigmas!r}")
+        if not 0.5 < self.leak_min_auc <= 1.0:
+            raise ValueError(f"WalkForwardConfig.leak_min_auc must be in (0.5, 1], got {self.leak_min_auc!r}")
+
+
+@dataclass(frozen=True, eq=False)
+class WalkForwardResult:
+    """Per-fold records, the overall out-of-sample record, the out-of-sample rows and the folds' indices."""
+
+    folds: list[dict[str, Any]]
+    overall: dict[str, Any]
+    oos: pl.DataFrame  # t0, t1, fold, y, p, side (0: no trade), pnl_bps (null: no trade), ret_bps, cost_bps
+    splits: list[Fold]
+    config: WalkForwardConfig
+
+    def to_dict(self) -> dict[str, Any]:
+        """``config``, ``folds`` and ``overall`` as plain JSON-safe Python (NaN and inf become ``None``).
+
+        The ``oos`` rows and the fold indices are left out (they are data, not a report)."""
+        return _json_safe({"config": asdict(self.config), "folds": self.folds, "overall": self.overall})
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else None
+    return value
+
+
+# ----------------------------------------------------------------------------------------------- inputs
+def _validate(X, y, t0, t1, ret_bps, cost_bps):
+    t0, t1 = validate_event_times(t0, t1)
+    n = t0.size
+    X = np.asarray(X)
+    if X.ndim != 2 or X.shape[0] != n:
+        raise ValueError(f"X must be 2-D with one row per event ({n}), got shape {X.shape}")
+    y = np.asarray(y)
+    if y.shape != (n,) or not np.all((y == 0) | (y == 1)):
+        raise ValueError(f"y must be 1-D with {n} values, each 0 or 1")
+    out = []
+    for name, arr in (("ret_bps", ret_bps), ("cost_bps", cost_bps)):
+        arr = np.asarray(arr, dtype=np.float64)
+        if arr.shape != (n,) or not np.all(np.isfinite(arr)):
+            raise ValueError(f"{name} must be 1-D with {n} finite values")
+        out.append(arr)
+    return X, y.astype(np.int8), t0, t1, out[0], out[1]
+
+
+def _predict_fold(fit_predict: FitPredict, X: np.ndarray, y: np.ndarray, fold: Fold) -> np.ndarray:
+    p = np.asarray(fit_predict(X[fold.train], y[fold.train], X[fold.test]), dtype=np.float64)
+    if p.ndim == 2 and p.shape[1] == 1:
+        p = p[:, 0]
+    if p.shape != (fold.test.size,):
+        raise ValueError(f"fold {fold.index}: fit_predict returned shape {p.shape}, expected ({fold.test.size},)")
+    if not np.all(np.isfinite(p)) or np.any((p < 0) | (p > 1)):
+        raise ValueError(f"fold {fold.index}: fit_predict must return probabilities in [0, 1]")
+    return p
+
+
+# ----------------------------------------------------------------------------------------------- walk-forward
+def _trials_sharpe_var(fold_base: list[dict[str, Any]]) -> tuple[float, float]:
+    """Variance (ddof 1) of the finite annualized fold Sharpes in per-period units, and the mean length (days)
+    of those folds; ``(nan, nan)`` below two finite Sharpes."""
+    finite = [m for m in fold_base if math.isfinite(m["sharpe"])]
+    if len(finite) < 2:
+        return math.nan, math.nan
+    var = float(np.var([m["sharpe"] for m in finite], ddof=1)) / PERIODS_PER_YEAR
+    return var, float(np.mean([m["n_days"] for m in finite]))
+
+
+def _finite_mean(values: list[float]) -> float:
+    finite = [v for v in values if math.isfinite(v)]
+    return float(np.mean(finite)) if finite else math.nan
+
+
+def _fold_record(fold, p, y, t0, t1, ret, cost, config, trials_var) -> dict[str, Any]:
+    test, train = fold.test, fold.train
+    yt = y[test]
+    record: dict[str, Any] = {
+        "fold": fold.index,
+        "n_train": int(train.size),
+        "n_test": int(test.size),
+        "purged": fold.purged,
+        "embargoed": fold.embargoed,
+        "train_start_ms": int(t0[train].min()),
+        "train_end_ms": int(t1[train].max()),
+        "test_start_ms": int(t0[test].min()),
+        "test_end_ms": int(t1[test].max()),
+        "n_pos": int(yt.sum()),
+        "n_neg": int(yt.size - yt.sum()),
+        "auc": auc(yt, p),
+        "log_loss": log_loss(yt, p),
+    }
+    record.update(
+        trading_metrics(
+            t0[test],
+            t1[test],
+            p,
+            ret[test],
+            cost[test],
+            config.threshold,
+            n_trials=config.dsr_trials,
+            trials_sharpe_var=trials_var,
+        )
+    )
+    return record
+
+
+def walk_forward(
+    X: np.ndarray,
+    y: np.ndarray,
+    t0: np.ndarray,
+    t1: np.ndarray,
+    ret_bps: np.ndarray,
+    cost_bps: np.ndarray,
+    fit_predict: FitPredict,
+    config: WalkForwardConfig | None = None,
+) -> WalkForwardResult:
+    """Fit and predict every purged walk-forward fold; measure the folds and the pooled out-of-sample rows."""
+    config = WalkForwardConfig() if config is None else config
+    X, y, t0, t1, ret, cost = _validate(X, y, t0, t1, ret_bps, cost_bps)
+    splits = purged_splits(t0, t1, config.splits)
+    preds = [_predict_fold(fit_predict, X, y, fold) for fold in splits]
+    fold_base = [
+        trading_metrics(t0[f.test], t1[f.test], p, ret[f.test], cost[f.test], config.threshold)
+        for f, p in zip(splits, preds, strict=True)
+    ]
+    fold_var, fold_days = _trials_sharpe_var(fold_base)
+    folds = [_fold_record(f, p, y, t0, t1, ret, cost, config, fold_var) for f, p in zip(splits, preds, strict=True)]
+    oos_idx = np.concatenate([f.test for f in splits])
+    p_oos = np.concatenate(preds)
+    fold_of = np.concatenate([np.full(f.test.size, f.index, dtype=np.int32) for f in splits])
+    ot0, ot1, oy, oret, ocost = t0[oos_idx], t1[oos_idx], y[oos_idx], ret[oos_idx], cost[oos_idx]
+    trade_idx, trade_side = select_trades(ot0, ot1, p_oos, config.threshold)
+    overall: dict[str, Any] = {
+        "n_folds": len(splits),
+        "n_oos": int(oos_idx.size),
+        "n_pos": int(oy.sum()),
+        "n_neg": int(oy.size - oy.sum()),
+        "test_start_ms": int(ot0.min()),
+        "test_end_ms": int(ot1.max()),
+        "auc": auc(oy, p_oos),
+        "log_loss": log_loss(oy, p_oos),
+        "auc_fold_mean": _finite_mean([f["auc"] for f in folds]),
+        "dsr_trials": int(config.dsr_trials),
+        "trials_sharpe_var_folds": fold_var,
+    }
+    n_days = int(ot1.max()) // DAY_MS - int(ot0.min()) // DAY_MS + 1
+    overall["trials_sharpe_var"] = fold_var * fold_days / n_days if config.dsr_scale_var_to_length else fold_var
+    overall.update(
+        metrics_from_trades(
+            trade_side,
+            oret[trade_idx],
+            ocost[trade_idx],
+            ot1[trade_idx],
+            int(ot0.min()),
+            int(ot1.max()),
+            n_trials=config.dsr_trials,
+            trials_sharpe_var=overall["trials_sharpe_var"],
+        )
+    )
+    side = np.zeros(oos_idx.size, dtype=np.int8)
+    side[trade_idx] = trade_side
+    pnl = np.full(oos_idx.size, np.nan)
+    pnl[trade_idx] = trade_side * oret[trade_idx] - ocost[trade_idx]
+    oos = pl.DataFrame(
+        {
+            "t0": pl.Series(ot0, dtype=pl.Int64),
+            "t1": pl.Series(ot1, dtype=pl.Int64),
+            "fold": pl.Series(fold_of, dtype=pl.Int32),
+            "y": pl.Series(oy, dtype=pl.Int8),
+            "p": pl.Series(p_oos, dtype=pl.Float64),
+            "side": pl.Series(side, dtype=pl.Int8),
+            "pnl_bps": pl.Series(pnl, dtype=pl.Float64, nan_to_null=True),
+            "ret_bps": pl.Series(oret, dtype=pl.Float64),
+            "cost_bps": pl.Series(ocost, dtype=pl.Float64),
+        }
+    )
+    return WalkForwardResult(folds=folds, overall=overall, oos=oos, splits=splits, config=config)
+
+
+# ----------------------------------------------------------------------------------------------- canaries
+def block_shuffle_labels(y: np.ndarray, block: int, seed: int) -> np.ndarray:
+    """``y`` with its contiguous blocks of ``block`` rows (the last may be shorter) put in a seeded random order.
+
+    Within a block the labels keep their order, so the autocorrelation of overlapping labels survives while
+    their relation to the features is destroyed."""
+    y = np.asarray(y)
+    starts = np.arange(0, y.size, block)
+    order = np.random.default_rng(seed).permutation(starts.size)
+    return np.concatenate([y[starts[k] : starts[k] + block] for k in order]) if y.size else y.copy()
+
+
+def _block_shuffle_canary(X, y, t0, t1, ret, cost, fit_predict, config) -> dict[str, Any]:
+    shuffled = block_shuffle_labels(y, config.shuffle_block, config.seed)
+    overall = walk_forward(X, shuffled, t0, t1, ret, cost, fit_predict, config).overall
+    sigma = auc_null_sigma(overall["n_pos"], overall["n_neg"], block=config.shuffle_block)
+    bound = config.canary_sigmas * sigma
+    value = overall["auc"]
+    passed = bool(math.isfinite(value) and math.isfinite(bound) and abs(value - 0.5) <= bound)
+    return {"passed": passed, "auc": value, "bound": bound, "sigma": sigma, "block": config.shuffle_block}
+
+
+def _truncation_canary(build_full: MatrixBuilder | None, build_cut: MatrixBuilder | None) -> dict[str, Any]:
+    if build_full is None and build_cut is None:
+        return {"passed": None, "reason": "not run"}
+    if build_full is None or build_cut is None:
+        raise ValueError("the truncation canary needs both build_matrix_full and build_matrix_cut (or neither)")
+    full = np.asarray(build_full(), dtype=np.float64)
+    cut = np.asarray(build_cut(), dtype=np.float64)
+    if full.shape != cut.shape:
+        return {"passed": False, "reason": f"shapes differ: {full.shape} vs {cut.shape}", "n_diff": None}
+    differ = ~((full == cut) | (np.isnan(full) & np.isnan(cut)))
+    n_diff = int(differ.sum())
+    return {"passed": bool(np.array_equal(full, cut, equal_nan=True)), "n_diff": n_diff, "shape": list(full.shape)}
+
+
+def _injected_leak_canary(X, y, t0, t1, ret, cost, fit_predict, config) -> dict[str, Any]:
+    leaky = np.column_stack([np.asarray(X, dtype=np.float64), np.asarray(ret, dtype=np.float64)])
+    value = walk_forward(leaky, y, t0, t1, ret, cost, fit_predict, config).overall["auc"]
+    passed = bool(math.isfinite(value) and value >= config.leak_min_auc)
+    return {"passed": passed, "auc": value, "min_auc": config.leak_min_auc}
+
+
+def canaries(
+    X: np.ndarray,
+    y: np.ndarray,
+    t0: np.ndarray,
+    t1: np.ndarray,
+    ret_bps: np.ndarray,
+    cost_bps: np.ndarray,
+    fit_predict: FitPredict,
+    config: WalkForwardConfig | None = None,
+    build_matrix_full: MatrixBuilder | None = None,
+    build_matrix_cut: MatrixBuilder | None = None,
+) -> dict[str, Any]:
+    """Run the leakage canaries; ``"passed"`` is True iff every canary that ran passed.
+
+    * ``block_shuffle``: ``y`` block-shuffled (``shuffle_block`` rows, ``seed``), walk-forward rerun; passed iff
+      ``|AUC - 0.5| <= canary_sigmas x auc_null_sigma(n_pos, n_neg, block=shuffle_block)`` on the pooled
+      out-of-sample rows. A failure means the harness finds signal where there is none (leaky splits, a
+      feature that encodes the row's position, ...).
+    * ``truncation``: only with both builders (zero-argument callables returning the training matrix of the
+      same window, built from all data / from data cut at the window's end); passed iff the matrices are
+      identical (NaN equal NaN). ``{"passed": None, "reason": "not run"}`` without them.
+    * ``injected_leak`` (a control): ``ret_bps`` appended to ``X`` as a feature, walk-forward rerun; passed iff
+      the pooled AUC >= ``leak_min_auc``. A failure means the harness cannot see even a blatant leak.
+    """
+    config = WalkForwardConfig() if config is None else config
+    X, y, t0, t1, ret, cost = _validate(X, y, t0, t1, ret_bps, cost_bps)
+    truncation = _truncation_canary(build_matrix_full, build_matrix_cut)  # first: cheap, and may reject misuse
+    report: dict[str, Any] = {
+        "block_shuffle": _block_shuffle_canary(X, y, t0, t1, ret, cost, fit_predict, config),
+        "truncation": truncation,
+        "injected_leak": _injected_leak_canary(X, y, t0, t1, ret, cost, fit_predict, config),
+    }
+    report["passed"] = all(c["passed"] for c in report.values() if c["passed"] is not None)
+    return report

@@ -1,0 +1,86 @@
+"""The training set: exactly the events whose whole life is inside the window, and nothing after it."""
+
+from datetime import date
+
+import numpy as np
+import polars as pl
+import pytest
+
+from huracan_assets.core.training.dataset import BASE_COLUMNS, Windows, matrix, signal_feature_names, training_frame
+
+H = 3_600_000
+DAY = 86_400_000
+
+
+def test_windows_for_a_day():
+    w = Windows.for_day(date(2024, 5, 20), training_days=90, shadow_days=14, embargo_days=1)
+    ms = lambda d: (d - date(1970, 1, 1)).days * DAY  # noqa: E731
+    assert w.training_start_ms == ms(date(2024, 2, 6))  # D - 14 - 90
+    assert w.training_end_ms == ms(date(2024, 5, 5))  # D - 14 - 1, exclusive
+    assert w.shadow_start_ms == ms(date(2024, 5, 6)) and w.shadow_end_ms == ms(date(2024, 5, 21))
+    assert w.to_dict()["training"] == "[2024-02-06, 2024-05-05)"
+    with pytest.raises(ValueError):
+        Windows.for_day(date(2024, 5, 20), 0, 14, 1)
+
+
+def _frames(n: int = 48):
+    ts = [i * H for i in range(n)]
+    features = pl.DataFrame({"ts": ts, "f1": [float(i) for i in range(n)], "f2": [None] + [1.0] * (n - 1)})
+    labels = pl.DataFrame(
+        {
+            "ts": ts,
+            "touch_ts": [t + 3 * H for t in ts],  # every event resolves 3 bars later (closes 4 bars later)
+            "ret": [0.01 if i % 3 else -0.02 for i in range(n)],
+            "label": [1 if i % 3 else -1 for i in range(n)],
+        }
+    ).with_columns(pl.when(pl.col("ts") == 5 * H).then(None).otherwise(pl.col("label")).alias("label"))
+    signals = pl.DataFrame(
+        {
+            "ts": ts,
+            "regime": ["TREND", "RANGE", "PANIC", "ILLIQUID"] * (n // 4),
+            "a__direction": [1, 0, -1] * (n // 3),
+            "combined_score": [0.1] * n,
+            "total_bps": [30.0] * n,
+        }
+    ).with_columns(pl.col("a__direction").cast(pl.Int8))
+    return features, signals, labels
+
+
+def test_only_events_whose_whole_life_is_in_the_window():
+    features, signals, labels = _frames()
+    frame = training_frame(features, signals, labels, 10 * H, 30 * H, H, ["f1", "f2"], ["a"])
+    # t0 >= 10h and t1 = t0 + 4h <= 30h  ->  t0 in 10h..26h: 17 events
+    assert frame["t0"].to_list() == [i * H for i in range(10, 27)]
+    assert frame.columns == [*BASE_COLUMNS, "f1", "f2", *signal_feature_names(["a"])]
+    row = frame.filter(pl.col("t0") == 12 * H).row(0, named=True)
+    assert row["y"] == 0 and row["ret_bps"] == pytest.approx(-200.0) and row["t1"] == 16 * H
+    assert row["regime_code"] == 0.0 and row["a__direction"] == 1.0 and row["cost_bps"] == 30.0
+    x = matrix(frame, ["f1", "f2", "a__direction"])
+    assert x.dtype == np.float64 and x.shape == (17, 3)
+
+
+def test_unresolved_events_are_never_used():
+    features, signals, labels = _frames()
+    frame = training_frame(features, signals, labels, 0, 30 * H, H, ["f1"], ["a"])
+    assert 5 * H not in frame["t0"].to_list()
+
+
+def test_rows_after_the_window_do_not_change_the_matrix():
+    features, signals, labels = _frames()
+    end = 30 * H
+    full = training_frame(features, signals, labels, 0, end, H, ["f1", "f2"], ["a"])
+    cut_labels = labels.filter(pl.col("ts") < end).with_columns(
+        pl.when(pl.col("touch_ts") + H <= end).then(pl.col("label")).alias("label")
+    )
+    before = pl.col("ts") < end
+    cut = training_frame(features.filter(before), signals.filter(before), cut_labels, 0, end, H, ["f1", "f2"], ["a"])
+    assert full.equals(cut)
+    # the check can fail: a window end that lets a row outlive it changes the matrix
+    leaky = training_frame(features, signals, labels, 0, end + 3 * H, H, ["f1", "f2"], ["a"])
+    assert not leaky.equals(cut)
+
+
+def test_missing_signals_leave_nulls_not_guesses():
+    features, _, labels = _frames()
+    frame = training_frame(features, None, labels, 0, 30 * H, H, ["f1"], ["a"])
+    assert frame["cost_bps"].null_count() == frame.height and frame["a__direction"].null_count() == frame.height
