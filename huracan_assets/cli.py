@@ -54,6 +54,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--home", type=Path, default=None, help="home of the embedded store, registry and Dagster instance"
     )
+    parser.add_argument("--training-days", type=int, default=None, help="training window W in days (default: config)")
+    parser.add_argument("--shadow-days", type=int, default=None, help="shadow window S in days (default: config)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -87,7 +89,13 @@ def _settings(args):
     overrides = {"timeframe": args.timeframe, "data_dir": args.data, "symbols": args.symbols}
     if args.home is not None:
         overrides["home"] = str(args.home.expanduser().resolve())
-    return load_settings(**overrides)
+    settings = load_settings(**overrides)
+    windows = {k: v for k, v in (("training_days", args.training_days), ("shadow_days", args.shadow_days)) if v}
+    if windows:
+        settings = settings.model_copy(
+            update={"windows": settings.windows.model_validate({**settings.windows.model_dump(), **windows})}
+        )
+    return settings
 
 
 def _print_table(rows: list[list[str]], header: list[str]) -> None:
@@ -204,6 +212,7 @@ def _report(settings, outcomes, seconds: float) -> int:
             rows.append([o.day.isoformat(), sym, "FAILED", why])
     print()
     _print_table(rows, ["date", "symbol", "status", "coins / reason"])
+    _print_models(settings, [o.day for o in outcomes])
     done = sum(o.summary.get("symbols_done", 0) for o in outcomes)
     skipped = sum(len(o.summary.get("skipped", {})) for o in outcomes)
     failed = sum(len(o.summary.get("failed", {})) for o in outcomes)
@@ -213,6 +222,37 @@ def _report(settings, outcomes, seconds: float) -> int:
     if failed:
         return 1 if done == 0 else 3
     return 0 if done else 1
+
+
+def _print_models(settings, days) -> None:
+    """The challengers of the demo's dates: out-of-sample walk-forward numbers from the registry."""
+    if settings.registry.kind != "sqlite" or not days:
+        return
+    from huracan_assets.registry.client import Registry
+
+    reg = Registry(f"sqlite:///{settings.sqlite_path}")
+    rows = reg.select("model_metrics", window="wf_overall", as_of=list(days), timeframe=settings.timeframe)
+    if not rows:
+        return
+
+    def num(value, fmt: str) -> str:
+        return "-" if value is None else format(value, fmt)
+
+    table = [
+        [
+            r["as_of"].isoformat(),
+            r["symbol"],
+            num(r["auc"], ".3f"),
+            num(r["net_bps"], "+.1f"),
+            str(r["n_trades"] if r["n_trades"] is not None else "-"),
+            num(r["dsr"], ".3f"),
+            "pass" if r["canaries_passed"] else "FAIL",
+            r["model_id"],
+        ]
+        for r in sorted(rows, key=lambda r: (r["as_of"], r["symbol"]))
+    ]
+    print("\nchallengers (walk-forward, out of sample, net of costs)")
+    _print_table(table, ["date", "symbol", "AUC", "net bps/trade", "trades", "DSR", "canaries", "bundle"])
 
 
 def cmd_replay_server(args) -> int:

@@ -82,7 +82,8 @@ def _fit_predict(spec: ModelSpec, names: tuple[str, ...], deadline: float):
     def run(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray) -> np.ndarray:
         if time.monotonic() > deadline:
             raise TrainingTimeout("training exceeded models.timeout_seconds")
-        model = fit(TrainSet(x_train, y_train.astype(np.int8), names), spec)
+        cols = names + tuple(f"canary_extra_{i}" for i in range(x_train.shape[1] - len(names)))  # the leak control
+        model = fit(TrainSet(x_train, y_train.astype(np.int8), cols), spec)
         return model.predict_proba(x_test)
 
     return run
@@ -320,7 +321,7 @@ def _challenger_asset(settings: Settings):
             meta["skipped"] = MetadataValue.json(dict(sorted(s["skipped"].items())[:100]))
         yield Output(results, output_name="challenger_model", metadata=meta)
         yield Output(report_values, output_name="walk_forward_report", metadata={"keys_reported": len(reports)})
-        yield check_result("challenger_all_symbols_ok", s["failed"], AssetCheckSeverity.WARN)
+        yield check_result("challenger_all_symbols_ok", s["failed"], AssetCheckSeverity.WARN, "challenger_model")
         yield AssetCheckResult(
             check_name="walk_forward_canaries_pass",
             asset_key="walk_forward_report",

@@ -61,7 +61,9 @@ def _table_md(items: dict[str, str], limit: int = 50) -> str:
     return "\n".join(lines)
 
 
-def check_result(check_name: str, offenders: dict[str, str], severity: AssetCheckSeverity) -> AssetCheckResult:
+def check_result(
+    check_name: str, offenders: dict[str, str], severity: AssetCheckSeverity, asset_key: str | None = None
+) -> AssetCheckResult:
     """One aggregate check result for a step: passes when no key offends; names offenders and why."""
     metadata = {
         "offenders": len(offenders),
@@ -69,7 +71,9 @@ def check_result(check_name: str, offenders: dict[str, str], severity: AssetChec
     }
     if offenders:
         metadata["details"] = MetadataValue.md(_table_md(offenders))
-    return AssetCheckResult(check_name=check_name, passed=not offenders, severity=severity, metadata=metadata)
+    return AssetCheckResult(
+        check_name=check_name, passed=not offenders, severity=severity, metadata=metadata, asset_key=asset_key
+    )
 
 
 def outputs_with_check(results: dict[str, Result], check_name: str, extra: dict | None = None):

@@ -96,6 +96,9 @@ class ModelSpec:
         object.__setattr__(self, "seed", int(self.seed))
         object.__setattr__(self, "threads", int(self.threads))
 
+    def __hash__(self) -> int:
+        return hash(repr(self.to_dict()))
+
     def resolved_params(self) -> dict[str, Any]:
         """The kind's defaults with this spec's overrides, sorted by key."""
         module = _kind_module(self.kind)
@@ -136,7 +139,7 @@ def check_features(X: np.ndarray, n_features: int | None = None, what: str = "X"
     return arr
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class TrainSet:
     """A training sample: ``X`` float64 (n, k), NaN allowed; ``y`` 0/1 (stored as int8); optional weights."""
 

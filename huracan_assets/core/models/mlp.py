@@ -146,7 +146,8 @@ class TorchMLPModel:
     def __post_init__(self) -> None:
         torch = _torch()
         payload = torch.load(io.BytesIO(self.data), map_location="cpu", weights_only=True)
-        net = _network(torch, len(self.feature_names), list(payload["hidden"]), float(payload["dropout"]))
+        with torch.random.fork_rng(devices=[]):  # layer construction draws random weights: not from the caller's RNG
+            net = _network(torch, len(self.feature_names), list(payload["hidden"]), float(payload["dropout"]))
         net.load_state_dict(payload["state_dict"])
         net.eval()
         object.__setattr__(self, "_net", net)

@@ -1,6 +1,7 @@
 """Metrics on hand-worked examples: AUC with ties, log loss, trade selection, daily booking, drawdown, Sharpe,
 PSR and DSR."""
 
+import itertools
 import math
 
 import numpy as np
@@ -152,7 +153,7 @@ def test_dsr():
     assert deflated_sharpe_ratio(daily, 50, 0.0) == psr0  # identical trials: no deflation either
     dsr = [deflated_sharpe_ratio(daily, n, 0.004) for n in (2, 5, 10, 100, 1000)]
     assert dsr[0] < psr0
-    assert all(a > b for a, b in zip(dsr, dsr[1:], strict=False))
+    assert all(a > b for a, b in itertools.pairwise(dsr))
     assert math.isnan(deflated_sharpe_ratio(daily, 10, math.nan))
     with pytest.raises(ValueError, match="n_trials"):
         deflated_sharpe_ratio(daily, 0, 0.01)
