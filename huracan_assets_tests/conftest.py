@@ -24,6 +24,8 @@ REPO = Path(__file__).resolve().parents[1]
 TEST_DATA = Path(__file__).resolve().parent / "data" / "ohlcv"
 S3_TEST_BUCKET = "huracan-test"
 PG_ADMIN_URL = os.environ.get("HURACAN_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+# as the CLI and the images do: OpenMP (LightGBM) threads sleep instead of spinning on a busy 2-core machine
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def _port_is_free(port: int) -> bool:
