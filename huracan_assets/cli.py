@@ -216,6 +216,12 @@ def _report(settings, outcomes, seconds: float) -> int:
     print()
     _print_table(rows, ["date", "symbol", "status", "coins / reason"])
     _print_models(settings, [o.day for o in outcomes])
+    from huracan_assets.core.reporting.summary import summary_markdown
+
+    for o in outcomes:
+        if "trades" in o.summary:
+            print()
+            print(summary_markdown(o.summary).split("\n\n**")[0])
     done = sum(o.summary.get("symbols_done", 0) for o in outcomes)
     skipped = sum(len(o.summary.get("skipped", {})) for o in outcomes)
     failed = sum(len(o.summary.get("failed", {})) for o in outcomes)

@@ -164,6 +164,31 @@ class ValidationSettings(_Strict):
     leak_min_auc: float = Field(0.75, gt=0.5, le=1)
 
 
+class ShadowSettings(_Strict):
+    """Paper trading of challenger and champion on the shadow window (core/shadow); the net-edge floor is
+    ``costs.net_edge_floor_bps`` and the barriers are ``labels``'s."""
+
+    threshold: float = Field(0.05, ge=0, lt=0.5)  # model side when |p - 0.5| >= threshold
+    max_spread_bps: float = Field(50.0, gt=0)  # no entry on a thinner book
+    cooldown_bars: int = Field(2, ge=0)
+    dedup_bars: int = Field(6, ge=0)
+    respect_meta: bool = True  # no entry against the meta combiner
+    risk_preset: Literal["conservative", "balanced", "aggressive"] = "balanced"
+
+
+class PromotionSettings(_Strict):
+    """Statistical gates of a challenger replacing the champion (core/promotion/gates.py)."""
+
+    min_trades: int = Field(20, ge=2)
+    margin_bps: float = 2.0  # net bps/trade over the champion's ...
+    confidence: float = Field(0.90, ge=0.5, lt=1)  # ... with this one-sided confidence (Welch t bound)
+    min_dsr: float = Field(0.5, ge=0, le=1)  # deflated Sharpe, trials = validation.dsr_trials
+    max_drawdown: float = Field(0.25, gt=0, le=1)
+    first_min_net_bps: float = 0.0  # absolute gate of the first champion (same confidence bound)
+    kill_switch_drawdown: float = Field(0.35, gt=0, le=1)  # per coin: past it, no promotion for the coin
+    global_kill_share: float = Field(0.5, gt=0, le=1)  # share of coins past the kill switch that stops all
+
+
 class WindowSettings(_Strict):
     warmup_days: int = Field(3, ge=0)
     training_days: int = Field(90, ge=1)
@@ -229,6 +254,8 @@ class Settings(_Strict):
     meta: MetaSettings = MetaSettings()
     models: ModelSettings = ModelSettings()
     validation: ValidationSettings = ValidationSettings()
+    shadow: ShadowSettings = ShadowSettings()
+    promotion: PromotionSettings = PromotionSettings()
     execution: ExecutionSettings = ExecutionSettings()
     object_store: ObjectStoreSettings = ObjectStoreSettings()
     registry: RegistrySettings = RegistrySettings()

@@ -18,6 +18,8 @@ from dagster import (
     asset,
 )
 
+from huracan_assets.core.reporting.summary import portfolio_nav, summary_markdown, trading_summary
+from huracan_assets.defs.champion import build_champion_assets
 from huracan_assets.defs.derived import build_derived_assets
 from huracan_assets.defs.market_data import build_market_data_assets
 from huracan_assets.defs.models import build_model_assets
@@ -63,6 +65,7 @@ def build_assets(settings: Settings) -> list:
             )
             rejected = dict(zip(named["symbol"], named["reason"], strict=True)) if named is not None else {}
             summary = build_summary(day, settings.timeframe, rows, rejected)
+            summary.update(_trading_part(store, reg, settings.timeframe, day, rows))
             store.put(
                 f"summaries/daily/{day.isoformat()}.json", json.dumps(summary, indent=2).encode(), "application/json"
             )
@@ -72,6 +75,8 @@ def build_assets(settings: Settings) -> list:
                 "symbols_done": last.get("symbols_done", 0),
                 "symbols_skipped": len(last.get("skipped", {})),
                 "symbols_failed": len(last.get("failed", {})),
+                "promotions": len(last.get("promotions", {})),
+                "report": MetadataValue.md(summary_markdown(last)) if last else MetadataValue.md("no dates"),
                 "summary": MetadataValue.json(last),
             }
         )
@@ -81,8 +86,48 @@ def build_assets(settings: Settings) -> list:
         *build_derived_assets(settings),
         *build_signal_assets(settings),
         *build_model_assets(settings),
+        *build_champion_assets(settings),
         daily_summary,
     ]
+
+
+def _trading_part(store, reg, timeframe: str, day: date, status_rows: list[dict]) -> dict:
+    """Shadow trades, promotions, walk-forward and engine weights of D, and the portfolio daily_equity row."""
+    challengers = {m["model_id"] for m in reg.select("models", as_of=day, timeframe=timeframe, kind="challenger")}
+    trades = [
+        {**t, "role": "challenger" if t["model_id"] in challengers else "champion"}
+        for t in reg.select("shadow_trades", as_of=day, timeframe=timeframe)
+    ]
+    promotions = reg.select("promotions", as_of=day, timeframe=timeframe)
+    reports = reg.select("model_metrics", as_of=day, timeframe=timeframe, window="wf_overall")
+    weights_ok = [r["symbol"] for r in status_rows if r["asset"] == "meta_weights" and r["status"] == "ok"]
+    window = PartitionWindow(store, "meta_weights", [f"{day.isoformat()}|{s}" for s in weights_ok])
+    engines = []
+    for key in window:
+        if window.status(key).status == "ok":
+            engines += window[key].unique("engine").select("engine", "weight", "ema_net_bps").to_dicts()
+    part = trading_summary(trades, promotions, reports, engines)
+    equity = [e for e in reg.select("daily_equity", date=day, timeframe=timeframe) if e["model_id"] in challengers]
+    nav = portfolio_nav(e["nav"] for e in equity)
+    if nav is not None:
+        reg.upsert(
+            "daily_equity",
+            [
+                {
+                    "date": day,
+                    "symbol": "*",
+                    "timeframe": timeframe,
+                    "model_id": "portfolio:challengers",
+                    "nav": nav,
+                    "max_dd": max(e["max_dd"] for e in equity),
+                    "turnover": sum(e["turnover"] for e in equity) / len(equity),
+                    "fees_bps": sum(e["fees_bps"] for e in equity) / len(equity),
+                    "sha256": None,
+                }
+            ],
+        )
+    part["portfolio_nav"] = nav
+    return part
 
 
 # assets of the symbol x day graph, in order; the per-symbol "done" state is the last one reached
@@ -95,6 +140,8 @@ SYMBOL_DAY_ASSETS = (
     "engine_signals",
     "challenger_model",
     "walk_forward_report",
+    "shadow_trades",
+    "champion_pointer",
 )
 
 

@@ -40,6 +40,8 @@ SYMBOL_DAY_JOB_ASSETS = (
     "engine_signals",
     "challenger_model",
     "walk_forward_report",
+    "shadow_trades",
+    "champion_pointer",
 )
 # the data part of the graph, without training: history backfills that only feed the windows use it
 SYMBOL_DAY_DATA_ASSETS = SYMBOL_DAY_JOB_ASSETS[:6]

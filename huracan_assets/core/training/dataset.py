@@ -68,6 +68,15 @@ def signal_feature_names(engines: Sequence[str]) -> list[str]:
     return [f"{e}__direction" for e in engines] + ["combined_score", "regime_code"]
 
 
+def _signal_inputs(engines: Sequence[str]) -> list[pl.Expr]:
+    """The model inputs taken from ``engine_signals``, in ``signal_feature_names`` order."""
+    return [
+        *[pl.col(f"{e}__direction").cast(pl.Float64) for e in engines],
+        pl.col("combined_score").cast(pl.Float64),
+        pl.col("regime").replace_strict(REGIME_CODES, default=None, return_dtype=pl.Float64).alias("regime_code"),
+    ]
+
+
 def training_frame(
     features: pl.DataFrame,
     signals: pl.DataFrame | None,
@@ -101,12 +110,9 @@ def training_frame(
     frame = events.unique("t0", keep="last").join(feats, on="t0", how="inner")
     sig_names = signal_feature_names(engines)
     if signals is not None and signals.height:
-        sig = signals.filter((pl.col("ts") >= start_ms) & (pl.col("ts") < end_ms)).select(
-            pl.col("ts").cast(pl.Int64).alias("t0"),
-            pl.col("total_bps").alias("cost_bps"),
-            *[pl.col(f"{e}__direction").cast(pl.Float64) for e in engines],
-            pl.col("combined_score").cast(pl.Float64),
-            pl.col("regime").replace_strict(REGIME_CODES, default=None, return_dtype=pl.Float64).alias("regime_code"),
+        sig = signals.filter((pl.col("ts") >= start_ms) & (pl.col("ts") < end_ms))
+        sig = sig.select(
+            pl.col("ts").cast(pl.Int64).alias("t0"), pl.col("total_bps").alias("cost_bps"), *_signal_inputs(engines)
         )
         frame = frame.join(sig, on="t0", how="left")
     else:
@@ -120,3 +126,24 @@ def training_frame(
 def matrix(frame: pl.DataFrame, columns: Sequence[str]) -> np.ndarray:
     """The model inputs as float64 (null -> NaN), in the given column order."""
     return frame.select([pl.col(c).cast(pl.Float64).fill_null(float("nan")) for c in columns]).to_numpy()
+
+
+def inference_frame(
+    features: pl.DataFrame,
+    signals: pl.DataFrame | None,
+    start_ms: int,
+    end_ms: int,
+    feature_names: Sequence[str],
+    engines: Sequence[str],
+) -> pl.DataFrame:
+    """Every bar of ``[start_ms, end_ms)`` with the model inputs of :func:`training_frame` (no label needed):
+    ``ts`` and the same columns, in the same order, so a bundle's model scores the bars it never saw."""
+    feats = features.filter((pl.col("ts") >= start_ms) & (pl.col("ts") < end_ms)).select(
+        pl.col("ts").cast(pl.Int64), *[pl.col(c).cast(pl.Float64) for c in feature_names]
+    )
+    sig_names = signal_feature_names(engines)
+    if signals is not None and signals.height:
+        feats = feats.join(signals.select(pl.col("ts").cast(pl.Int64), *_signal_inputs(engines)), on="ts", how="left")
+    else:
+        feats = feats.with_columns([pl.lit(None, dtype=pl.Float64).alias(c) for c in sig_names])
+    return feats.select("ts", *feature_names, *sig_names).sort("ts")

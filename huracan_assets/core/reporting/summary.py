@@ -1,0 +1,109 @@
+"""The daily summary's trading part: top contributors, hit rate and net edge, trades, promotions (pure).
+
+Inputs are plain rows (dicts) the asset reads from the registry and the store:
+- ``trades``: the shadow trades of D (``shadow_trades`` rows: symbol, model_id, size, net_pnl, …) with ``role``
+  (challenger | champion) added from the model ids of D's challengers;
+- ``promotions``: the ``promotions`` rows of D; ``reports``: ``model_metrics`` rows (window ``wf_overall``) of D;
+- ``engines``: per coin, each engine's weight and EMA net edge from ``meta_weights[D]``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+
+
+def _mean(values: list[float]) -> float | None:
+    clean = [v for v in values if v is not None and math.isfinite(v)]
+    return sum(clean) / len(clean) if clean else None
+
+
+def trading_summary(
+    trades: Iterable[Mapping],
+    promotions: Iterable[Mapping],
+    reports: Iterable[Mapping],
+    engines: Iterable[Mapping],
+    top: int = 5,
+) -> dict:
+    trades = list(trades)
+    challenger = [t for t in trades if t.get("role") == "challenger"]
+    by_coin: dict[str, float] = defaultdict(float)
+    bps = []
+    for t in challenger:
+        by_coin[t["symbol"]] += float(t["net_pnl"])
+        if t["size"]:
+            bps.append(float(t["net_pnl"]) / float(t["size"]) * 1e4)
+    coins = sorted(by_coin.items(), key=lambda kv: kv[1], reverse=True)
+    weight: dict[str, list[float]] = defaultdict(list)
+    edge: dict[str, list[float]] = defaultdict(list)
+    for row in engines:
+        weight[row["engine"]].append(float(row["weight"]))
+        edge[row["engine"]].append(float(row["ema_net_bps"]))
+    engine_rank = sorted(weight, key=lambda e: (_mean(weight[e]) or 0.0, _mean(edge[e]) or 0.0), reverse=True)
+    reports = list(reports)
+    return {
+        "trades": {
+            "challenger_trades": len(challenger),
+            "champion_trades": sum(1 for t in trades if t.get("role") == "champion"),
+            "hit_rate": (sum(1 for b in bps if b > 0) / len(bps)) if bps else None,
+            "net_bps_per_trade": _mean(bps),
+        },
+        "top_coins": [{"symbol": s, "net_pnl": round(v, 6)} for s, v in coins[:top]],
+        "bottom_coins": [{"symbol": s, "net_pnl": round(v, 6)} for s, v in coins[::-1][:top]],
+        "top_engines": [
+            {"engine": e, "mean_weight": round(_mean(weight[e]) or 0.0, 4), "mean_ema_net_bps": _round(_mean(edge[e]))}
+            for e in engine_rank[:top]
+        ],
+        "promotions": {p["symbol"]: {"to": p["to_model_id"], "reason": p["reason"]} for p in promotions},
+        "walk_forward": {
+            "models": len(reports),
+            "mean_oos_auc": _round(_mean([r.get("auc") for r in reports]), 4),
+            "mean_oos_net_bps": _round(_mean([r.get("net_bps") for r in reports])),
+            "canaries_failed": sorted(r["symbol"] for r in reports if r.get("canaries_passed") is False),
+        },
+    }
+
+
+def _round(value: float | None, digits: int = 2) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def portfolio_nav(navs: Iterable[float]) -> float | None:
+    """Equal-weight mean of the coins' shadow NAVs (the day's ``daily_equity`` portfolio row)."""
+    return _mean([float(v) for v in navs])
+
+
+def summary_markdown(summary: Mapping) -> str:
+    """The summary as markdown for the Dagster UI (and the CLI)."""
+    t = summary.get("trades", {})
+    wf = summary.get("walk_forward", {})
+    promotions = ", ".join(f"{s} → {p['to']}" for s, p in summary.get("promotions", {}).items())
+    coins = ", ".join(f"{c['symbol']} {c['net_pnl']:+.4f}" for c in summary.get("top_coins", []))
+    engines = ", ".join(f"{e['engine']} (w {e['mean_weight']:.3f})" for e in summary.get("top_engines", []))
+    failed_canaries = ", ".join(wf.get("canaries_failed", [])) or "none"
+    lines = [
+        f"### {summary['date']} ({summary['timeframe']}): {summary['symbols_done']} coins done, "
+        f"{len(summary.get('skipped', {}))} skipped, {len(summary.get('failed', {}))} failed",
+        "",
+        f"- shadow trades: {t.get('challenger_trades', 0)} challenger, {t.get('champion_trades', 0)} champion; "
+        f"hit rate {_pct(t.get('hit_rate'))}, net {_num(t.get('net_bps_per_trade'))} bps/trade",
+        f"- walk-forward: {wf.get('models', 0)} models, mean out-of-sample AUC {_num(wf.get('mean_oos_auc'), '.3f')}, "
+        f"net {_num(wf.get('mean_oos_net_bps'))} bps/trade; canaries failed: {failed_canaries}",
+        f"- promotions: {promotions or 'none'}",
+        f"- top coins (challenger shadow P&L): {coins or '-'}",
+        f"- top engines (mean weight): {engines or '-'}",
+    ]
+    for title, items in (("skipped", summary.get("skipped", {})), ("failed", summary.get("failed", {}))):
+        if items:
+            lines += ["", f"**{title}**", "", "| symbol | reason |", "|---|---|"]
+            lines += [f"| {s} | {r} |" for s, r in sorted(items.items())]
+    return "\n".join(lines)
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+def _num(value: float | None, fmt: str = "+.1f") -> str:
+    return "-" if value is None else format(value, fmt)

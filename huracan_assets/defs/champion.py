@@ -1,0 +1,531 @@
+"""``shadow_trades`` and ``champion_pointer`` (symbol x day): the challenger and the champion as of D-1 are
+paper-traded on the same unseen bars, and the challenger replaces the champion only through the gates.
+
+One op produces both assets (and depends on ``champion_pointer`` of D-1, so dates run in order). Per coin:
+score the shadow window ``[D - S, D]`` with both models, simulate both on the bars after the champion's own
+training cutoff, decide with the pure gates, and publish through ``publishing/champion.py`` (bundle copied and
+verified, history written, ``latest.json`` moved last and only forward).
+"""
+
+import io
+import json
+from datetime import UTC, date, datetime, timedelta
+
+import numpy as np
+import polars as pl
+from dagster import (
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetIn,
+    AssetOut,
+    BackfillPolicy,
+    MetadataValue,
+    Output,
+    multi_asset,
+)
+
+from huracan_assets.core.models.bundle import BUNDLE_FILES, BundleError, ModelBundle, load_bundle_model, verify_bundle
+from huracan_assets.core.promotion.gates import Decision, PromotionSpec, ShadowStats, decide
+from huracan_assets.core.shadow.daily import daily_returns, sparkline
+from huracan_assets.core.shadow.trader import RISK_PRESETS, ShadowResult, ShadowSpec, simulate
+from huracan_assets.core.training.dataset import Windows, inference_frame, matrix
+from huracan_assets.defs.derived import label_vol_days, recipe_for
+from huracan_assets.defs.market_data import SYMBOL_DAY_TAG
+from huracan_assets.defs.partitions import symbol_day_partitions, window_mapping
+from huracan_assets.defs.per_symbol import check_result, run_keys, summarize
+from huracan_assets.defs.resources import ObjectStoreResource, RegistryResource
+from huracan_assets.defs.signals import _days, _span, engine_registry
+from huracan_assets.publishing.champion import check_pointer, publish_champion
+from huracan_assets.settings import Settings
+from huracan_assets.storage.object_store import ObjectNotFound
+from huracan_assets.storage.partitioned import PartitionWindow, SymbolOutcome
+
+DAY_MS = 86_400_000
+TRADE_TABLE_COLUMNS = ("trade_id", "time", "side", "size", "entry", "exit", "fees", "net_pnl", "model_id", "sha256")
+POINTER_SCHEMA = {
+    "champion_model_id": pl.String,
+    "bucket_path": pl.String,
+    "sha256": pl.String,
+    "champion_as_of": pl.Date,
+    "promoted": pl.Boolean,
+    "reason": pl.String,
+    "kill_switch": pl.Boolean,
+    "latest_moved": pl.Boolean,
+    "challenger_model_id": pl.String,
+    "challenger_trades": pl.Int64,
+    "challenger_net_bps": pl.Float64,
+    "challenger_return": pl.Float64,
+    "champion_trades": pl.Int64,
+    "champion_net_bps": pl.Float64,
+    "champion_return": pl.Float64,
+    "gates": pl.String,
+}
+
+
+def shadow_spec(settings: Settings) -> ShadowSpec:
+    s, lab = settings.shadow, settings.labels
+    return ShadowSpec(
+        threshold=s.threshold,
+        net_edge_floor_bps=settings.costs.net_edge_floor_bps,
+        max_spread_bps=s.max_spread_bps,
+        cooldown_bars=s.cooldown_bars,
+        dedup_bars=s.dedup_bars,
+        respect_meta=s.respect_meta,
+        pt_mult=lab.pt_mult,
+        sl_mult=lab.sl_mult,
+        max_holding_bars=lab.horizon_minutes // settings.bar_minutes,
+        vol_window=lab.vol_window,
+        risk=RISK_PRESETS[s.risk_preset],
+    )
+
+
+def promotion_spec(settings: Settings) -> PromotionSpec:
+    p = settings.promotion
+    return PromotionSpec(
+        min_trades=p.min_trades,
+        margin_bps=p.margin_bps,
+        confidence=p.confidence,
+        min_dsr=p.min_dsr,
+        dsr_trials=settings.validation.dsr_trials,
+        max_drawdown=p.max_drawdown,
+        first_min_net_bps=p.first_min_net_bps,
+        kill_switch_drawdown=p.kill_switch_drawdown,
+    )
+
+
+def training_cutoff_ms(bundle: ModelBundle) -> int:
+    """The end of a bundle's training window (``config.json`` windows.training ``[a, b)``)."""
+    end = bundle.config["windows"]["training"].strip("[)").split(",")[1].strip()
+    return (date.fromisoformat(end) - date(1970, 1, 1)).days * DAY_MS
+
+
+class _Bundles:
+    """Verified bundles by prefix, loaded once per run; a bundle that does not verify is an error."""
+
+    def __init__(self, store, recipe_hash: str):
+        self.store, self.recipe_hash = store, recipe_hash
+        self._cache: dict[str, ModelBundle] = {}
+
+    def get(self, prefix: str) -> ModelBundle:
+        if prefix not in self._cache:
+            files = {name: self.store.get(prefix + name) for name in BUNDLE_FILES}
+            self._cache[prefix] = verify_bundle(files, expected_recipe_hash=self.recipe_hash)
+        return self._cache[prefix]
+
+
+def build_champion_assets(settings: Settings) -> list:
+    return [_shadow_and_champion_asset(settings)]
+
+
+class _Accumulated:
+    def __init__(self) -> None:
+        self.few: dict[str, str] = {}
+        self.kills: dict[str, str] = {}
+        self.trades: dict[str, object] = {}
+        self.charts: list[str] = []
+
+
+class _ShadowDay:
+    """The state of one run of the op: inputs, verified bundles, pointers produced so far (dates in order)."""
+
+    def __init__(self, settings: Settings, store, reg, inputs: dict[str, PartitionWindow]):
+        self.settings, self.store, self.reg, self.inputs = settings, store, reg, inputs
+        self.recipe = recipe_for(settings)
+        self.engines = list(engine_registry(settings).names())
+        self.bar_ms = settings.bar_minutes * 60_000
+        self.vol_days = label_vol_days(settings)
+        self.sspec, self.pspec = shadow_spec(settings), promotion_spec(settings)
+        self.bundles = _Bundles(store, self.recipe.hash)
+        self.pointers: dict[str, object] = {}
+        self.bad_bundles: dict[str, str] = {}
+
+    # -------------------------------------------------------------------------------------------- inputs
+
+    def previous_pointer(self, d: date, symbol: str) -> dict | None:
+        key = f"{(d - timedelta(days=1)).isoformat()}|{symbol}"
+        produced = self.pointers.get(key)
+        if isinstance(produced, pl.DataFrame):
+            return produced.row(0, named=True)
+        window = self.inputs["champion_pointer"]
+        if key in window and window.status(key).status == "ok":
+            return window[key].row(0, named=True)
+        return None
+
+    def shadow_one(self, d: date, symbol: str):
+        """Both models on the shadow window: a dict of results, or a SymbolOutcome saying why not."""
+        key = f"{d.isoformat()}|{symbol}"
+        challengers = self.inputs["challenger_model"]
+        st = challengers.status(key)
+        if st.status != "ok":
+            return SymbolOutcome.skipped(f"no challenger: {st.status} {st.reason or ''}".strip())
+        row = challengers[key].row(0, named=True)
+        try:
+            challenger = self.bundles.get(row["bundle_path"])
+        except (BundleError, ObjectNotFound) as exc:
+            self.bad_bundles[key] = f"challenger {row['bundle_path']}: {exc}"
+            return SymbolOutcome.failed(f"challenger bundle does not verify: {exc}")
+        previous = self.previous_pointer(d, symbol)
+        champion = None
+        if previous is not None and previous["champion_model_id"] is not None:
+            try:
+                champion = self.bundles.get(previous["bucket_path"])
+            except (BundleError, ObjectNotFound) as exc:
+                self.bad_bundles[key] = f"champion {previous['bucket_path']}: {exc}"
+                return SymbolOutcome.failed(f"champion bundle does not verify: {exc}")
+        bars = self._bars(d, symbol)
+        if isinstance(bars, SymbolOutcome):
+            return bars
+        return self._simulate_pair(d, symbol, bars, row, challenger, previous, champion)
+
+    def _bars(self, d: date, symbol: str):
+        win = Windows.for_day(d, self.settings.windows.training_days, self.settings.windows.shadow_days, 0)
+        days = _span(d - timedelta(days=self.settings.windows.shadow_days), d)
+        candles, _ = _days(self.inputs["candles"], symbol, _span(days[0] - timedelta(days=self.vol_days), d))
+        feats, fmissing = _days(self.inputs["features"], symbol, days)
+        sigs, _ = _days(self.inputs["engine_signals"], symbol, days)
+        if candles is None or feats is None or sigs is None or d in fmissing:
+            return SymbolOutcome.skipped("shadow window: candles, features or engine signals missing")
+        frame = candles.select("ts", "open", "high", "low", "close").unique("ts", keep="last").sort("ts")
+        costs = sigs.select(
+            "ts", "fee_bps", "spread_bps", "slippage_bps", pl.col("combined_raw_direction").cast(pl.Float64)
+        )
+        frame = frame.join(costs, on="ts", how="left")
+        inputs = inference_frame(feats, sigs, win.shadow_start_ms, win.shadow_end_ms, self.recipe.names, self.engines)
+        return {"frame": frame, "inputs": inputs, "start": win.shadow_start_ms, "end": win.shadow_end_ms}
+
+    # ------------------------------------------------------------------------------------------ simulate
+
+    def _probabilities(self, bundle: ModelBundle, bars: dict) -> np.ndarray:
+        names = bundle.config["feature_names"]
+        missing = [c for c in names if c not in bars["inputs"].columns]
+        if missing:
+            raise ValueError(f"model {bundle.bundle_id()} needs inputs this graph no longer makes: {missing[:5]}")
+        p = load_bundle_model(bundle).predict_proba(matrix(bars["inputs"], names))
+        scored = pl.DataFrame({"ts": bars["inputs"]["ts"], "p": p})
+        return bars["frame"].select("ts").join(scored, on="ts", how="left")["p"].fill_null(float("nan")).to_numpy()
+
+    def _run(self, bars: dict, p: np.ndarray, start_ms: int) -> ShadowResult:
+        f = bars["frame"]
+        col = {c: f[c].cast(pl.Float64).fill_null(float("nan")).to_numpy() for c in f.columns if c != "ts"}
+        return simulate(
+            f["ts"].to_numpy(), col["open"], col["high"], col["low"], col["close"], p, col["combined_raw_direction"],
+            col["fee_bps"], col["spread_bps"], col["slippage_bps"], start_ms, bars["end"], self.sspec, self.bar_ms,
+        )  # fmt: skip
+
+    def _simulate_pair(self, d, symbol, bars, row, challenger, previous, champion) -> dict:
+        compared_from = bars["start"]
+        if champion is not None:  # the champion is compared only on bars after its own training cutoff
+            compared_from = max(compared_from, training_cutoff_ms(champion))
+        ch_model = row["model_id"]
+        ch = self._run(bars, self._probabilities(challenger, bars), compared_from)
+        result = {"row": row, "challenger": ch, "champion": None, "previous": previous, "from": compared_from}
+        result["challenger_stats"] = self._stats(ch_model, ch, challenger, compared_from, row["canaries_passed"])
+        frames = [_trade_rows(d, ch, ch_model, challenger.content_hash, "challenger")]
+        if champion is not None:
+            cp = self._run(bars, self._probabilities(champion, bars), compared_from)
+            result["champion"] = cp
+            canaries = bool(champion.metrics.get("canaries", {}).get("passed", False))
+            result["champion_stats"] = self._stats(previous["champion_model_id"], cp, champion, compared_from, canaries)
+            frames.append(_trade_rows(d, cp, previous["champion_model_id"], champion.content_hash, "champion"))
+        result["trades"] = pl.concat(frames, how="vertical_relaxed")
+        self._equity_rows(d, symbol, result, challenger, champion)
+        return result
+
+    def _stats(self, model_id: str, res: ShadowResult, bundle: ModelBundle, start: int, canaries: bool) -> ShadowStats:
+        return ShadowStats(
+            model_id=model_id,
+            trade_net_bps=res.trades["net_bps"].to_numpy(),
+            daily_returns=daily_returns(res.equity, self.sspec.initial_equity),
+            max_drawdown=float(res.stats["max_drawdown"]),
+            canaries_passed=bool(canaries),
+            trained_until_ms=training_cutoff_ms(bundle),
+            compared_from_ms=int(start),
+        )
+
+    def _equity_rows(self, d, symbol, result, challenger, champion) -> None:
+        rows = []
+        for role, bundle in (("challenger", challenger), ("champion", champion)):
+            res = result[role]
+            if res is None:
+                continue
+            model_id = result["row"]["model_id"] if role == "challenger" else result["previous"]["champion_model_id"]
+            equity = res.equity["equity"]
+            costs = res.trades["cost_bps"]
+            rows.append(
+                {
+                    "date": d,
+                    "symbol": symbol,
+                    "timeframe": self.settings.timeframe,
+                    "model_id": model_id,
+                    "nav": float(equity[-1]) if equity.len() else self.sspec.initial_equity,
+                    "max_dd": float(res.stats["max_drawdown"]),
+                    "turnover": float(res.stats["turnover_per_day"]),
+                    "fees_bps": float(costs.mean()) if costs.len() else 0.0,
+                    "sha256": bundle.content_hash,
+                }
+            )
+        self.reg.upsert("daily_equity", rows)
+
+    # -------------------------------------------------------------------------------------------- decide
+
+    def kill(self, sim: dict) -> bool:
+        limit = self.pspec.kill_switch_drawdown
+        champ = sim["champion"]
+        return sim["challenger"].stats["max_drawdown"] > limit or (
+            champ is not None and champ.stats["max_drawdown"] > limit
+        )
+
+    def decide_and_publish(self, d: date, symbol: str, sim: dict, stop_all: bool) -> pl.DataFrame:
+        decision = decide(sim["challenger_stats"], sim.get("champion_stats"), self.pspec)
+        if stop_all and decision.promote:
+            decision = Decision(False, "global kill switch: no promotion anywhere today", decision.gates, True)
+        previous, row = sim["previous"], sim["row"]
+        doc = {"gates": decision.gates, "challenger": _plain(sim["challenger"].stats)}
+        if sim["champion"] is not None:
+            doc["champion"] = _plain(sim["champion"].stats)
+        base = {
+            "promoted": decision.promote,
+            "reason": decision.reason,
+            "kill_switch": decision.kill_switch,
+            "challenger_model_id": row["model_id"],
+            **_summary("challenger", sim["challenger"]),
+            **_summary("champion", sim["champion"]),
+            "gates": json.dumps(doc, sort_keys=True, default=str),
+        }
+        if decision.promote:
+            pointer = publish_champion(
+                self.store, symbol, row["bundle_path"], d, decision.reason, doc, self.recipe.hash
+            )
+            self.reg.upsert(
+                "promotions",
+                [
+                    {
+                        "symbol": symbol,
+                        "timeframe": self.settings.timeframe,
+                        "as_of": d,
+                        "from_model_id": previous["champion_model_id"] if previous else None,
+                        "to_model_id": pointer.model_id,
+                        "reason": decision.reason,
+                        "at": datetime.now(UTC),
+                        "snapshot": doc,
+                        "sha256": pointer.sha256,
+                    }
+                ],
+            )
+            champ = {
+                "champion_model_id": pointer.model_id,
+                "bucket_path": pointer.bucket_path,
+                "sha256": pointer.sha256,
+                "champion_as_of": d,
+                "latest_moved": pointer.latest_moved,
+            }
+        else:
+            champ = _carried(previous)
+        return pl.DataFrame([{**champ, **base}], schema=POINTER_SCHEMA)
+
+    def carry(self, d: date, symbol: str, outcome) -> object:
+        """No shadow result for the coin today: the champion of D-1 stays, with the reason."""
+        previous = self.previous_pointer(d, symbol)
+        reason = getattr(outcome, "reason", None) or "no shadow result"
+        if isinstance(outcome, SymbolOutcome) and outcome.status == "failed":
+            return outcome
+        frame = pl.DataFrame(
+            [{**_carried(previous), "promoted": False, "reason": f"no decision: {reason}", "kill_switch": False}],
+            schema=POINTER_SCHEMA,
+        )
+        return SymbolOutcome.skipped(reason, frame=frame) if previous is None else frame
+
+    def run_day(self, context, day: str, day_keys: list[str], acc: _Accumulated) -> None:
+        """Pass 1: shadow every coin of the day. Pass 2: the kill switches, then decide and publish per coin."""
+        sims: dict[str, dict] = {}
+        pcfg = self.settings.promotion
+
+        def one(d: date, symbol: str):
+            out = self.shadow_one(d, symbol)
+            if isinstance(out, dict):
+                sims[f"{d.isoformat()}|{symbol}"] = out
+                return out["trades"].select(TRADE_TABLE_COLUMNS)  # the registry table's columns
+            return out
+
+        results = run_keys(context, one, keys=day_keys, label=f"shadow {day}")
+        killed = [k for k in sims if self.kill(sims[k])]
+        stop_all = bool(sims) and len(killed) / len(sims) > pcfg.global_kill_share
+        acc.kills.update(
+            {k: f"drawdown past {pcfg.kill_switch_drawdown:.0%}: no promotion for the coin" for k in killed}
+        )
+        if stop_all:
+            acc.kills[f"{day}|*"] = f"{len(killed)}/{len(sims)} coins past the kill switch: no promotion anywhere"
+        for key, result in sorted(results.items()):
+            acc.trades[key] = result
+            d, symbol = date.fromisoformat(key.split("|")[0]), key.split("|")[1]
+            if key not in sims:
+                self.pointers[key] = self.carry(d, symbol, result)
+                continue
+            sim = sims[key]
+            if sim["challenger"].stats["n_trades"] < pcfg.min_trades:
+                acc.few[key] = f"{sim['challenger'].stats['n_trades']} shadow trades < {pcfg.min_trades}"
+            try:
+                self.pointers[key] = self.decide_and_publish(d, symbol, sim, stop_all)
+            except Exception as exc:  # a failed publication leaves the old pointer (publishing/champion.py)
+                context.log.warning(f"champion_pointer {key} failed: {type(exc).__name__}: {exc}")
+                self.pointers[key] = SymbolOutcome.failed(f"{type(exc).__name__}: {exc}")
+            if not acc.charts or symbol == "BTCUSDT":
+                acc.charts[:] = [_equity_chart(key, sim)]
+        self.write_trade_log(day, sims)
+
+    def write_trade_log(self, day: str, sims: dict[str, dict]) -> None:
+        frames = [
+            sim["trades"].with_columns(symbol=pl.lit(key.split("|")[1]))
+            for key, sim in sims.items()
+            if sim["trades"].height
+        ]
+        if not frames:
+            return
+        buf = io.BytesIO()
+        pl.concat(frames, how="vertical_relaxed").write_parquet(buf, compression="zstd")
+        self.store.put(f"shadow_logs/trades/{day}.parquet", buf.getvalue())
+
+
+def _plain(stats: dict) -> dict:
+    return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in stats.items()}
+
+
+def _summary(role: str, res: ShadowResult | None) -> dict:
+    if res is None:
+        return {f"{role}_trades": None, f"{role}_net_bps": None, f"{role}_return": None}
+    net = res.stats["net_bps_per_trade"]
+    return {
+        f"{role}_trades": int(res.stats["n_trades"]),
+        f"{role}_net_bps": float(net) if np.isfinite(net) else None,
+        f"{role}_return": float(res.stats["total_return"]),
+    }
+
+
+def _carried(previous: dict | None) -> dict:
+    keep = ("champion_model_id", "bucket_path", "sha256", "champion_as_of")
+    return {**{k: (previous or {}).get(k) for k in keep}, "latest_moved": False}
+
+
+def _trade_rows(d: date, res: ShadowResult, model_id: str, sha: str, role: str) -> pl.DataFrame:
+    t = res.trades
+    return t.select(
+        pl.format("{}:{}:{}", pl.lit(d.isoformat()), pl.lit(model_id), pl.col("entry_ts")).alias("trade_id"),
+        pl.from_epoch("entry_ts", time_unit="ms").dt.replace_time_zone("UTC").alias("time"),
+        pl.when(pl.col("side") > 0).then(pl.lit("buy")).otherwise(pl.lit("sell")).alias("side"),
+        pl.col("size"),
+        pl.col("entry_price").alias("entry"),
+        pl.col("exit_price").alias("exit"),
+        (pl.col("cost_bps") / 1e4 * pl.col("size")).alias("fees"),
+        (pl.col("net_bps") / 1e4 * pl.col("size")).alias("net_pnl"),
+        pl.lit(model_id).alias("model_id"),
+        pl.lit(sha).alias("sha256"),
+        pl.lit(role).alias("role"),
+        "net_bps",
+        "exit_reason",
+    )
+
+
+def _equity_chart(key: str, sim: dict) -> str:
+    lines = [f"**{key}**: equity on the shadow window (same bars, after costs)", "", "| model | equity | trades | "
+             "net bps/trade | return | max DD |", "|---|---|---:|---:|---:|---:|"]  # fmt: skip
+    for role in ("challenger", "champion"):
+        res = sim[role]
+        if res is None:
+            lines.append(f"| {role} | (none yet) | | | | |")
+            continue
+        st = res.stats
+        net = st["net_bps_per_trade"]
+        lines.append(
+            f"| {role} | `{sparkline(res.equity['equity'].to_numpy())}` | {st['n_trades']} | "
+            f"{'' if not np.isfinite(net) else f'{net:+.1f}'} | {st['total_return']:+.2%} | {st['max_drawdown']:.2%} |"
+        )
+    return "\n".join(lines)
+
+
+def _shadow_and_champion_asset(settings: Settings):
+    w = settings.windows
+    vol_days = label_vol_days(settings)
+
+    @multi_asset(
+        partitions_def=symbol_day_partitions(settings.partitions.start_date),
+        outs={
+            "shadow_trades": AssetOut(
+                io_manager_key="table_io_manager",
+                group_name="champion",
+                metadata={"table": "shadow_trades"},
+                description="Paper trades of the challenger and of the champion as of D-1 on the same unseen bars "
+                "of [D-S, D], after fees, spread and slippage (registry table; also shadow_logs/trades/D.parquet).",
+            ),
+            "champion_pointer": AssetOut(
+                io_manager_key="parquet_io_manager",
+                group_name="champion",
+                description="The promotion decision and the champion after it; a promotion publishes the bundle to "
+                "models/SYMBOL/, writes champion/SYMBOL/history/D.json and moves latest.json last, only forward.",
+            ),
+        },
+        ins={
+            "challenger_model": AssetIn(),
+            "candles": AssetIn(partition_mapping=window_mapping(w.shadow_days + vol_days)),
+            "features": AssetIn(partition_mapping=window_mapping(w.shadow_days)),
+            "engine_signals": AssetIn(partition_mapping=window_mapping(w.shadow_days)),
+            "champion_pointer": AssetIn(partition_mapping=window_mapping(1, -1)),
+        },
+        check_specs=[
+            AssetCheckSpec("shadow_all_symbols_ok", asset="shadow_trades"),
+            AssetCheckSpec("shadow_minimum_sample", asset="shadow_trades"),
+            AssetCheckSpec("drawdown_kill_switch", asset="champion_pointer"),
+            AssetCheckSpec("champion_pointer_valid", asset="champion_pointer"),
+            AssetCheckSpec("champion_bundle_verifies", asset="champion_pointer"),
+        ],
+        backfill_policy=BackfillPolicy.single_run(),
+        op_tags=SYMBOL_DAY_TAG,
+    )
+    def shadow_trades(
+        context: AssetExecutionContext,
+        challenger_model: PartitionWindow,
+        candles: PartitionWindow,
+        features: PartitionWindow,
+        engine_signals: PartitionWindow,
+        champion_pointer: PartitionWindow,
+        object_store: ObjectStoreResource,
+        registry: RegistryResource,
+    ):
+        inputs = {
+            "challenger_model": challenger_model,
+            "candles": candles,
+            "features": features,
+            "engine_signals": engine_signals,
+            "champion_pointer": champion_pointer,
+        }
+        run = _ShadowDay(settings, object_store.get_store(), registry.get_registry(), inputs)
+        acc = _Accumulated()
+        keys = sorted(str(k) for k in context.partition_keys)
+        for day in sorted({k.split("|")[0] for k in keys}):  # dates in order: D reads the pointer of D-1
+            run.run_day(context, day, [k for k in keys if k.startswith(day)], acc)
+        few, kills, trades_out, charts = acc.few, acc.kills, acc.trades, acc.charts
+        s = summarize(trades_out)
+        meta = {"keys_ok": len(s["ok"]), "keys_failed": len(s["failed"]), "keys_skipped": len(s["skipped"])}
+        if charts:
+            meta["equity"] = MetadataValue.md(charts[0])
+        # champion_pointer first: the op reads champion_pointer[D-1], so Dagster orders it before shadow_trades
+        frames = {k: v for k, v in run.pointers.items() if isinstance(v, pl.DataFrame)}
+        promoted = {k: f["reason"][0] for k, f in frames.items() if f["promoted"][0]}
+        yield Output(
+            run.pointers,
+            output_name="champion_pointer",
+            metadata={"promotions": len(promoted), "promoted": MetadataValue.json(promoted)},
+        )
+        yield Output(trades_out, output_name="shadow_trades", metadata=meta)
+        yield check_result("shadow_all_symbols_ok", s["failed"], AssetCheckSeverity.WARN, "shadow_trades")
+        yield check_result("shadow_minimum_sample", few, AssetCheckSeverity.WARN, "shadow_trades")
+        yield check_result("drawdown_kill_switch", kills, AssetCheckSeverity.WARN, "champion_pointer")
+        invalid = {}
+        for symbol in sorted({k.split("|")[1] for k in keys}):
+            valid, why = check_pointer(run.store, symbol, run.recipe.hash)
+            if not valid:
+                invalid[symbol] = why
+        yield check_result("champion_pointer_valid", invalid, AssetCheckSeverity.ERROR, "champion_pointer")
+        yield check_result("champion_bundle_verifies", run.bad_bundles, AssetCheckSeverity.ERROR, "champion_pointer")
+
+    return shadow_trades
