@@ -28,21 +28,11 @@ from dagster import (
 )
 
 from huracan_assets.core.market_data.candles import date_range
+from huracan_assets.defs.assets import SYMBOL_DAY_ASSETS
 from huracan_assets.defs.partitions import RANGE_END_TAG, RANGE_START_TAG, SYMBOLS, range_tags, split_key
 
 PRELUDE_ASSETS = ("universe", "reference_candles")
-SYMBOL_DAY_JOB_ASSETS = (
-    "candles",
-    "features",
-    "labels",
-    "regimes",
-    "meta_weights",
-    "engine_signals",
-    "challenger_model",
-    "walk_forward_report",
-    "shadow_trades",
-    "champion_pointer",
-)
+SYMBOL_DAY_JOB_ASSETS = SYMBOL_DAY_ASSETS  # the whole symbol x day graph, in order
 # the data part of the graph, without training: history backfills that only feed the windows use it
 SYMBOL_DAY_DATA_ASSETS = SYMBOL_DAY_JOB_ASSETS[:6]
 SUMMARY_ASSETS = ("daily_summary",)

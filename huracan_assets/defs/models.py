@@ -124,7 +124,7 @@ def _report_rows(model_id: str, sha: str, wf: dict, passed: bool) -> pl.DataFram
                 "drawdown": m.get("max_drawdown"),
                 "turnover": m.get("turnover_per_day"),
                 "n_trades": m.get("n_trades"),
-                "n_test": m.get("n_test"),
+                "n_test": m.get("n_test", m.get("n_oos")),
                 "canaries_passed": passed,
                 "promoted": False,
                 "sha256": sha,
@@ -134,6 +134,10 @@ def _report_rows(model_id: str, sha: str, wf: dict, passed: bool) -> pl.DataFram
     return pl.DataFrame(rows, infer_schema_length=None)
 
 
+def _day(ms) -> str:
+    return "" if ms is None else (date(1970, 1, 1) + timedelta(milliseconds=int(ms))).isoformat()
+
+
 def fold_chart(wf: dict) -> str:
     """The walk-forward folds as a markdown chart: each fold's test span, AUC and net bps as bars."""
     lines = ["| fold | test span | rows train/test | AUC | net bps/trade | trades |", "|---|---|---|---|---|---:|"]
@@ -141,9 +145,9 @@ def fold_chart(wf: dict) -> str:
         auc, net = f.get("auc"), f.get("net_bps_per_trade")
         auc_bar = "█" * round(max(0.0, (auc or 0.5) - 0.4) * 50) if auc is not None else ""
         net_bar = ("▮" if (net or 0) >= 0 else "▯") * min(20, int(abs(net or 0) // 5))
-        span = f"{f.get('test_start', '')} → {f.get('test_end', '')}" if f["fold"] != "all" else "all folds"
+        span = f"{_day(f.get('test_start_ms'))} → {_day(f.get('test_end_ms'))}" if f["fold"] != "all" else "all folds"
         lines.append(
-            f"| {f['fold']} | {span} | {f.get('n_train', '')}/{f.get('n_test', '')} | "
+            f"| {f['fold']} | {span} | {f.get('n_train', '')}/{f.get('n_test', f.get('n_oos', ''))} | "
             f"{'' if auc is None else f'{auc:.3f}'} {auc_bar} | {'' if net is None else f'{net:+.1f}'} {net_bar} | "
             f"{f.get('n_trades', '')} |"
         )

@@ -84,6 +84,12 @@ def test_webserver_serves_the_asset_graph(webserver):
         "features",
         "labels",
         "regimes",
+        "meta_weights",
+        "engine_signals",
+        "challenger_model",
+        "walk_forward_report",
+        "shadow_trades",
+        "champion_pointer",
         "daily_summary",
     }
     dims = {d["name"] for d in nodes["candles"]["partitionDefinition"]["dimensionTypes"]}

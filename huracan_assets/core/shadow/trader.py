@@ -66,7 +66,16 @@ Semantics (bars are candles: ``ts`` is the bar's open time in epoch ms; every in
   two days or no variation; ``turnover_per_day``: traded notional (entry and exit, ``2 * size``) over the mean
   equity, per day of window bars (``bars * bar_ms / 1 day``).
 
-Threads: the kernel is serial ``@njit(cache=True, nogil=True)``; a caller may spread coins over threads.
+How ``simulate`` computes it (``reference_simulate`` just follows the rules above, bar by bar): numba passes
+over the arrays, then polars frames. The entry volatility is ``triple_barrier._trailing_vol``'s number, bit
+for bit, but two passes over a 48-bar window at every bar would be half the run time, and most bars only need
+to know whether the volatility clears the net-edge floor. So ``_vol_bounds`` brackets it from rolling sums with
+a rigorous rounding-error bound (relative width ~1e-11), ``_edge_flags`` decides the net edge on the bracket
+and computes the exact volatility (``_exact_vol``, the labels' arithmetic) only where the bracket straddles
+the floor, and the bar loop computes it at entries, for the barriers. Decisions and barrier prices are
+therefore exactly those of the exact volatility.
+
+Threads: the kernels are serial ``@njit(cache=True, nogil=True)``; a caller may spread coins over threads.
 """
 
 from __future__ import annotations
@@ -122,7 +131,8 @@ TRADE_SCHEMA: dict[str, pl.DataType] = {
 }
 EQUITY_SCHEMA: dict[str, pl.DataType] = {"ts": pl.Int64, "equity": pl.Float64}
 _N_SKIP = len(SKIP_REASONS)
-_VOL_BLOCK = 256  # rows summed side by side in _window_vol
+_ANCHOR = 32  # _vol_bounds recomputes its rolling sums every this many rows
+_U = 2.0**-53  # unit roundoff of float64
 _INPUT_ERRORS = (
     "",
     "ts must be strictly increasing (sorted, unique)",
@@ -226,53 +236,73 @@ class ShadowResult:
 
 
 @njit(cache=True, nogil=True)
-def _window_vol(close, lo, hi, window, min_returns, min_vol):  # pragma: no cover - compiled
-    """Entry volatility of every row in ``[lo, hi)``, bit for bit ``triple_barrier._trailing_vol`` of those rows.
+def _vol_bounds(close, lo, hi, window, min_returns, min_vol):  # pragma: no cover - compiled
+    """``(rets, vol_lo, vol_hi)``: log returns, and bounds on the entry volatility of every row in ``[lo, hi)``.
 
-    Rows with a partial window (the data's first ``window`` rows) go through ``_trailing_vol`` itself; the
-    others through ``_full_window_vol``, the same arithmetic laid out for consecutive rows.
+    The exact volatility (``triple_barrier._trailing_vol``, two passes over the window) is what barriers and
+    decisions use, but most rows only need to know whether it clears the net-edge floor. So ``_edge_flags``
+    gets cheap bounds ``vol_lo <= vol <= vol_hi`` from rolling sums (``S1 = sum r``, ``S2 = sum r^2`` over the
+    window, recomputed from scratch every ``_ANCHOR`` rows) and computes the exact value (``_exact_vol``) only
+    where they straddle the floor; the bar loop computes it at entries. The bound on ``|var_rolling -
+    var_exact|`` is the textbook one for recursive summation, ``u * (additions) * (sum of |terms|)``, over every
+    term added or removed since the last recomputation (``T1 = sum |r|``, ``T2 = sum r^2`` of those), plus the
+    exact two-pass algorithm's own rounding, with a 4x margin:
+    ``16 u (window + 2 _ANCHOR + 2) (T2 + T1^2 / window) / (window - 1)``. Rows with a partial window (the data's
+    first ``window`` rows) get the exact value from ``_trailing_vol`` (``vol_lo == vol_hi``), and so do rows
+    whose upper bound is floored to ``min_vol`` (the exact value is then ``min_vol`` too). NaN both: no
+    volatility (too few returns).
     """
-    out = np.full(max(hi - lo, 0), np.nan)
+    n = max(hi - lo, 0)
+    vlo = np.full(n, np.nan)
+    vhi = np.full(n, np.nan)
+    rets = np.zeros(max(hi, 1))
+    for k in range(max(1, lo - window + 1), hi):
+        rets[k] = math.log(close[k] / close[k - 1])
     split = min(max(lo, window), hi)
     if split > lo:
-        out[: split - lo] = _trailing_vol(close, np.arange(lo, split), window, min_returns, min_vol)
-    if hi > split:
-        rets = np.empty(hi)
-        for k in range(split - window + 1, hi):
-            rets[k] = math.log(close[k] / close[k - 1])
-        _full_window_vol(rets, split, hi, window, min_vol, out[split - lo :])
-    return out
+        vlo[: split - lo] = _trailing_vol(close, np.arange(lo, split), window, min_returns, min_vol)
+        vhi[: split - lo] = vlo[: split - lo]
+    s1 = s2 = t1 = t2 = 0.0
+    inv_w, inv_w1 = 1.0 / window, 1.0 / (window - 1)  # (reciprocals: rounding within the margin)
+    scale = 16.0 * _U * (window + 2 * _ANCHOR + 2) * inv_w1
+    for i in range(split, hi):  # the rolling sums: variance into vlo, its error bound into vhi
+        if (i - split) % _ANCHOR == 0:  # recompute the window's sums: the rounding errors start afresh
+            s1 = s2 = t1 = 0.0
+            for k in range(i - window + 1, i + 1):
+                s1 += rets[k]
+                s2 += rets[k] * rets[k]
+                t1 += abs(rets[k])
+            t2 = s2
+        else:
+            r_in, r_out = rets[i], rets[i - window]
+            s1 = s1 + r_in - r_out
+            s2 = s2 + r_in * r_in - r_out * r_out
+            t1 += abs(r_in)
+            t2 += r_in * r_in
+        vlo[i - lo] = (s2 - s1 * s1 * inv_w) * inv_w1
+        vhi[i - lo] = scale * (t2 + t1 * t1 * inv_w)
+    for j in range(split - lo, n):  # the bounds (a separate loop: it vectorizes)
+        var, err = vlo[j], vhi[j]
+        std_lo = math.sqrt(max(var - err, 0.0)) * (1.0 - 4.0 * _U)
+        std_hi = math.sqrt(max(var + err, 0.0)) * (1.0 + 4.0 * _U)
+        vlo[j] = max(std_lo, min_vol)  # the floor is monotone: it keeps the order
+        vhi[j] = max(std_hi, min_vol)
+    return rets, vlo, vhi
 
 
 @njit(cache=True, nogil=True)
-def _full_window_vol(rets, lo, hi, window, min_vol, out):  # pragma: no cover - compiled
-    """Floored std of the ``window`` returns ending at each row of ``[lo, hi)`` (``lo >= window``) into ``out``.
-
-    Every row still sums its own window in index order (mean first, then squared deviations): the labels'
-    arithmetic. But ``_VOL_BLOCK`` consecutive rows are summed side by side, so that one window position over
-    the block is one contiguous vector operation (~3x faster than ``_trailing_vol``, which serves scattered
-    events).
-    """
-    acc = np.empty(_VOL_BLOCK)
-    means = np.empty(_VOL_BLOCK)
-    for i in range(lo, hi, _VOL_BLOCK):
-        b = min(_VOL_BLOCK, hi - i)
-        first = i - window + 1
-        acc[:b] = 0.0
-        for k in range(window):
-            src = rets[first + k : first + k + b]
-            for e in range(b):
-                acc[e] += src[e]
-        for e in range(b):
-            means[e] = acc[e] / window
-        acc[:b] = 0.0
-        for k in range(window):
-            src = rets[first + k : first + k + b]
-            for e in range(b):
-                d = src[e] - means[e]
-                acc[e] += d * d
-        for e in range(b):
-            out[i - lo + e] = _floored_std(acc[e], window, min_vol)
+def _exact_vol(rets, i, window, min_vol):  # pragma: no cover - compiled
+    """The volatility of row ``i >= window`` exactly as ``triple_barrier._trailing_vol`` computes it (a full
+    window: the mean of the ``window`` returns in index order, then their squared deviations, then the floor)."""
+    s = 0.0
+    for k in range(i - window + 1, i + 1):
+        s += rets[k]
+    mean = s / window
+    ss = 0.0
+    for k in range(i - window + 1, i + 1):
+        d = rets[k] - mean
+        ss += d * d
+    return _floored_std(ss, window, min_vol)
 
 
 @njit(cache=True, nogil=True)
@@ -286,8 +316,8 @@ def _input_error(ts, open_, high, low, close, p, meta, hi):  # pragma: no cover 
     for t in range(hi):
         lowest = min(min(open_[t], high[t]), min(low[t], close[t]))  # NaN-safe below: any NaN fails
         highest = max(max(open_[t], high[t]), max(low[t], close[t]))
-        bad |= ~((lowest > 0.0) & (highest < np.inf) & (open_[t] == open_[t]) & (high[t] == high[t]))
-        bad |= ~((low[t] == low[t]) & (close[t] == close[t]))
+        bad |= not ((lowest > 0.0) & (highest < np.inf) & (open_[t] == open_[t]) & (high[t] == high[t]))
+        bad |= not ((low[t] == low[t]) & (close[t] == close[t]))
     if bad:
         return 2
     for t in range(p.size):
@@ -328,29 +358,66 @@ def _exit_fill(o, h, lo, c, ts_t, side, pt, sl, vertical_ts):  # pragma: no cove
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _edge_clears(q, cost, vol, pt_mult, floor_bps):  # pragma: no cover - compiled
+    """The net-edge test; non-decreasing in ``vol`` (``q >= 0``), also in floating point. NaN: False."""
+    return q * pt_mult * vol * 1e4 - cost >= floor_bps
+
+
+@njit(cache=True, nogil=True)
+def _edge_flags(
+    p, fee, spread, slip, rets, vlo, vhi, lo, hi, threshold, pt_mult, floor_bps, window, min_vol
+):  # pragma: no cover - compiled
+    """Per row of ``[lo, hi)``: 1 if the bar has a signal whose net edge reaches the floor, else 0.
+
+    Decided on the volatility bounds of ``_vol_bounds`` where they agree (nearly always), else on the exact
+    volatility (``_exact_vol``). A branch-free pass of its own, out of the bar loop. ``q = |2p - 1|`` is both
+    sides' ``2p - 1`` / ``1 - 2p`` exactly (round to nearest is symmetric).
+    """
+    n = max(hi - lo, 0)
+    out = np.zeros(n, np.int8)
+    unsure = False
+    for j in range(n):
+        t = lo + j
+        q = abs(2.0 * p[t] - 1.0)
+        has = (p[t] >= 0.5 + threshold) | (p[t] <= 0.5 - threshold)
+        cost = fee[t] + spread[t] + slip[t]
+        clears_lo = _edge_clears(q, cost, vlo[j], pt_mult, floor_bps)
+        out[j] = has & clears_lo
+        unsure |= has & (not clears_lo) & _edge_clears(q, cost, vhi[j], pt_mult, floor_bps)
+    if unsure:  # rare: bounds straddling the floor (never where vlo == vhi)
+        for j in range(n):
+            t = lo + j
+            q = abs(2.0 * p[t] - 1.0)
+            has = (p[t] >= 0.5 + threshold) | (p[t] <= 0.5 - threshold)
+            cost = fee[t] + spread[t] + slip[t]
+            if has and not out[j] and _edge_clears(q, cost, vhi[j], pt_mult, floor_bps):
+                out[j] = _edge_clears(q, cost, _exact_vol(rets, t, window, min_vol), pt_mult, floor_bps)
+    return out
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _skip_reason(
-    side, p, fee, spread, slip, meta, vol, since_exit, since_same, day_trades, day_equity, equity, prm, respect_meta
+    side, spread, edge_ok, meta, since_exit, since_same, day_trades, day_equity, equity, prm, respect_meta
 ):  # pragma: no cover - compiled
     """0 if the signal passes every guardrail, else the 1-based index of the first failing one in SKIP_REASONS.
 
-    ``prm``: floor_bps, max_spread, pt_mult, cooldown, dedup, max_trades, loss_limit (as float64).
+    ``edge_ok``: ``_edge_flags``; ``prm``: max_spread, cooldown, dedup, max_trades, loss_limit (float64).
     """
     if side == 0:
         return 1
-    if not spread <= prm[1]:
+    if not spread <= prm[0]:
         return 2
-    q = 2.0 * p - 1.0 if side > 0 else 1.0 - 2.0 * p
-    if not q * prm[2] * vol * 1e4 - (fee + spread + slip) >= prm[0]:
+    if not edge_ok:
         return 3
     if respect_meta and meta == -side:
         return 4
-    if since_exit <= prm[3]:
+    if since_exit <= prm[1]:
         return 5
-    if since_same <= prm[4]:
+    if since_same <= prm[2]:
         return 6
-    if day_trades >= prm[5]:
+    if day_trades >= prm[3]:
         return 7
-    if day_equity - equity > prm[6] * day_equity:
+    if day_equity - equity > prm[4] * day_equity:
         return 8
     return 0
 
@@ -374,12 +441,13 @@ def _book(rec, k, i0, j, side, entry, price, size, cost_bps, code, equity, fract
 
 @njit(cache=True, nogil=True)
 def _shadow_kernel(
-    ts, open_, high, low, close, p, meta, fee, spread, slip, vol, lo, hi, prm, respect_meta, threshold,
-    pt_mult, sl_mult, horizon_ms, fraction, equity0,
+    ts, open_, high, low, close, p, meta, fee, spread, slip, edge_ok, rets, vlo, vhi, lo, hi, prm, respect_meta,
+    threshold, pt_mult, sl_mult, horizon_ms, fraction, equity0, window, min_vol,
 ):  # fmt: skip  # pragma: no cover - compiled
     """The bar loop over rows ``[lo, hi)``: ``(trade records (10, k), per-bar equity, skip counts, max drawdown)``.
 
-    ``vol[t - lo]`` is the entry volatility of row t (NaN: none); ``prm`` as in ``_skip_reason``.
+    ``edge_ok`` comes from ``_edge_flags``, ``rets``, ``vlo``, ``vhi`` from ``_vol_bounds``; ``prm`` as in
+    ``_skip_reason``.
     """
     n = hi - lo
     rec = np.empty((_REC_COLUMNS, n))  # one row per field: contiguous columns for the frame
@@ -411,13 +479,14 @@ def _shadow_kernel(
         s = _signal_side(p[t], threshold)
         since_same = t - (last_long if s > 0 else last_short)
         reason = _skip_reason(
-            s, p[t], fee[t], spread[t], slip[t], meta[t], vol[t - lo], t - last_exit, since_same, day_trades,
-            day_equity, equity, prm, respect_meta,
+            s, spread[t], edge_ok[t - lo], meta[t], t - last_exit, since_same, day_trades, day_equity, equity, prm,
+            respect_meta,
         )  # fmt: skip
         skipped[reason] += 1
         if reason == 0 and side == 0:
             side, i0, entry, v_ts = s, t, close[t], ts[t] + horizon_ms
-            pt, sl = _barrier_pair(entry, vol[t - lo], pt_mult, sl_mult, s)
+            vol = vlo[t - lo] if vlo[t - lo] == vhi[t - lo] else _exact_vol(rets, t, window, min_vol)
+            pt, sl = _barrier_pair(entry, vol, pt_mult, sl_mult, s)
             c_side = fee[t] * 0.5 + spread[t] * 0.5 + slip[t] * 0.5
             cost = c_side + c_side
             day_trades += 1
@@ -465,17 +534,23 @@ def simulate(
     a = _prepare(ts, open_, high, low, close, p, meta_direction, fee_bps, spread_bps, slippage_bps, start_ms,
                  end_ms, spec, bar_ms)  # fmt: skip
     lo, hi = a["lo"], a["hi"]
-    vol = _window_vol(a["close"], lo, hi, spec.vol_window, spec.barrier_spec.min_vol_returns, float(spec.min_vol))
+    rets, vlo, vhi = _vol_bounds(
+        a["close"], lo, hi, spec.vol_window, spec.barrier_spec.min_vol_returns, float(spec.min_vol)
+    )
     risk = spec.risk
-    prm = np.array(
-        [spec.net_edge_floor_bps, spec.max_spread_bps, spec.pt_mult, spec.cooldown_bars, spec.dedup_bars,
-         risk.max_trades_per_day, risk.daily_loss_limit],
-        dtype=np.float64,
+    edge_ok = _edge_flags(
+        a["p"], a["fee"], a["spread"], a["slip"], rets, vlo, vhi, lo, hi, float(spec.threshold), float(spec.pt_mult),
+        float(spec.net_edge_floor_bps), spec.vol_window, float(spec.min_vol),
     )  # fmt: skip
+    prm = np.array(
+        [spec.max_spread_bps, spec.cooldown_bars, spec.dedup_bars, risk.max_trades_per_day, risk.daily_loss_limit],
+        dtype=np.float64,
+    )
     rec, curve, skipped, max_dd = _shadow_kernel(
         a["ts"], a["open"], a["high"], a["low"], a["close"], a["p"], a["meta"], a["fee"], a["spread"], a["slip"],
-        vol, lo, hi, prm, spec.respect_meta, float(spec.threshold), float(spec.pt_mult), float(spec.sl_mult),
-        spec.max_holding_bars * int(bar_ms), float(risk.position_fraction), float(spec.initial_equity),
+        edge_ok, rets, vlo, vhi, lo, hi, prm, spec.respect_meta, float(spec.threshold), float(spec.pt_mult),
+        float(spec.sl_mult), spec.max_holding_bars * int(bar_ms), float(risk.position_fraction),
+        float(spec.initial_equity), spec.vol_window, float(spec.min_vol),
     )  # fmt: skip
     ts_arr = a["ts"]
     trades = pl.DataFrame(

@@ -14,8 +14,9 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from huracan_assets.core.costs import CostModel
+from huracan_assets.core.labels.triple_barrier import _trailing_vol
 from huracan_assets.core.shadow import RISK_PRESETS, SKIP_REASONS, RiskPreset, ShadowSpec, reference_simulate, simulate
-from huracan_assets.core.shadow.trader import EQUITY_SCHEMA, TRADE_SCHEMA
+from huracan_assets.core.shadow.trader import EQUITY_SCHEMA, TRADE_SCHEMA, _exact_vol, _vol_bounds
 
 BAR = 3_600_000
 T0 = 1_709_251_200_000  # 2024-03-01 00:00 UTC
@@ -331,6 +332,74 @@ def test_presets_and_bad_input():
         simulate(**{**m, "p": m["p"] + 1.0}, start_ms=START, end_ms=_at(2), spec=SPEC, bar_ms=BAR)
     with pytest.raises(ValueError, match="one value per bar"):
         reference_simulate(**{**m, "fee_bps": [0.0]}, start_ms=START, end_ms=_at(2), spec=SPEC, bar_ms=BAR)
+    for column, value in (("close", np.nan), ("low", 0.0), ("high", np.inf)):
+        broken = {**m, column: m[column].copy()}
+        broken[column][WARM] = value
+        with pytest.raises(ValueError, match="finite prices"):
+            simulate(**broken, start_ms=START, end_ms=_at(2), spec=SPEC, bar_ms=BAR)
+    beyond = {**m, "close": m["close"].copy()}
+    beyond["close"][-1] = np.nan  # after the window's end: not read, not checked
+    assert simulate(**beyond, start_ms=START, end_ms=_at(1), spec=SPEC, bar_ms=BAR).trades.height == 1
+    with pytest.raises(ValueError, match="meta_direction"):
+        simulate(**{**m, "meta_direction": np.full(len(m["ts"]), 0.5)}, start_ms=START, end_ms=_at(2), spec=SPEC,
+                 bar_ms=BAR)  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------ volatility bounds
+
+
+def _bound_cases() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(3)
+    synthetic = np.full(3000, 100.0)
+    synthetic[500:600] = 100.0 * np.exp(np.cumsum(np.full(100, 1e-3)))  # constant returns: a mean, no variance
+    synthetic[600:] = synthetic[599]
+    synthetic[1200] *= 1.5  # a spike, up and back: it leaves the window's sums
+    synthetic[2000:] *= np.exp(np.cumsum(rng.normal(0.0, 1e-7, 1000)))  # tiny moves
+    hourly = {s: pl.read_parquet(SAMPLE_1H / f"{s}_USDT.parquet")["close"].to_numpy() for s in ("SOL", "BTC")}
+    return {**hourly, "synthetic": synthetic}
+
+
+@pytest.mark.parametrize("window", [4, 48, 100])
+def test_volatility_bounds_bracket_the_labels_volatility(window):
+    min_returns = max(2, math.ceil(window / 2))
+    for name, close in _bound_cases().items():
+        for lo in (0, window + 5):
+            rows = np.arange(lo, close.size, dtype=np.int64)
+            exact = _trailing_vol(close, rows, window, min_returns, 1e-4)
+            rets, vlo, vhi = _vol_bounds(close, lo, close.size, window, min_returns, 1e-4)
+            assert np.array_equal(np.isnan(vlo), np.isnan(exact)) and np.array_equal(np.isnan(vhi), np.isnan(exact))
+            ok = ~np.isnan(exact)
+            assert (vlo[ok] <= exact[ok]).all() and (exact[ok] <= vhi[ok]).all(), name
+            assert ((vhi[ok] - vlo[ok]) / exact[ok]).max() < 1e-7, name  # tight: the exact path stays rare
+            partial = max(window - lo, 0)  # rows with a partial window: exact, one value
+            assert (vlo[:partial] == vhi[:partial])[ok[:partial]].all()
+            sample = rows[(rows >= window) & (rows % 37 == 0)]
+            assert [_exact_vol(rets, i, window, 1e-4) for i in sample] == exact[sample - lo].tolist(), name
+
+
+def test_net_edge_exactly_at_the_floor_is_decided_on_the_exact_volatility():
+    # zig-zag closes: the volatility is well above min_vol, and the floor is set to the exact net edge itself
+    closes = [100.0, 101.0] * 4 + [100.0, 100.0, 100.0]
+    m = {
+        "ts": np.array([T0 + k * BAR for k in range(len(closes))], np.int64),
+        "open_": np.array(closes), "high": np.array(closes) + 0.1, "low": np.array(closes) - 0.1,
+        "close": np.array(closes), "p": np.array([np.nan] * 8 + [0.9, np.nan, np.nan]),
+        "meta_direction": None, "fee_bps": np.full(len(closes), 3.0), "spread_bps": np.full(len(closes), 2.0),
+        "slippage_bps": np.full(len(closes), 1.0),
+    }  # fmt: skip
+    spec = dataclasses.replace(SPEC, min_vol=1e-3)
+    entry = 8
+    vol = _trailing_vol(m["close"], np.array([entry]), 4, 2, 1e-3)[0]
+    _, vlo, vhi = _vol_bounds(m["close"], 0, len(closes), 4, 2, 1e-3)
+    assert vlo[entry] < vol < vhi[entry]  # the bounds straddle any floor at the exact edge
+    floor = (2.0 * 0.9 - 1.0) * 1.0 * vol * 1e4 - (3.0 + 2.0 + 1.0)
+    window = {"start_ms": T0 + entry * BAR, "end_ms": T0 + len(closes) * BAR, "bar_ms": BAR}
+    at = simulate(**m, **window, spec=dataclasses.replace(spec, net_edge_floor_bps=floor))
+    assert at.trades.height == 1 and at.skipped["net_edge"] == 0
+    above = dataclasses.replace(spec, net_edge_floor_bps=float(np.nextafter(floor, np.inf)))
+    assert simulate(**m, **window, spec=above).trades.height == 0
+    for s in (dataclasses.replace(spec, net_edge_floor_bps=floor), above):
+        assert_frame_equal(simulate(**m, **window, spec=s).trades, reference_simulate(**m, **window, spec=s).trades)
 
 
 # ------------------------------------------------------------------------------------------ real candles
