@@ -480,16 +480,20 @@ class CoinLoop:
 
     # -- fitting
     def fitting(self, arrays: tuple[np.ndarray, ...], parts: tuple[pl.DataFrame, ...], repeats: int):
+        """walk_forward, canaries and the final fit; the LightGBM and rebuild seconds inside them are the medians
+        over the same repeats (one clock per call)."""
         x, y, t0, t1, ret, cost = arrays
-        cfg, clocks = self.cfg, {}
+        cfg = self.cfg
+        clocks: dict[str, list] = {"wf": [], "can": [], "cut": []}
 
         def wf() -> dict:
-            clocks["wf"] = FitClock(cfg.model, self.names)
-            return walk_forward(x, y, t0, t1, ret, cost, clocks["wf"], cfg.wf).to_dict()
+            clocks["wf"].append(FitClock(cfg.model, self.names))
+            return walk_forward(x, y, t0, t1, ret, cost, clocks["wf"][-1], cfg.wf).to_dict()
 
         def can() -> dict:
-            clocks["can"] = FitClock(cfg.model, self.names)
-            cut_clock = clocks["cut"] = [0.0]
+            clocks["can"].append(FitClock(cfg.model, self.names))
+            cut_clock = [0.0]
+            clocks["cut"].append(cut_clock)
 
             def cut() -> np.ndarray:
                 c0 = time.perf_counter()
@@ -497,14 +501,15 @@ class CoinLoop:
                 cut_clock[0] += time.perf_counter() - c0
                 return out
 
-            return canaries(x, y, t0, t1, ret, cost, clocks["can"], cfg.wf, lambda: x, cut)
+            return canaries(x, y, t0, t1, ret, cost, clocks["can"][-1], cfg.wf, lambda: x, cut)
 
         wf_out = self.stage("walk_forward", wf, repeats, warm=False)
         can_out = self.stage("canaries", can, repeats, warm=False)
         final = self.stage("final_fit", lambda: fit(TrainSet(x, y, self.names), cfg.model), repeats, warm=False)
         self.info.update(
-            wf_lgb_s=clocks["wf"].seconds, wf_fits=clocks["wf"].calls, can_lgb_s=clocks["can"].seconds,
-            can_fits=clocks["can"].calls, can_truncation_s=clocks["cut"][0], canaries_passed=bool(can_out["passed"]),
+            wf_lgb_s=statistics.median(c.seconds for c in clocks["wf"]), wf_fits=clocks["wf"][-1].calls,
+            can_lgb_s=statistics.median(c.seconds for c in clocks["can"]), can_fits=clocks["can"][-1].calls,
+            can_truncation_s=statistics.median(c[0] for c in clocks["cut"]), canaries_passed=bool(can_out["passed"]),
             wf_auc=wf_out["overall"].get("auc") or math.nan,
         )  # fmt: skip
         return wf_out, can_out, final
@@ -655,9 +660,9 @@ def render_stages(cases: list[Case]) -> list[str]:
     for key, label, group in STAGES:
         lines.append(_row(label, _cells(cases, lambda c, k=key: f"{c.seconds[k]:.3f}", group)))
     sub = (
-        ("of which LightGBM fit + predict, walk-forward", "wf_lgb_s"),
-        ("of which LightGBM fit + predict, canaries", "can_lgb_s"),
-        ("of which truncation-canary matrix rebuild", "can_truncation_s"),
+        ("of which LightGBM fit + predict, walk-forward (median over the repeats)", "wf_lgb_s"),
+        ("of which LightGBM fit + predict, canaries (median over the repeats)", "can_lgb_s"),
+        ("of which truncation-canary matrix rebuild (median over the repeats)", "can_truncation_s"),
     )
     for label, key in sub:
         lines.append(_row(f"_{label}_", _cells(cases, lambda c, k=key: f"_{c.info[k]:.3f}_", "(in fit)")))
@@ -699,7 +704,9 @@ def render_projection(cases: list[Case]) -> list[str]:
 
 
 def render_history(cases: list[Case]) -> list[str]:
-    first = {c.coin: c for c in reversed(cases)}
+    first: dict[str, Case] = {}
+    for c in cases:
+        first.setdefault(c.coin, c)
     stages = list(cases[0].history_seconds)
     lines = ["| coin | bars | " + " | ".join(stages) + " |", "|---|---:|" + "---:|" * len(stages)]
     for coin, c in first.items():
