@@ -25,6 +25,7 @@ from dagster import (
     multi_asset,
 )
 
+from huracan_assets.core.market_data.candles import date_range
 from huracan_assets.core.models.bundle import BUNDLE_FILES, BundleError, ModelBundle, load_bundle_model, verify_bundle
 from huracan_assets.core.promotion.gates import Decision, PromotionSpec, ShadowStats, decide
 from huracan_assets.core.shadow.daily import daily_returns, sparkline
@@ -35,7 +36,7 @@ from huracan_assets.defs.market_data import SYMBOL_DAY_TAG
 from huracan_assets.defs.partitions import symbol_day_partitions, window_mapping
 from huracan_assets.defs.per_symbol import check_result, run_keys, summarize
 from huracan_assets.defs.resources import ObjectStoreResource, RegistryResource
-from huracan_assets.defs.signals import _days, _span, engine_registry
+from huracan_assets.defs.signals import engine_registry
 from huracan_assets.publishing.champion import check_pointer, publish_champion
 from huracan_assets.settings import Settings
 from huracan_assets.storage.object_store import ObjectNotFound
@@ -180,10 +181,10 @@ class _ShadowDay:
 
     def _bars(self, d: date, symbol: str):
         win = Windows.for_day(d, self.settings.windows.training_days, self.settings.windows.shadow_days, 0)
-        days = _span(d - timedelta(days=self.settings.windows.shadow_days), d)
-        candles, _ = _days(self.inputs["candles"], symbol, _span(days[0] - timedelta(days=self.vol_days), d))
-        feats, fmissing = _days(self.inputs["features"], symbol, days)
-        sigs, _ = _days(self.inputs["engine_signals"], symbol, days)
+        days = date_range(d - timedelta(days=self.settings.windows.shadow_days), d)
+        candles, _ = self.inputs["candles"].days(symbol, date_range(days[0] - timedelta(days=self.vol_days), d))
+        feats, fmissing = self.inputs["features"].days(symbol, days)
+        sigs, _ = self.inputs["engine_signals"].days(symbol, days)
         if candles is None or feats is None or sigs is None or d in fmissing:
             return SymbolOutcome.skipped("shadow window: candles, features or engine signals missing")
         frame = candles.select("ts", "open", "high", "low", "close").unique("ts", keep="last").sort("ts")

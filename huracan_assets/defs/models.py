@@ -27,6 +27,7 @@ from dagster import (
 )
 
 from huracan_assets.core.features.recipe import FeatureRecipe
+from huracan_assets.core.market_data.candles import date_range
 from huracan_assets.core.models.base import ModelSpec, TrainSet, fit, library_versions
 from huracan_assets.core.models.bundle import make_bundle
 from huracan_assets.core.training.dataset import Windows, matrix, signal_feature_names, training_frame
@@ -37,7 +38,7 @@ from huracan_assets.defs.market_data import SYMBOL_DAY_TAG
 from huracan_assets.defs.partitions import symbol_day_partitions, window_mapping
 from huracan_assets.defs.per_symbol import check_result, run_keys, summarize
 from huracan_assets.defs.resources import ObjectStoreResource, RegistryResource
-from huracan_assets.defs.signals import _days, _span, engine_registry
+from huracan_assets.defs.signals import engine_registry
 from huracan_assets.settings import Settings
 from huracan_assets.storage.partitioned import PartitionWindow, SymbolOutcome
 
@@ -212,10 +213,10 @@ def _challenger_asset(settings: Settings):
 
         def one(day: date, symbol: str):
             win = Windows.for_day(day, w.training_days, w.shadow_days, w.embargo_days)
-            days = _span(day - timedelta(days=span), day)
-            feats, _ = _days(features, symbol, days)
-            sigs, _ = _days(engine_signals, symbol, days)
-            labs, _ = _days(labels, symbol, days[1:])
+            days = date_range(day - timedelta(days=span), day)
+            feats, _ = features.days(symbol, days)
+            sigs, _ = engine_signals.days(symbol, days)
+            labs, _ = labels.days(symbol, days[1:])
             if feats is None or labs is None:
                 return SymbolOutcome.skipped("short history: no features or labels in the training window")
             frame = training_frame(

@@ -30,7 +30,7 @@ from huracan_assets.core.engines.calibration import CalibrationSpec, outcomes_fr
 from huracan_assets.core.engines.combiner import MetaSpec
 from huracan_assets.core.engines.gate import GateSpec
 from huracan_assets.core.engines.signals import MetaState, SignalSpec, day_signals, recombine, update_meta
-from huracan_assets.core.market_data.candles import bars_per_day, day_bounds_ms
+from huracan_assets.core.market_data.candles import bars_per_day, date_range, day_bounds_ms
 from huracan_assets.defs.derived import REFERENCE_SYMBOL
 from huracan_assets.defs.market_data import SYMBOL_DAY_TAG
 from huracan_assets.defs.partitions import symbol_day_partitions, window_mapping
@@ -65,21 +65,6 @@ def engine_warmup_days(settings: Settings) -> int:
     return max(1, math.ceil(2 * bars / bars_per_day(settings.bar_minutes)))
 
 
-def _days(window: PartitionWindow, symbol: str, days: list[date]) -> tuple[pl.DataFrame | None, list[date]]:
-    frames, missing = [], []
-    for d in days:
-        key = f"{d.isoformat()}|{symbol}"
-        if key in window and window.status(key).status == "ok":
-            frames.append(window[key])
-        else:
-            missing.append(d)
-    return (pl.concat(frames, how="vertical_relaxed") if frames else None), missing
-
-
-def _span(first: date, last: date) -> list[date]:
-    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
-
-
 class _Inputs:
     """Builds a coin's EngineInput from stored candles, features and the reference coin's candles."""
 
@@ -102,8 +87,8 @@ class _Inputs:
     def build(self, symbol: str, first: date, last: date, required: date) -> "EngineInput | SymbolOutcome":
         """Bars of ``first..last``; ``required`` must be complete (candles and features). Stored features are
         read only when an engine uses them; otherwise only their status on ``required`` is checked."""
-        days = _span(first, last)
-        candles, missing = _days(self.candles, symbol, days)
+        days = date_range(first, last)
+        candles, missing = self.candles.days(symbol, days)
         req = f"{required.isoformat()}|{symbol}"
         if required in missing or candles is None:
             return SymbolOutcome.skipped(f"candles of {required} not usable")
@@ -111,7 +96,7 @@ class _Inputs:
             return SymbolOutcome.skipped(f"features of {required} {self.features.status(req).status}")
         columns = self.registry.feature_columns()
         if columns:
-            feats, _ = _days(self.features, symbol, days)
+            feats, _ = self.features.days(symbol, days)
             feats = feats.select("ts", *columns)
         else:
             feats = pl.DataFrame(schema={"ts": pl.Int64})
@@ -124,7 +109,7 @@ def build_signal_assets(settings: Settings) -> list:
 
 
 def _labels_between(labels: PartitionWindow, symbol: str, first: date, last: date) -> pl.DataFrame:
-    frame, _ = _days(labels, symbol, _span(first, last)) if first <= last else (None, [])
+    frame, _ = labels.days(symbol, date_range(first, last)) if first <= last else (None, [])
     return outcomes_from_labels(frame) if frame is not None else outcomes_from_labels(pl.DataFrame())
 
 
@@ -275,7 +260,7 @@ def _meta_weights_asset(settings: Settings):
             gate_args = (None, None, None)
             if due:
                 g0 = yday - timedelta(days=gate_days - 1)
-                regs, _ = _days(regimes, symbol, _span(g0, yday))
+                regs, _ = regimes.days(symbol, date_range(g0, yday))
                 window = (day_bounds_ms(g0)[0], day_bounds_ms(yday)[1])
                 gate_args = (window, _labels_between(labels, symbol, g0 + timedelta(days=1), day), regs)
                 if regs is None:

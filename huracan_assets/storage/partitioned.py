@@ -179,6 +179,18 @@ class PartitionWindow(Mapping[str, pl.DataFrame]):
         """Keys (sorted) that are not usable, named explicitly."""
         return [k for k in self.keys_for(symbol) if self.status(k).status != "ok"]
 
+    def days(self, symbol: str, days: list[date]) -> tuple[pl.DataFrame | None, list[date]]:
+        """The usable objects of ``symbol`` on ``days`` concatenated in the given order, and the days that were
+        not usable (missing, failed, skipped or outside the window). ``None`` when no day is usable."""
+        frames, missing = [], []
+        for d in days:
+            key = f"{d.isoformat()}|{symbol}"
+            if key in self and self.status(key).status == "ok":
+                frames.append(self[key])
+            else:
+                missing.append(d)
+        return (pl.concat(frames, how="vertical_relaxed") if frames else None), missing
+
     def frame(self, symbol: str | None = None, *, with_day: bool = False) -> pl.DataFrame | None:
         """Usable days of one symbol concatenated in date order; ``None`` if none is usable."""
         frames = []
