@@ -149,6 +149,9 @@ class ModelSettings(_Strict):
     min_train_rows: int = Field(300, ge=10)  # fewer resolved events in the window: the coin is skipped
     timeout_seconds: float = Field(900.0, gt=0)  # per coin: walk-forward + final fit; past it the coin fails
     gpu_request: bool = False  # tag training runs so a Kubernetes run launcher requests a GPU
+    # also fit the same spec and seed on [D+1-W, D+1) (through D) and publish that refit on promotion; the
+    # decision still rests on the validated model, which the refit's metrics.json names
+    publish_refit: bool = False
 
 
 class ValidationSettings(_Strict):

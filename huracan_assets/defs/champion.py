@@ -49,6 +49,8 @@ POINTER_SCHEMA = {
     "bucket_path": pl.String,
     "sha256": pl.String,
     "champion_as_of": pl.Date,
+    "validated_model_id": pl.String,
+    "validated_path": pl.String,
     "promoted": pl.Boolean,
     "reason": pl.String,
     "kill_switch": pl.Boolean,
@@ -169,10 +171,11 @@ class _ShadowDay:
         previous = self.previous_pointer(d, symbol)
         champion = None
         if previous is not None and previous["champion_model_id"] is not None:
+            path = _validated(previous)[1]  # a published refit is judged by the model that was validated
             try:
-                champion = self.bundles.get(previous["bucket_path"])
+                champion = self.bundles.get(path)
             except (BundleError, ObjectNotFound) as exc:
-                self.bad_bundles[key] = f"champion {previous['bucket_path']}: {exc}"
+                self.bad_bundles[key] = f"champion {path}: {exc}"
                 return SymbolOutcome.failed(f"champion bundle does not verify: {exc}")
         bars = self._bars(d, symbol)
         if isinstance(bars, SymbolOutcome):
@@ -227,8 +230,9 @@ class _ShadowDay:
             cp = self._run(bars, self._probabilities(champion, bars), compared_from)
             result["champion"] = cp
             canaries = bool(champion.metrics.get("canaries", {}).get("passed", False))
-            result["champion_stats"] = self._stats(previous["champion_model_id"], cp, champion, compared_from, canaries)
-            frames.append(_trade_rows(d, cp, previous["champion_model_id"], champion.content_hash, "champion"))
+            cp_model = _validated(previous)[0]
+            result["champion_stats"] = self._stats(cp_model, cp, champion, compared_from, canaries)
+            frames.append(_trade_rows(d, cp, cp_model, champion.content_hash, "champion"))
         result["trades"] = pl.concat(frames, how="vertical_relaxed")
         self._equity_rows(d, symbol, result, challenger, champion)
         return result
@@ -250,7 +254,7 @@ class _ShadowDay:
             res = result[role]
             if res is None:
                 continue
-            model_id = result["row"]["model_id"] if role == "challenger" else result["previous"]["champion_model_id"]
+            model_id = result["row"]["model_id"] if role == "challenger" else _validated(result["previous"])[0]
             equity = res.equity["equity"]
             costs = res.trades["cost_bps"]
             rows.append(
@@ -282,7 +286,7 @@ class _ShadowDay:
         if stop_all and decision.promote:
             decision = Decision(False, "global kill switch: no promotion anywhere today", decision.gates, True)
         previous, row = sim["previous"], sim["row"]
-        doc = {"gates": decision.gates, "challenger": _plain(sim["challenger"].stats)}
+        doc = {"gates": decision.gates, "challenger": _plain(sim["challenger"].stats), "published": _published(row)}
         if sim["champion"] is not None:
             doc["champion"] = _plain(sim["champion"].stats)
         base = {
@@ -295,9 +299,8 @@ class _ShadowDay:
             "gates": json.dumps(doc, sort_keys=True, default=str),
         }
         if decision.promote:
-            pointer = publish_champion(
-                self.store, symbol, row["bundle_path"], d, decision.reason, doc, self.recipe.hash
-            )
+            path = row.get("refit_path") or row["bundle_path"]  # the refit through D, when the config makes one
+            pointer = publish_champion(self.store, symbol, path, d, decision.reason, doc, self.recipe.hash)
             self.reg.upsert(
                 "promotions",
                 [
@@ -319,6 +322,8 @@ class _ShadowDay:
                 "bucket_path": pointer.bucket_path,
                 "sha256": pointer.sha256,
                 "champion_as_of": d,
+                "validated_model_id": row["model_id"],
+                "validated_path": row["bundle_path"],
                 "latest_moved": pointer.latest_moved,
             }
         else:
@@ -404,8 +409,26 @@ def _summary(role: str, res: ShadowResult | None) -> dict:
 
 
 def _carried(previous: dict | None) -> dict:
-    keep = ("champion_model_id", "bucket_path", "sha256", "champion_as_of")
+    keep = ("champion_model_id", "bucket_path", "sha256", "champion_as_of", "validated_model_id", "validated_path")
     return {**{k: (previous or {}).get(k) for k in keep}, "latest_moved": False}
+
+
+def _validated(pointer: dict) -> tuple[str, str]:
+    """The champion's validated model (id, bundle prefix): the published bundle itself, or for a published refit
+    the challenger it was refitted from. Shadow comparisons use it: a refit through D has seen the shadow bars."""
+    if pointer.get("validated_path"):
+        return pointer["validated_model_id"], pointer["validated_path"]
+    return pointer["champion_model_id"], pointer["bucket_path"]
+
+
+def _published(row: dict) -> dict:
+    """What a promotion of ``row`` publishes, for the pointer's snapshot."""
+    validated = {"validated_model_id": row["model_id"], "validated_bundle": row["bundle_path"]}
+    if row.get("refit_path"):
+        return {"model": "refit", "refit_model_id": row["refit_model_id"], "refit_bundle": row["refit_path"],
+                **validated}  # fmt: skip
+    note = row.get("refit_note")
+    return {"model": "validated", **validated, **({"note": note} if note else {})}
 
 
 def _trade_rows(d: date, res: ShadowResult, model_id: str, sha: str, role: str) -> pl.DataFrame:

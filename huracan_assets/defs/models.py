@@ -29,7 +29,7 @@ from dagster import (
 from huracan_assets.core.features.recipe import FeatureRecipe
 from huracan_assets.core.market_data.candles import date_range
 from huracan_assets.core.models.base import ModelSpec, TrainSet, fit, library_versions
-from huracan_assets.core.models.bundle import make_bundle
+from huracan_assets.core.models.bundle import ModelBundle, make_bundle
 from huracan_assets.core.training.dataset import Windows, matrix, signal_feature_names, training_frame
 from huracan_assets.core.validation.splits import WalkForwardSpec
 from huracan_assets.core.validation.walk_forward import WalkForwardConfig, canaries, walk_forward
@@ -159,15 +159,175 @@ def build_model_assets(settings: Settings) -> list:
     return [_challenger_asset(settings)]
 
 
+NO_REFIT = {"refit_model_id": None, "refit_path": None, "refit_sha256": None, "refit_note": None}
+
+
+class _Training:
+    """One run of the challenger op: the settings it trains with, and what it has produced so far."""
+
+    def __init__(self, settings: Settings, store, reg, inputs: dict[str, PartitionWindow]):
+        self.settings, self.store, self.reg, self.inputs = settings, store, reg, inputs
+        self.w, self.mcfg = settings.windows, settings.models
+        self.span = self.w.shadow_days + self.w.training_days
+        self.recipe: FeatureRecipe = recipe_for(settings)
+        self.engines = list(engine_registry(settings).names())
+        self.names = tuple(self.recipe.names) + tuple(signal_feature_names(self.engines))
+        self.bar_ms = settings.bar_minutes * 60_000
+        self.spec, self.wf_config = model_spec(settings), walk_forward_config(settings)
+        self.reports: dict[str, object] = {}
+        self.canary_failures: dict[str, str] = {}
+        self.charts: list[tuple[str, str]] = []
+
+    def frame(self, data: tuple, win: Windows) -> pl.DataFrame:
+        feats, sigs, labs = data
+        return training_frame(
+            feats, sigs, labs, win.training_start_ms, win.training_end_ms, self.bar_ms, self.recipe.names, self.engines
+        )
+
+    def one(self, day: date, symbol: str):
+        """Train, validate and bundle one coin of day D (and its refit when configured)."""
+        w, mcfg, names = self.w, self.mcfg, self.names
+        win = Windows.for_day(day, w.training_days, w.shadow_days, w.embargo_days)
+        days = date_range(day - timedelta(days=self.span), day)
+        feats, _ = self.inputs["features"].days(symbol, days)
+        sigs, _ = self.inputs["engine_signals"].days(symbol, days)
+        labs, _ = self.inputs["labels"].days(symbol, days[1:])
+        if feats is None or labs is None:
+            return SymbolOutcome.skipped("short history: no features or labels in the training window")
+        frame = self.frame((feats, sigs, labs), win)
+        if frame.height < mcfg.min_train_rows:
+            return SymbolOutcome.skipped(f"short history: {frame.height} events < {mcfg.min_train_rows}")
+        frame, no_cost = _fill_costs(frame)
+        x = matrix(frame, names)
+
+        def cut_matrix() -> np.ndarray:
+            before = pl.col("ts") < win.training_end_ms
+            cut = (feats.filter(before), sigs.filter(before) if sigs is not None else None,
+                   _cut_labels(labs, win.training_end_ms, self.bar_ms))  # fmt: skip
+            return matrix(self.frame(cut, win), names)
+
+        cols = [frame[c].to_numpy() for c in ("y", "t0", "t1", "ret_bps", "cost_bps")]
+        y, t0, t1, ret, cost = cols[0].astype(np.int8), *[c for c in cols[1:]]
+        deadline = time.monotonic() + mcfg.timeout_seconds
+        run = _fit_predict(self.spec, names, deadline)
+        wf = walk_forward(x, y, t0, t1, ret, cost, run, self.wf_config).to_dict()
+        can = canaries(x, y, t0, t1, ret, cost, run, self.wf_config, lambda: x, cut_matrix)
+        metrics = {
+            "validated_model": {
+                "this_bundle": True,
+                "what": "the walk-forward folds and canaries validate this spec and seed on the training window; "
+                "model.bin is the final fit on the whole window with the same spec and seed",
+            },
+            "walk_forward": wf,
+            "canaries": can,
+            "promotable": bool(can["passed"]),
+            "rows": frame.height,
+            "rows_without_cost_estimate": no_cost,
+        }
+        final = fit(TrainSet(x, y, names), self.spec)
+        bundle, model_id = self.publish(day, symbol, final, win.to_dict(), metrics, "challengers", None)
+        refit = NO_REFIT
+        if mcfg.publish_refit:
+            if time.monotonic() > deadline:
+                raise TrainingTimeout("training exceeded models.timeout_seconds before the refit")
+            refit = self.refit(day, symbol, (feats, sigs, labs), bundle, model_id, metrics)
+        key = f"{day.isoformat()}|{symbol}"
+        if not can["passed"]:
+            self.canary_failures[key] = _canary_reason(can)
+        self.reports[key] = _report_rows(model_id, bundle.content_hash, wf, bool(can["passed"]))
+        if not self.charts or symbol == "BTCUSDT":
+            self.charts[:] = [(key, fold_chart(wf))]
+        overall = wf["overall"]
+        row = {
+            "model_id": model_id,
+            "bundle_path": bundle.prefix(symbol),
+            "sha256": bundle.content_hash,
+            "kind": self.spec.kind,
+            "rows": frame.height,
+            "auc": overall.get("auc"),
+            "net_bps_per_trade": overall.get("net_bps_per_trade"),
+            "dsr": overall.get("dsr"),
+            "canaries_passed": bool(can["passed"]),
+            **refit,
+        }
+        floats = dict.fromkeys(("auc", "net_bps_per_trade", "dsr"), pl.Float64)
+        return pl.DataFrame([row], schema_overrides={**floats, **dict.fromkeys(NO_REFIT, pl.String)})
+
+    def publish(self, day: date, symbol: str, model, windows: dict, metrics: dict, root: str, parent: str | None):
+        """The bundle of ``model``, written now under ``root/SYMBOL/`` (early write) and registered in ``models``."""
+        config = {
+            "as_of": day.isoformat(),
+            "symbol": symbol,
+            "timeframe": self.settings.timeframe,
+            "recipe": self.recipe.to_dict(),
+            "recipe_hash": self.recipe.hash,
+            "model": self.spec.to_dict(),
+            "seed": self.spec.seed,
+            "feature_names": list(self.names),
+            "engines": self.engines,
+            "windows": windows,
+            "label": self.settings.labels.model_dump(),
+            "library_versions": library_versions(),
+        }
+        bundle = make_bundle(model, config, metrics)
+        prefix = bundle.prefix(symbol, root=root)
+        for name, data in bundle.files.items():
+            self.store.put(prefix + name, data, "application/json" if name.endswith(".json") else None)
+        model_id = f"{symbol}-{bundle.bundle_id()}"
+        row = {
+            "model_id": model_id,
+            "parent_id": parent,
+            "kind": "challenger" if parent is None else "refit",
+            "created_at": _now(),
+            "s3_path": prefix,
+            "features_used": list(self.names),
+            "params": self.spec.to_dict(),
+            "symbol": symbol,
+            "sha256": bundle.content_hash,
+            "as_of": day,
+            "timeframe": self.settings.timeframe,
+        }
+        self.reg.upsert("models", [row])
+        return bundle, model_id
+
+    def refit(self, day: date, symbol: str, data: tuple, validated: ModelBundle, validated_id: str, evidence: dict):
+        """The same spec and seed fitted on ``[D + 1 - W, D + 1)``, every event resolved by the end of D. Published
+        on promotion in place of the validated model; its metrics.json names the validated model, whose
+        walk-forward and canaries are the evidence (a refit is never evaluated on its own data)."""
+        win = Windows.refit_for_day(day, self.w.training_days)
+        frame = self.frame(data, win)
+        if frame.height < self.mcfg.min_train_rows:
+            short = f"{frame.height} events < {self.mcfg.min_train_rows}"
+            return {**NO_REFIT, "refit_note": f"no refit ({short}): the validated model is published"}
+        frame, no_cost = _fill_costs(frame)
+        model = fit(TrainSet(matrix(frame, self.names), frame["y"].to_numpy().astype(np.int8), self.names), self.spec)
+        windows = win.to_dict()
+        metrics = {
+            "validated_model": {
+                "this_bundle": False,
+                "model_id": validated_id,
+                "bundle_path": validated.prefix(symbol),
+                "sha256": validated.content_hash,
+                "training": validated.config["windows"]["training"],
+                "what": "walk_forward and canaries are the validated model's; this bundle is a refit through as_of "
+                "with the same spec and seed, never evaluated on its own data",
+            },
+            "refit": {"training": windows["training"], "rows": frame.height, "rows_without_cost_estimate": no_cost},
+            **{k: evidence[k] for k in ("walk_forward", "canaries", "promotable")},
+            "rows": frame.height,
+        }
+        bundle, model_id = self.publish(day, symbol, model, windows, metrics, "refits", validated_id)
+        return {
+            "refit_model_id": model_id,
+            "refit_path": bundle.prefix(symbol, root="refits"),
+            "refit_sha256": bundle.content_hash,
+            "refit_note": f"published on promotion in place of the validated {validated_id}",
+        }
+
+
 def _challenger_asset(settings: Settings):
     w = settings.windows
     span = w.shadow_days + w.training_days
-    recipe: FeatureRecipe = recipe_for(settings)
-    engines = list(engine_registry(settings).names())
-    names = tuple(recipe.names) + tuple(signal_feature_names(engines))
-    bar_ms = settings.bar_minutes * 60_000
-    spec, wf_config = model_spec(settings), walk_forward_config(settings)
-    mcfg = settings.models
 
     @multi_asset(
         partitions_def=symbol_day_partitions(settings.partitions.start_date),
@@ -176,7 +336,8 @@ def _challenger_asset(settings: Settings):
                 io_manager_key="parquet_io_manager",
                 group_name="models",
                 description="A LightGBM (or torch MLP) model per coin trained on [D-S-W, D-S-embargo); its bundle "
-                "(model.bin, config.json, metrics.json, sha256.txt) under challengers/SYMBOL/.",
+                "(model.bin, config.json, metrics.json, sha256.txt) under challengers/SYMBOL/. With "
+                "models.publish_refit, also a refit through D (same spec and seed) under refits/SYMBOL/.",
             ),
             "walk_forward_report": AssetOut(
                 io_manager_key="table_io_manager",
@@ -206,122 +367,16 @@ def _challenger_asset(settings: Settings):
         object_store: ObjectStoreResource,
         registry: RegistryResource,
     ):
-        store, reg = object_store.get_store(), registry.get_registry()
-        reports: dict[str, object] = {}
-        canary_failures: dict[str, str] = {}
-        charts: list[tuple[str, str]] = []
-
-        def one(day: date, symbol: str):
-            win = Windows.for_day(day, w.training_days, w.shadow_days, w.embargo_days)
-            days = date_range(day - timedelta(days=span), day)
-            feats, _ = features.days(symbol, days)
-            sigs, _ = engine_signals.days(symbol, days)
-            labs, _ = labels.days(symbol, days[1:])
-            if feats is None or labs is None:
-                return SymbolOutcome.skipped("short history: no features or labels in the training window")
-            frame = training_frame(
-                feats, sigs, labs, win.training_start_ms, win.training_end_ms, bar_ms, recipe.names, engines
-            )
-            if frame.height < mcfg.min_train_rows:
-                return SymbolOutcome.skipped(f"short history: {frame.height} events < {mcfg.min_train_rows}")
-            frame, no_cost = _fill_costs(frame)
-            x = matrix(frame, names)
-
-            def cut_matrix() -> np.ndarray:
-                before = pl.col("ts") < win.training_end_ms
-                cut = training_frame(
-                    feats.filter(before),
-                    sigs.filter(before) if sigs is not None else None,
-                    _cut_labels(labs, win.training_end_ms, bar_ms),
-                    win.training_start_ms,
-                    win.training_end_ms,
-                    bar_ms,
-                    recipe.names,
-                    engines,
-                )
-                return matrix(cut, names)
-
-            cols = [frame[c].to_numpy() for c in ("y", "t0", "t1", "ret_bps", "cost_bps")]
-            y, t0, t1, ret, cost = cols[0].astype(np.int8), *[c for c in cols[1:]]
-            run = _fit_predict(spec, names, time.monotonic() + mcfg.timeout_seconds)
-            wf = walk_forward(x, y, t0, t1, ret, cost, run, wf_config).to_dict()
-            can = canaries(x, y, t0, t1, ret, cost, run, wf_config, lambda: x, cut_matrix)
-            final = fit(TrainSet(x, y, names), spec)
-            metrics = {
-                "validated_model": "walk-forward folds of the training window; model.bin is the final fit on the "
-                "whole window with the same spec and seed",
-                "walk_forward": wf,
-                "canaries": can,
-                "promotable": bool(can["passed"]),
-                "rows": frame.height,
-                "rows_without_cost_estimate": no_cost,
-            }
-            config = {
-                "as_of": day.isoformat(),
-                "symbol": symbol,
-                "timeframe": settings.timeframe,
-                "recipe": recipe.to_dict(),
-                "recipe_hash": recipe.hash,
-                "model": spec.to_dict(),
-                "seed": spec.seed,
-                "feature_names": list(names),
-                "engines": engines,
-                "windows": win.to_dict(),
-                "label": settings.labels.model_dump(),
-                "library_versions": library_versions(),
-            }
-            bundle = make_bundle(final, config, metrics)
-            prefix = bundle.prefix(symbol)
-            for name, data in bundle.files.items():  # early write: this coin's bundle lands now
-                store.put(prefix + name, data, "application/json" if name.endswith(".json") else None)
-            model_id = f"{symbol}-{bundle.bundle_id()}"
-            reg.upsert(
-                "models",
-                [
-                    {
-                        "model_id": model_id,
-                        "parent_id": None,
-                        "kind": "challenger",
-                        "created_at": _now(),
-                        "s3_path": prefix,
-                        "features_used": list(names),
-                        "params": spec.to_dict(),
-                        "symbol": symbol,
-                        "sha256": bundle.content_hash,
-                        "as_of": day,
-                        "timeframe": settings.timeframe,
-                    }
-                ],
-            )
-            if not can["passed"]:
-                canary_failures[f"{day}|{symbol}"] = _canary_reason(can)
-            key = f"{day.isoformat()}|{symbol}"
-            reports[key] = _report_rows(model_id, bundle.content_hash, wf, bool(can["passed"]))
-            if not charts or symbol == "BTCUSDT":
-                charts[:] = [(key, fold_chart(wf))]
-            overall = wf["overall"]
-            return pl.DataFrame(
-                {
-                    "model_id": [model_id],
-                    "bundle_path": [prefix],
-                    "sha256": [bundle.content_hash],
-                    "kind": [spec.kind],
-                    "rows": [frame.height],
-                    "auc": [overall.get("auc")],
-                    "net_bps_per_trade": [overall.get("net_bps_per_trade")],
-                    "dsr": [overall.get("dsr")],
-                    "canaries_passed": [bool(can["passed"])],
-                },
-                schema_overrides={"auc": pl.Float64, "net_bps_per_trade": pl.Float64, "dsr": pl.Float64},
-            )
-
-        results = run_keys(context, one, label="challenger_model")
+        inputs = {"features": features, "engine_signals": engine_signals, "labels": labels}
+        run = _Training(settings, object_store.get_store(), registry.get_registry(), inputs)
+        results = run_keys(context, run.one, label="challenger_model")
         s = summarize(results)
+        reports = run.reports
         report_values = {k: reports.get(k, v if isinstance(v, SymbolOutcome) else None) for k, v in results.items()}
         meta = {"keys_ok": len(s["ok"]), "keys_failed": len(s["failed"]), "keys_skipped": len(s["skipped"])}
-        if charts:
-            meta["example_key"] = charts[0][0]
-            meta["walk_forward_folds"] = MetadataValue.md(charts[0][1])
+        if run.charts:
+            meta["example_key"] = run.charts[0][0]
+            meta["walk_forward_folds"] = MetadataValue.md(run.charts[0][1])
         if s["skipped"]:
             meta["skipped"] = MetadataValue.json(dict(sorted(s["skipped"].items())[:100]))
         yield Output(results, output_name="challenger_model", metadata=meta)
@@ -330,9 +385,9 @@ def _challenger_asset(settings: Settings):
         yield AssetCheckResult(
             check_name="walk_forward_canaries_pass",
             asset_key="walk_forward_report",
-            passed=not canary_failures,
+            passed=not run.canary_failures,
             severity=AssetCheckSeverity.ERROR,
-            metadata={"offending_keys": MetadataValue.json(canary_failures), "checked": len(reports)},
+            metadata={"offending_keys": MetadataValue.json(run.canary_failures), "checked": len(reports)},
         )
 
     return challenger_model

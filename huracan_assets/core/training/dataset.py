@@ -40,28 +40,46 @@ class Windows:
 
     @classmethod
     def for_day(cls, day: date, training_days: int, shadow_days: int, embargo_days: int) -> Windows:
-        def ms(d: date) -> int:
-            return (d - date(1970, 1, 1)).days * DAY_MS
-
         if training_days < 1 or shadow_days < 0 or embargo_days < 0:
             raise ValueError("training_days >= 1, shadow_days >= 0 and embargo_days >= 0 are required")
         return cls(
             day,
-            ms(day - timedelta(days=shadow_days + training_days)),
-            ms(day - timedelta(days=shadow_days + embargo_days)),
-            ms(day - timedelta(days=shadow_days)),
-            ms(day + timedelta(days=1)),
+            _ms(day - timedelta(days=shadow_days + training_days)),
+            _ms(day - timedelta(days=shadow_days + embargo_days)),
+            _ms(day - timedelta(days=shadow_days)),
+            _ms(day + timedelta(days=1)),
         )
+
+    @classmethod
+    def refit_for_day(cls, day: date, training_days: int) -> Windows:
+        """The window of a refit through D: training ``[D + 1 - W, D + 1)``, the events resolved by the end of D
+        (``labels[D]`` holds the last of them, the events of D-1), and no shadow window: a refit is never
+        evaluated on its own data."""
+        if training_days < 1:
+            raise ValueError("training_days >= 1 is required")
+        end = _ms(day + timedelta(days=1))
+        return cls(day, _ms(day + timedelta(days=1 - training_days)), end, end, end)
+
+    @property
+    def is_refit(self) -> bool:
+        return self.shadow_start_ms == self.shadow_end_ms
 
     def to_dict(self) -> dict[str, str]:
         def iso(ms: int) -> str:
             return (date(1970, 1, 1) + timedelta(days=ms // DAY_MS)).isoformat()
 
+        shadow = f"[{iso(self.shadow_start_ms)}, {iso(self.shadow_end_ms)})"
+        if self.is_refit:
+            shadow = "none: a refit through as_of"
         return {
             "training": f"[{iso(self.training_start_ms)}, {iso(self.training_end_ms)})",
-            "shadow": f"[{iso(self.shadow_start_ms)}, {iso(self.shadow_end_ms)})",
+            "shadow": shadow,
             "as_of": self.day.isoformat(),
         }
+
+
+def _ms(d: date) -> int:
+    return (d - date(1970, 1, 1)).days * DAY_MS
 
 
 def signal_feature_names(engines: Sequence[str]) -> list[str]:

@@ -23,6 +23,18 @@ def test_windows_for_a_day():
         Windows.for_day(date(2024, 5, 20), 0, 14, 1)
 
 
+def test_refit_window_ends_with_the_day_and_has_no_shadow():
+    ms = lambda d: (d - date(1970, 1, 1)).days * DAY  # noqa: E731
+    w = Windows.refit_for_day(date(2024, 5, 20), training_days=90)
+    assert w.training_start_ms == ms(date(2024, 2, 21))  # D + 1 - 90: the same length W
+    assert w.training_end_ms == ms(date(2024, 5, 21))  # the end of D, exclusive: events resolved by then
+    assert w.is_refit and not Windows.for_day(date(2024, 5, 20), 90, 0, 0).is_refit
+    assert w.to_dict() == {"training": "[2024-02-21, 2024-05-21)", "shadow": "none: a refit through as_of",
+                           "as_of": "2024-05-20"}  # fmt: skip
+    with pytest.raises(ValueError):
+        Windows.refit_for_day(date(2024, 5, 20), 0)
+
+
 def _frames(n: int = 48):
     ts = [i * H for i in range(n)]
     features = pl.DataFrame({"ts": ts, "f1": [float(i) for i in range(n)], "f2": [None] + [1.0] * (n - 1)})

@@ -1,0 +1,127 @@
+"""``models.publish_refit``: the validated challenger decides, the refit through D is what gets published.
+
+Three coins x two dates on real 1h candles (replay_long), relaxed gates so that every coin is promoted. Checks:
+- each challenger has a refit bundle under ``refits/`` trained on ``[D + 1 - W, D + 1)`` with the same spec and
+  seed, registered as kind ``refit`` with the challenger as parent, whose ``metrics.json`` names the validated
+  model (id, path, sha256, window) and carries its walk-forward evidence;
+- the refit's training set never reaches past the end of D: a world whose candles stop at the end of D builds
+  byte-identical refits (a truncated-future canary);
+- promotion publishes the refit (``latest.json`` names it), the history snapshot says which model was validated;
+- on the next day the champion is shadow-traded as its validated twin on the whole shadow window (a refit
+  through D has seen those bars, so comparing it there would be a leak, and comparing only after its cutoff
+  would leave one day).
+"""
+
+import io
+import json
+import shutil
+from datetime import date, timedelta
+
+import polars as pl
+import pytest
+
+from huracan_assets.core.market_data.candles import day_bounds_ms
+from huracan_assets.core.models.bundle import BUNDLE_FILES, verify_bundle
+from huracan_assets.defs.derived import recipe_for
+from huracan_assets.publishing.champion import check_pointer, read_pointer
+from huracan_assets.registry.client import Registry
+from huracan_assets.runner import backfill, daily_loop
+from huracan_assets.storage.object_store import LocalObjectStore
+from huracan_assets_tests.conftest import TEST_DATA
+from huracan_assets_tests.defs.helpers import defs_for, local_settings, sqlite_instance
+from huracan_assets_tests.integration.test_models_replay import RELAXED
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+REPLAY_LONG = TEST_DATA.parent / "replay_long"
+COINS = ["BTC_USDT", "ETH_USDT", "SOL_USDT"]
+DATES = [date(2024, 8, 7), date(2024, 8, 8)]
+W, S, EMBARGO = 21, 3, 1
+
+
+def _world(root, last: date):
+    """A data folder with the three coins' 1h candles up to the end of ``last``."""
+    (root / "1h").mkdir(parents=True)
+    end = day_bounds_ms(last)[1]
+    for coin in COINS:
+        frame = pl.read_parquet(REPLAY_LONG / "1h" / f"{coin}.parquet")
+        ts = frame["ts"] if frame.schema["ts"].is_integer() else frame["ts"].dt.epoch("ms")
+        frame.filter(ts < end).write_parquet(root / "1h" / f"{coin}.parquet")
+    return root
+
+
+def _run(tmp_path, data, last: date, home_name: str):
+    settings = local_settings(
+        data,
+        start=date(2024, 7, 1),
+        home=tmp_path / home_name,
+        symbols=",".join(c.replace("_", "") for c in COINS),
+        windows={"warmup_days": 3, "training_days": W, "shadow_days": S, "embargo_days": EMBARGO},
+        models={"min_train_rows": 200, "publish_refit": True},
+        validation={"n_folds": 3},
+        promotion=RELAXED,
+    )
+    defs = defs_for(settings)
+    instance = sqlite_instance(tmp_path / home_name)
+    backfill(defs, instance, date(2024, 7, 1), DATES[0] - timedelta(days=1), 40, with_summary=False,
+             job="symbol_day_data_job")  # fmt: skip
+    store = LocalObjectStore(settings.store_root)
+    outcomes = daily_loop(defs, instance, store, DATES[0], last)
+    return settings, store, outcomes
+
+
+def test_refit_is_published_and_the_validated_model_decides(home, tmp_path):
+    settings, store, outcomes = _run(tmp_path, _world(tmp_path / "full", DATES[-1]), DATES[-1], "a")
+    assert all(o.summary["failed"] == {} for o in outcomes), [o.summary for o in outcomes]
+    registry = Registry(f"sqlite:///{settings.sqlite_path}")
+    recipe_hash = recipe_for(settings).hash
+    models = registry.select("models", as_of=DATES)
+    challengers = {(m["as_of"], m["symbol"]): m for m in models if m["kind"] == "challenger"}
+    refits = {(m["as_of"], m["symbol"]): m for m in models if m["kind"] == "refit"}
+    assert len(challengers) == len(COINS) * len(DATES) and refits.keys() == challengers.keys()
+
+    for (day, symbol), refit in refits.items():
+        validated = challengers[(day, symbol)]
+        assert refit["parent_id"] == validated["model_id"] and refit["s3_path"].startswith(f"refits/{symbol}/")
+        bundle = verify_bundle({n: store.get(refit["s3_path"] + n) for n in BUNDLE_FILES}, recipe_hash)
+        twin = verify_bundle({n: store.get(validated["s3_path"] + n) for n in BUNDLE_FILES}, recipe_hash)
+        assert bundle.content_hash == refit["sha256"] != validated["sha256"]
+        assert bundle.config["model"] == twin.config["model"] and bundle.config["seed"] == twin.config["seed"]
+        start, end = day + timedelta(days=1 - W), day + timedelta(days=1)
+        assert bundle.config["windows"]["training"] == f"[{start}, {end})"
+        assert twin.config["windows"]["training"] == f"[{day - timedelta(days=S + W)}, {day - timedelta(days=S + 1)})"
+        named = bundle.metrics["validated_model"]
+        assert named["this_bundle"] is False and twin.metrics["validated_model"]["this_bundle"] is True
+        assert (named["model_id"], named["bundle_path"], named["sha256"]) == (
+            validated["model_id"], validated["s3_path"], validated["sha256"])  # fmt: skip
+        assert named["training"] == twin.config["windows"]["training"]
+        assert bundle.metrics["walk_forward"] == twin.metrics["walk_forward"]
+        # W days without the embargo and the shadow gap: more resolved events than the validated window
+        assert bundle.metrics["refit"]["rows"] > twin.metrics["rows"] >= 200
+
+    # promotion published the refit; the snapshot says which model was validated
+    for symbol in {s for _, s in refits}:
+        pointer = read_pointer(store, symbol)
+        refit = refits[(DATES[-1], symbol)]
+        assert pointer.as_of == DATES[-1] and pointer.sha256 == refit["sha256"]
+        assert pointer.model_id == refit["model_id"] and check_pointer(store, symbol, recipe_hash)[0]
+        published = pointer.snapshot["published"]
+        assert published["model"] == "refit" and published["refit_model_id"] == refit["model_id"]
+        assert published["validated_model_id"] == challengers[(DATES[-1], symbol)]["model_id"]
+
+    # day 2: the champion (the refit of day 1) is traded as its validated twin, over the whole shadow window
+    log = pl.read_parquet(io.BytesIO(store.get(f"shadow_logs/trades/{DATES[1]}.parquet")))
+    champion = log.filter(pl.col("role") == "champion")
+    assert set(champion["model_id"]) <= {challengers[(DATES[0], s)]["model_id"] for _, s in refits}
+    shadow_start = day_bounds_ms(DATES[1] - timedelta(days=S))[0]
+    first = champion["time"].dt.epoch("ms").min()
+    assert champion.height and shadow_start <= first < day_bounds_ms(DATES[1])[0]
+    pointers = [json.loads(store.get(f"champion/{s}/history/{DATES[1]}.json")) for _, s in refits]
+    assert all(p["snapshot"]["champion"]["n_trades"] >= 0 for p in pointers)
+
+    # truncated future: a world whose candles end with D makes byte-identical refits of D
+    _, store_b, _ = _run(tmp_path, _world(tmp_path / "cut", DATES[0]), DATES[0], "b")
+    for (day, symbol), refit in refits.items():
+        if day == DATES[0]:
+            again = {n: store_b.get(refit["s3_path"] + n) for n in BUNDLE_FILES}
+            assert verify_bundle(again).content_hash == refit["sha256"], symbol
+    shutil.rmtree(tmp_path / "cut")
