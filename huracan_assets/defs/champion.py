@@ -28,6 +28,7 @@ from dagster import (
 from huracan_assets.core.market_data.candles import date_range
 from huracan_assets.core.models.bundle import BUNDLE_FILES, BundleError, ModelBundle, load_bundle_model, verify_bundle
 from huracan_assets.core.promotion.gates import Decision, PromotionSpec, ShadowStats, decide
+from huracan_assets.core.reporting.charts import line_chart, markdown_image, png
 from huracan_assets.core.shadow.daily import daily_returns, sparkline
 from huracan_assets.core.shadow.trader import RISK_PRESETS, ShadowResult, ShadowSpec, simulate
 from huracan_assets.core.training.dataset import Windows, inference_frame, matrix
@@ -377,7 +378,7 @@ class _ShadowDay:
                 context.log.warning(f"champion_pointer {key} failed: {type(exc).__name__}: {exc}")
                 self.pointers[key] = SymbolOutcome.failed(f"{type(exc).__name__}: {exc}")
             if not acc.charts or symbol == "BTCUSDT":
-                acc.charts[:] = [_equity_chart(key, sim)]
+                acc.charts[:] = [_equity_chart(key, sim, self.sspec.initial_equity)]
         self.write_trade_log(day, sims)
 
     def write_trade_log(self, day: str, sims: dict[str, dict]) -> None:
@@ -450,7 +451,7 @@ def _trade_rows(d: date, res: ShadowResult, model_id: str, sha: str, role: str) 
     )
 
 
-def _equity_chart(key: str, sim: dict) -> str:
+def _equity_chart(key: str, sim: dict, initial_equity: float) -> str:
     lines = [f"**{key}**: equity on the shadow window (same bars, after costs)", "", "| model | equity | trades | "
              "net bps/trade | return | max DD |", "|---|---|---:|---:|---:|---:|"]  # fmt: skip
     for role in ("challenger", "champion"):
@@ -464,6 +465,11 @@ def _equity_chart(key: str, sim: dict) -> str:
             f"| {role} | `{sparkline(res.equity['equity'].to_numpy())}` | {st['n_trades']} | "
             f"{'' if not np.isfinite(net) else f'{net:+.1f}'} | {st['total_return']:+.2%} | {st['max_drawdown']:.2%} |"
         )
+    curves = [sim[role].equity["equity"].to_numpy() for role in ("challenger", "champion") if sim[role] is not None]
+    if curves and curves[0].size:
+        image = png(line_chart(curves, reference=initial_equity))
+        lines += ["", "blue: challenger, orange: champion, dashed: the initial equity", "",
+                  markdown_image(image, f"equity {key}")]  # fmt: skip
     return "\n".join(lines)
 
 

@@ -30,6 +30,7 @@ from huracan_assets.core.features.recipe import FeatureRecipe
 from huracan_assets.core.market_data.candles import date_range
 from huracan_assets.core.models.base import ModelSpec, TrainSet, fit, library_versions
 from huracan_assets.core.models.bundle import ModelBundle, make_bundle
+from huracan_assets.core.reporting.charts import bar_chart, markdown_image, png
 from huracan_assets.core.training.dataset import Windows, matrix, signal_feature_names, training_frame
 from huracan_assets.core.validation.splits import WalkForwardSpec
 from huracan_assets.core.validation.walk_forward import WalkForwardConfig, canaries, walk_forward
@@ -152,6 +153,11 @@ def fold_chart(wf: dict) -> str:
             f"{'' if auc is None else f'{auc:.3f}'} {auc_bar} | {'' if net is None else f'{net:+.1f}'} {net_bar} | "
             f"{f.get('n_trades', '')} |"
         )
+    nets = [f.get("net_bps_per_trade") for f in wf["folds"]]
+    if any(n is not None for n in nets):
+        image = png(bar_chart([np.nan if n is None else float(n) for n in nets]))
+        lines += ["", "net bps per trade by fold, out of sample (green: >= 0, red: < 0)", "",
+                  markdown_image(image, "walk-forward folds")]  # fmt: skip
     return "\n".join(lines)
 
 

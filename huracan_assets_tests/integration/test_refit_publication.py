@@ -12,6 +12,7 @@ Three coins x two dates on real 1h candles (replay_long), relaxed gates so that 
   would leave one day).
 """
 
+import base64
 import io
 import json
 import shutil
@@ -19,6 +20,7 @@ from datetime import date, timedelta
 
 import polars as pl
 import pytest
+from dagster import AssetKey
 
 from huracan_assets.core.market_data.candles import day_bounds_ms
 from huracan_assets.core.models.bundle import BUNDLE_FILES, verify_bundle
@@ -66,11 +68,11 @@ def _run(tmp_path, data, last: date, home_name: str):
              job="symbol_day_data_job")  # fmt: skip
     store = LocalObjectStore(settings.store_root)
     outcomes = daily_loop(defs, instance, store, DATES[0], last)
-    return settings, store, outcomes
+    return settings, store, outcomes, instance
 
 
 def test_refit_is_published_and_the_validated_model_decides(home, tmp_path):
-    settings, store, outcomes = _run(tmp_path, _world(tmp_path / "full", DATES[-1]), DATES[-1], "a")
+    settings, store, outcomes, instance = _run(tmp_path, _world(tmp_path / "full", DATES[-1]), DATES[-1], "a")
     assert all(o.summary["failed"] == {} for o in outcomes), [o.summary for o in outcomes]
     registry = Registry(f"sqlite:///{settings.sqlite_path}")
     recipe_hash = recipe_for(settings).hash
@@ -118,8 +120,15 @@ def test_refit_is_published_and_the_validated_model_decides(home, tmp_path):
     pointers = [json.loads(store.get(f"champion/{s}/history/{DATES[1]}.json")) for _, s in refits]
     assert all(p["snapshot"]["champion"]["n_trades"] >= 0 for p in pointers)
 
+    # the UI's plots: equity curves of the shadow window and the walk-forward folds, inline PNGs
+    for asset, entry in (("shadow_trades", "equity"), ("challenger_model", "walk_forward_folds")):
+        event = instance.get_latest_materialization_event(AssetKey(asset))
+        text = event.asset_materialization.metadata[entry].value
+        data = base64.b64decode(text.split("data:image/png;base64,", 1)[1].rstrip(")"))
+        assert data.startswith(b"\x89PNG") and len(data) > 200, asset
+
     # truncated future: a world whose candles end with D makes byte-identical refits of D
-    _, store_b, _ = _run(tmp_path, _world(tmp_path / "cut", DATES[0]), DATES[0], "b")
+    _, store_b, _, _ = _run(tmp_path, _world(tmp_path / "cut", DATES[0]), DATES[0], "b")
     for (day, symbol), refit in refits.items():
         if day == DATES[0]:
             again = {n: store_b.get(refit["s3_path"] + n) for n in BUNDLE_FILES}
