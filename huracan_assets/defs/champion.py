@@ -323,8 +323,9 @@ class _ShadowDay:
                 "bucket_path": pointer.bucket_path,
                 "sha256": pointer.sha256,
                 "champion_as_of": d,
-                "validated_model_id": row["model_id"],
-                "validated_path": row["bundle_path"],
+                # a published refit is judged later by its validated twin (None: the published bundle itself)
+                "validated_model_id": row["model_id"] if row.get("refit_path") else None,
+                "validated_path": row["bundle_path"] if row.get("refit_path") else None,
                 "latest_moved": pointer.latest_moved,
             }
         else:

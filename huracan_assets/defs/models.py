@@ -234,9 +234,7 @@ class _Training:
         bundle, model_id = self.publish(day, symbol, final, win.to_dict(), metrics, "challengers", None)
         refit = NO_REFIT
         if mcfg.publish_refit:
-            if time.monotonic() > deadline:
-                raise TrainingTimeout("training exceeded models.timeout_seconds before the refit")
-            refit = self.refit(day, symbol, (feats, sigs, labs), bundle, model_id, metrics)
+            refit = self.try_refit(day, symbol, (feats, sigs, labs), (bundle, model_id, metrics), deadline)
         key = f"{day.isoformat()}|{symbol}"
         if not can["passed"]:
             self.canary_failures[key] = _canary_reason(can)
@@ -295,6 +293,18 @@ class _Training:
         }
         self.reg.upsert("models", [row])
         return bundle, model_id
+
+    def try_refit(self, day: date, symbol: str, data: tuple, validated: tuple, deadline: float) -> dict:
+        """The refit's columns, or why there is none: the validated model is then what a promotion publishes.
+        A refit that fails or runs out of time never costs the coin its validated challenger."""
+        if not validated[2]["promotable"]:
+            return {**NO_REFIT, "refit_note": "no refit: the canaries failed, the challenger cannot be promoted"}
+        if time.monotonic() > deadline:
+            return {**NO_REFIT, "refit_note": "no refit: models.timeout_seconds reached before it"}
+        try:
+            return self.refit(day, symbol, data, *validated)
+        except Exception as exc:  # reported in the row; the challenger stands
+            return {**NO_REFIT, "refit_note": f"no refit: {type(exc).__name__}: {exc}"[:500]}
 
     def refit(self, day: date, symbol: str, data: tuple, validated: ModelBundle, validated_id: str, evidence: dict):
         """The same spec and seed fitted on ``[D + 1 - W, D + 1)``, every event resolved by the end of D. Published

@@ -52,9 +52,9 @@ class Windows:
 
     @classmethod
     def refit_for_day(cls, day: date, training_days: int) -> Windows:
-        """The window of a refit through D: training ``[D + 1 - W, D + 1)``, the events resolved by the end of D
-        (``labels[D]`` holds the last of them, the events of D-1), and no shadow window: a refit is never
-        evaluated on its own data."""
+        """The window of a refit through D: training ``[D + 1 - W, D + 1)``, the events whose outcome is known by
+        the end of D (those that started by D-1: ``labels[D]`` holds the last of them), and no shadow window: a
+        refit is never evaluated on its own data."""
         if training_days < 1:
             raise ValueError("training_days >= 1 is required")
         end = _ms(day + timedelta(days=1))
