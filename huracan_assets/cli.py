@@ -77,6 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
     rs.add_argument("--now", default=None, help="simulated now (epoch ms or ISO 8601); default: after the last bar")
     rs.add_argument("--faults", default=None, help="faults to inject: a JSON list, or @file.json (see README)")
 
+    bot = sub.add_parser("bot", help="run the Telegram control bot (token from $HURACAN_TELEGRAM_TOKEN)")
+    bot.add_argument(
+        "--home", type=Path, default=None, help="home of the embedded store, registry and Dagster instance"
+    )
+    bot.add_argument("--base-url", default=None, help="a Bot API server other than api.telegram.org")
+
     bf = sub.add_parser("backfill", help="materialize a date range in bounded chunks of dates")
     _common(bf)
     bf.add_argument("--start", type=_date, required=True)
@@ -302,10 +308,31 @@ def cmd_backfill(args) -> int:
     return 0
 
 
+def cmd_bot(args) -> int:
+    from huracan_assets.defs.build import build_resources
+    from huracan_assets.settings import load_settings
+    from huracan_assets.telegram.bot import run_bot
+    from huracan_assets.telegram.control import EngineControl
+
+    settings = load_settings(home=str(args.home.expanduser().resolve()) if args.home else None)
+    tg = settings.telegram
+    token = os.environ.get(tg.token_env)
+    if not token:
+        print(f"error: set the bot token in ${tg.token_env}", file=sys.stderr)
+        return 2
+    if not tg.allowed_chat_ids:
+        print("warning: telegram.allowed_chat_ids is empty: every command will be refused", file=sys.stderr)
+    store = build_resources(settings)["object_store"].process_config_and_initialize().get_store()
+    control = EngineControl(store, frozenset(tg.allowed_chat_ids), tg.max_trade_symbols)
+    print(f"Huracan bot · store {store.describe()} · allowed chats {list(tg.allowed_chat_ids)} · Ctrl-C stops it")
+    run_bot(token, control, args.base_url or tg.base_url)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     warnings.filterwarnings("ignore", message=".*is currently in beta.*")
-    handlers = {"demo": cmd_demo, "backfill": cmd_backfill, "replay-server": cmd_replay_server}
+    handlers = {"demo": cmd_demo, "backfill": cmd_backfill, "replay-server": cmd_replay_server, "bot": cmd_bot}
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:

@@ -240,6 +240,18 @@ class ExchangeSettings(_Strict):
     api_secret_env: str | None = None
 
 
+class TelegramSettings(_Strict):
+    """Control from Telegram (``huracan bot``) and the daily summary sent there. The token is a secret: it is
+    read from the environment variable named by ``token_env``, never from a file."""
+
+    notify: bool = False  # send each daily summary to notify_chat_ids
+    token_env: str = "HURACAN_TELEGRAM_TOKEN"
+    base_url: str | None = None  # a Bot API server other than api.telegram.org (a local fake in tests)
+    allowed_chat_ids: tuple[int, ...] = ()  # chats whose commands are obeyed; others are refused
+    notify_chat_ids: tuple[int, ...] = ()
+    max_trade_symbols: int = Field(400, ge=1)  # the largest N of /trade N
+
+
 class Settings(_Strict):
     env: Literal["local", "prod"] = "local"
     home: Path
@@ -263,6 +275,7 @@ class Settings(_Strict):
     object_store: ObjectStoreSettings = ObjectStoreSettings()
     registry: RegistrySettings = RegistrySettings()
     exchange: ExchangeSettings = ExchangeSettings()
+    telegram: TelegramSettings = TelegramSettings()
 
     @field_validator("timeframe")
     @classmethod

@@ -28,10 +28,11 @@ from huracan_assets.defs.partitions import (
     day_of_symbol_day,
     split_key,
 )
-from huracan_assets.defs.resources import ObjectStoreResource, RegistryResource
+from huracan_assets.defs.resources import ObjectStoreResource, RegistryResource, TelegramResource
 from huracan_assets.defs.signals import build_signal_assets
 from huracan_assets.settings import Settings
 from huracan_assets.storage.partitioned import PartitionWindow
+from huracan_assets.telegram.commands import status_reply
 
 
 def build_assets(settings: Settings) -> list:
@@ -49,6 +50,7 @@ def build_assets(settings: Settings) -> list:
         context: AssetExecutionContext,
         object_store: ObjectStoreResource,
         registry: RegistryResource,
+        telegram: TelegramResource,
         universe: PartitionWindow,
     ) -> MaterializeResult:
         """Per-day summary of every symbol's status across the graph; JSON in ``summaries/daily/``."""
@@ -70,8 +72,13 @@ def build_assets(settings: Settings) -> list:
                 f"summaries/daily/{day.isoformat()}.json", json.dumps(summary, indent=2).encode(), "application/json"
             )
             last = summary
+        errors = telegram.send(status_reply(last)) if last else None
+        if errors:
+            context.log.warning(f"daily summary not sent to Telegram: {errors}")
+        sent = "off" if errors is None else ("sent" if not errors else f"failed: {json.dumps(errors)[:300]}")
         return MaterializeResult(
             metadata={
+                "telegram": sent,
                 "symbols_done": last.get("symbols_done", 0),
                 "symbols_skipped": len(last.get("skipped", {})),
                 "symbols_failed": len(last.get("failed", {})),

@@ -10,6 +10,7 @@ Dagster does not mix partition definitions in one job, so a day is three runs:
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date, datetime, timedelta
 
 from dagster import (
@@ -30,6 +31,9 @@ from dagster import (
 from huracan_assets.core.market_data.candles import date_range
 from huracan_assets.defs.assets import SYMBOL_DAY_ASSETS
 from huracan_assets.defs.partitions import RANGE_END_TAG, RANGE_START_TAG, SYMBOLS, range_tags, split_key
+from huracan_assets.defs.resources import ObjectStoreResource
+from huracan_assets.storage.object_store import ObjectNotFound
+from huracan_assets.telegram.control import SELECTOR_KEY, read_selector
 
 PRELUDE_ASSETS = ("universe", "reference_candles")
 SYMBOL_DAY_JOB_ASSETS = SYMBOL_DAY_ASSETS  # the whole symbol x day graph, in order
@@ -133,4 +137,26 @@ def build_automation(prelude_job, symbol_day_job, summary_job):
             for d, run_id in pending
         ]
 
-    return [daily_0200_utc], [symbol_day_sensor, daily_summary_sensor]
+    @sensor(minimum_interval_seconds=60, default_status=DefaultSensorStatus.RUNNING)
+    def symbols_selector_sensor(context: SensorEvaluationContext, object_store: ObjectStoreResource):
+        """Watch ``control/symbols_selector.json`` (the Telegram bot's ``/trade``): each change is reported in the
+        sensor's tick, an unusable file at once. The universe of the next daily run applies it; past days keep
+        the universe they were trained with."""
+        store = object_store.get_store()
+        try:
+            digest = hashlib.sha256(store.get(SELECTOR_KEY)).hexdigest()
+        except ObjectNotFound:
+            digest = "none"
+        if context.cursor == digest:
+            return SkipReason("selector unchanged")
+        context.update_cursor(digest)
+        symbols, error = read_selector(store)
+        if error:
+            context.log.warning(f"symbols selector unusable: {error}")
+            return SkipReason(f"selector unusable, the universe falls back to its own ranking: {error}")
+        if symbols is None:
+            return SkipReason("no selector override: the universe ranks coins itself")
+        shown = ", ".join(symbols[:20]) + (" ..." if len(symbols) > 20 else "")
+        return SkipReason(f"selector changed: {len(symbols)} coins ({shown}); the next daily run uses them")
+
+    return [daily_0200_utc], [symbol_day_sensor, daily_summary_sensor, symbols_selector_sensor]

@@ -7,7 +7,7 @@ from dagster import Definitions, EnvVar
 from huracan_assets.defs.assets import build_assets
 from huracan_assets.defs.automation import build_automation, build_jobs
 from huracan_assets.defs.io_managers import PartitionedParquetIOManager, RegistryTableIOManager
-from huracan_assets.defs.resources import ExchangeResource, ObjectStoreResource, RegistryResource
+from huracan_assets.defs.resources import ExchangeResource, ObjectStoreResource, RegistryResource, TelegramResource
 from huracan_assets.registry.client import sqlite_url
 from huracan_assets.settings import Settings
 
@@ -51,8 +51,16 @@ def build_resources(settings: Settings) -> dict:
         api_key=_env(ex.api_key_env),
         api_secret=_env(ex.api_secret_env),
     )
+    tg = settings.telegram
+    telegram = TelegramResource(
+        notify=tg.notify,
+        token=_env(tg.token_env) if tg.notify else None,
+        base_url=tg.base_url,
+        chat_ids=list(tg.notify_chat_ids),
+    )
     return {
         "object_store": object_store,
+        "telegram": telegram,
         "registry": registry,
         "exchange": exchange,
         "parquet_io_manager": PartitionedParquetIOManager(

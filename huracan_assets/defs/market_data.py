@@ -1,6 +1,5 @@
 """Market data assets: ``universe`` and ``reference_candles`` (per day), ``candles`` (per symbol x day)."""
 
-import json
 from datetime import date
 
 import polars as pl
@@ -18,16 +17,16 @@ from dagster import (
 from huracan_assets.core.market_data.candles import DAY_MS, day_bounds_ms
 from huracan_assets.core.market_data.cleaning import CleaningPolicy, clean_candles
 from huracan_assets.core.market_data.ingest import QualityThresholds, assess, first_missing_ts, merge_bars
-from huracan_assets.core.market_data.universe import UniverseRules, parse_selector, rank_universe
+from huracan_assets.core.market_data.universe import UniverseRules, rank_universe
 from huracan_assets.defs.partitions import SYMBOLS, date_partitions, day_of_symbol_day, split_key, symbol_day_partitions
 from huracan_assets.defs.per_symbol import check_result, outputs_with_check, run_keys
 from huracan_assets.defs.resources import ExchangeResource, ObjectStoreResource
 from huracan_assets.settings import Settings
 from huracan_assets.storage.object_store import ObjectNotFound
 from huracan_assets.storage.partitioned import PartitionWindow, SymbolOutcome, bytes_to_frame, data_key
+from huracan_assets.telegram.control import read_selector
 
 SYMBOL_DAY_TAG = {"huracan/lane": "symbol_day"}
-SELECTOR_KEY = "control/symbols_selector.json"
 CANDLE_CHECKS = (
     "candles_all_symbols_ok",
     "candles_schema_valid",
@@ -36,20 +35,6 @@ CANDLE_CHECKS = (
     "candles_fresh",
     "candles_liquid",
 )
-
-
-def read_selector(store) -> tuple[tuple[str, ...] | None, str | None]:
-    """Symbols of the Telegram selector file, or None; and an error text if the file is unusable."""
-    try:
-        document = json.loads(store.get(SELECTOR_KEY))
-    except ObjectNotFound:
-        return None, None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        return None, f"{SELECTOR_KEY} is not JSON: {exc}"
-    try:
-        return parse_selector(document), None
-    except ValueError as exc:
-        return None, f"{SELECTOR_KEY}: {exc}"
 
 
 def build_market_data_assets(settings: Settings) -> list:

@@ -1,4 +1,4 @@
-"""Resources: the roles ``object_store``, ``registry`` and ``exchange``. Secrets arrive as ``EnvVar``."""
+"""Resources: the roles ``object_store``, ``registry``, ``exchange`` and ``telegram``. Secrets arrive as ``EnvVar``."""
 
 from functools import lru_cache
 
@@ -127,3 +127,22 @@ def _ccxt_exchange(
         base_delay=base_delay,
         rate_limit_ms=rate_limit_ms,
     )
+
+
+class TelegramResource(ConfigurableResource):
+    """Telegram notifications (the daily summary). Off unless ``notify``; the token arrives as an ``EnvVar``."""
+
+    notify: bool = False
+    token: str | None = None
+    base_url: str | None = None
+    chat_ids: list[int] | None = None
+
+    def send(self, text: str) -> dict[int, str] | None:
+        """Errors by chat (empty: sent everywhere); None when notifications are off. Never raises for Telegram."""
+        if not self.notify:
+            return None
+        if not self.token:
+            return dict.fromkeys(self.chat_ids or [0], "no bot token configured")
+        from huracan_assets.telegram.bot import send_text
+
+        return send_text(self.token, self.chat_ids, text, self.base_url)
