@@ -202,3 +202,17 @@ def test_env_example_holds_placeholders_only() -> None:
     assert "CHANGE_ME" in values["HURACAN_REGISTRY_URL"]
     assert values["HURACAN_EXCHANGE_API_KEY"] == ""
     assert values["HURACAN_EXCHANGE_API_SECRET"] == ""
+
+
+def test_compose_bot_service_runs_only_with_its_profile(compose_binary: Path) -> None:
+    plain = _compose(compose_binary, DOCKER / "compose.yaml", "--format", "json")
+    assert "bot" not in yaml.safe_load(plain.stdout)["services"]  # Telegram is optional
+    result = subprocess.run(
+        [str(compose_binary), "-f", str(DOCKER / "compose.yaml"), "--env-file", str(DOCKER / ".env.example"),
+         "--profile", "telegram", "config", "--format", "json"],
+        cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    bot = yaml.safe_load(result.stdout)["services"]["bot"]
+    assert bot["command"] == ["huracan", "bot"] and bot["environment"]["HURACAN_ENV"] == "prod"
+    assert "HURACAN_TELEGRAM_TOKEN" in bot["environment"]  # from the env file, never a literal in compose
