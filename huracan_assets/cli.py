@@ -322,6 +322,10 @@ def cmd_bot(args) -> int:
         return 2
     if not tg.allowed_chat_ids:
         print("warning: telegram.allowed_chat_ids is empty: every command will be refused", file=sys.stderr)
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # its request lines hold the token in the URL
     store = build_resources(settings)["object_store"].process_config_and_initialize().get_store()
     control = EngineControl(store, frozenset(tg.allowed_chat_ids), tg.max_trade_symbols)
     print(f"Huracan bot · store {store.describe()} · allowed chats {list(tg.allowed_chat_ids)} · Ctrl-C stops it")

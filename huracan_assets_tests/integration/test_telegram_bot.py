@@ -8,6 +8,11 @@ failure is reported in the asset's metadata without failing the run.
 
 import asyncio
 import io
+import os
+import shutil
+import signal
+import subprocess
+import sys
 import time
 from datetime import date
 
@@ -17,6 +22,7 @@ from dagster import AssetKey, build_sensor_context
 
 from huracan_assets.defs.build import build_resources
 from huracan_assets.runner import run_prelude
+from huracan_assets.settings import config_dir
 from huracan_assets.storage.object_store import LocalObjectStore
 from huracan_assets.telegram.bot import build_application
 from huracan_assets.telegram.commands import top_symbols
@@ -27,6 +33,7 @@ from huracan_assets_tests.fakes.telegram_bot_api import FakeTelegramServer
 pytestmark = [pytest.mark.integration]
 TOKEN = "123456:huracan-test-token"
 ALLOWED, STRANGER = 4242, 999
+CONFIG_DIR = config_dir()
 
 
 def _converse(server: FakeTelegramServer, control: EngineControl, messages: list[tuple[int, str]]) -> list[str]:
@@ -134,3 +141,31 @@ def test_daily_summary_goes_to_telegram_and_a_failure_does_not_fail_the_run(home
         outcome = summary_run()
         assert outcome.startswith("failed") and str(ALLOWED) in outcome and len(server.sent(ALLOWED)) == 1
         assert summary_run() == "sent" and len(server.sent(ALLOWED)) == 2  # and the next one goes through
+
+
+def test_huracan_bot_command_answers_and_stops_cleanly(home, tmp_path, test_data_dir):
+    """``huracan bot`` as an operator runs it: config from files, the token from the environment only."""
+    run_prelude(defs_for(local_settings(test_data_dir)), sqlite_instance(tmp_path), date(2024, 3, 5), date(2024, 3, 5))
+    config = tmp_path / "config"
+    shutil.copytree(CONFIG_DIR, config)
+    with FakeTelegramServer(TOKEN) as server:
+        (config / "local.yaml").write_text(
+            (config / "local.yaml").read_text()
+            + f"telegram:\n  base_url: {server.url}\n  allowed_chat_ids: [{ALLOWED}]\n"
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("HURACAN_", "DAGSTER_"))}
+        env.update(HURACAN_CONFIG_DIR=str(config), HURACAN_DATA_DIR=str(test_data_dir))
+        cmd = [sys.executable, "-m", "huracan_assets.cli", "bot", "--home", str(home)]
+        missing = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+        assert missing.returncode == 2 and "HURACAN_TELEGRAM_TOKEN" in missing.stderr  # no token: a clear error
+        proc = subprocess.Popen(cmd, env={**env, "HURACAN_TELEGRAM_TOKEN": TOKEN}, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)  # fmt: skip
+        try:
+            server.push_message("/trade 2", chat_id=ALLOWED)
+            (reply,) = server.wait_for_sent(1, chat_id=ALLOWED, timeout=60)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=60)
+    assert "top 2 coins" in reply["text"], (reply, err[-2000:])
+    assert TOKEN not in out + err  # the secret never reaches the logs
+    assert read_selector(LocalObjectStore(home / "store"))[0] is not None
