@@ -309,9 +309,10 @@ def cmd_backfill(args) -> int:
 
 
 def cmd_bot(args) -> int:
+    from huracan_assets.core.market_data.universe import UniverseRules
     from huracan_assets.defs.build import build_resources
     from huracan_assets.settings import load_settings
-    from huracan_assets.telegram.bot import run_bot
+    from huracan_assets.telegram.bot import RedactToken, redact, run_bot
     from huracan_assets.telegram.control import EngineControl
 
     settings = load_settings(home=str(args.home.expanduser().resolve()) if args.home else None)
@@ -326,10 +327,19 @@ def cmd_bot(args) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # its request lines hold the token in the URL
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactToken(token))
     store = build_resources(settings)["object_store"].process_config_and_initialize().get_store()
-    control = EngineControl(store, frozenset(tg.allowed_chat_ids), tg.max_trade_symbols)
+    u = settings.universe
+    rules = UniverseRules(u.max_symbols, u.min_history_days, u.min_quote_volume, u.max_spread_bps)
+    control = EngineControl(store, frozenset(tg.allowed_chat_ids), tg.max_trade_symbols, rules=rules,
+                            allowed_user_ids=frozenset(tg.allowed_user_ids))  # fmt: skip
     print(f"Huracan bot · store {store.describe()} · allowed chats {list(tg.allowed_chat_ids)} · Ctrl-C stops it")
-    run_bot(token, control, args.base_url or tg.base_url)
+    try:
+        run_bot(token, control, args.base_url or tg.base_url)
+    except Exception as exc:  # e.g. a rejected token: Telegram's message quotes it
+        print(f"error ({type(exc).__name__}): {redact(str(exc), token)}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -29,11 +29,12 @@ from dagster import (
 )
 
 from huracan_assets.core.market_data.candles import date_range
+from huracan_assets.core.market_data.universe import parse_selector
 from huracan_assets.defs.assets import SYMBOL_DAY_ASSETS
 from huracan_assets.defs.partitions import RANGE_END_TAG, RANGE_START_TAG, SYMBOLS, range_tags, split_key
 from huracan_assets.defs.resources import ObjectStoreResource
 from huracan_assets.storage.object_store import ObjectNotFound
-from huracan_assets.telegram.control import SELECTOR_KEY, read_selector
+from huracan_assets.telegram.control import SELECTOR_KEY, parse_selector_bytes
 
 PRELUDE_ASSETS = ("universe", "reference_candles")
 SYMBOL_DAY_JOB_ASSETS = SYMBOL_DAY_ASSETS  # the whole symbol x day graph, in order
@@ -142,15 +143,16 @@ def build_automation(prelude_job, symbol_day_job, summary_job):
         """Watch ``control/symbols_selector.json`` (the Telegram bot's ``/trade``): each change is reported in the
         sensor's tick, an unusable file at once. The universe of the next daily run applies it; past days keep
         the universe they were trained with."""
-        store = object_store.get_store()
         try:
-            digest = hashlib.sha256(store.get(SELECTOR_KEY)).hexdigest()
+            data = object_store.get_store().get(SELECTOR_KEY)
         except ObjectNotFound:
-            digest = "none"
+            data = None
+        digest = hashlib.sha256(data).hexdigest() if data is not None else "none"
         if context.cursor == digest:
             return SkipReason("selector unchanged")
         context.update_cursor(digest)
-        symbols, error = read_selector(store)
+        document, error = parse_selector_bytes(data) if data is not None else (None, None)
+        symbols = parse_selector(document) if document is not None else None
         if error:
             context.log.warning(f"symbols selector unusable: {error}")
             return SkipReason(f"selector unusable, the universe falls back to its own ranking: {error}")

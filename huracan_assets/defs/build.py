@@ -53,10 +53,7 @@ def build_resources(settings: Settings) -> dict:
     )
     tg = settings.telegram
     telegram = TelegramResource(
-        notify=tg.notify,
-        token=_env(tg.token_env) if tg.notify else None,
-        base_url=tg.base_url,
-        chat_ids=list(tg.notify_chat_ids),
+        notify=tg.notify, token_env=tg.token_env, base_url=tg.base_url, chat_ids=list(tg.notify_chat_ids)
     )
     return {
         "object_store": object_store,

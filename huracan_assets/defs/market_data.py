@@ -17,14 +17,14 @@ from dagster import (
 from huracan_assets.core.market_data.candles import DAY_MS, day_bounds_ms
 from huracan_assets.core.market_data.cleaning import CleaningPolicy, clean_candles
 from huracan_assets.core.market_data.ingest import QualityThresholds, assess, first_missing_ts, merge_bars
-from huracan_assets.core.market_data.universe import UniverseRules, rank_universe
+from huracan_assets.core.market_data.universe import UniverseRules, parse_selector, rank_universe, selector_as_of
 from huracan_assets.defs.partitions import SYMBOLS, date_partitions, day_of_symbol_day, split_key, symbol_day_partitions
 from huracan_assets.defs.per_symbol import check_result, outputs_with_check, run_keys
 from huracan_assets.defs.resources import ExchangeResource, ObjectStoreResource
 from huracan_assets.settings import Settings
 from huracan_assets.storage.object_store import ObjectNotFound
 from huracan_assets.storage.partitioned import PartitionWindow, SymbolOutcome, bytes_to_frame, data_key
-from huracan_assets.telegram.control import read_selector
+from huracan_assets.telegram.control import read_selector_document, selector_versions
 
 SYMBOL_DAY_TAG = {"huracan/lane": "symbol_day"}
 CANDLE_CHECKS = (
@@ -35,6 +35,9 @@ CANDLE_CHECKS = (
     "candles_fresh",
     "candles_liquid",
 )
+
+
+RUN_AFTER_MS = 2 * 3_600_000  # the daily schedule runs D at 02:00 UTC on D+1 (defs/automation.py)
 
 
 def build_market_data_assets(settings: Settings) -> list:
@@ -76,15 +79,22 @@ def _universe_asset(settings: Settings):
         ``control/symbols_selector.json``) bypass the ranking filters."""
         client = exchange.client()
         client.refresh()
-        explicit, selector_error = ucfg.symbols, None
-        if explicit is None:
-            explicit, selector_error = read_selector(object_store.get_store())
+        current, versions, selector_error = None, [], None
+        if ucfg.symbols is None:
+            store = object_store.get_store()
+            current, selector_error = read_selector_document(store)
+            versions = selector_versions(store) if selector_error is None else []
         if selector_error:
             context.log.error(f"ignoring the symbols selector: {selector_error}")
-        results, errors, selected_all = {}, {}, []
+        results, errors, selected_all, sources = {}, {}, [], {}
         for key in sorted(context.partition_keys):
             day, _ = split_key(key)
             _, end = day_bounds_ms(day)
+            explicit = ucfg.symbols
+            if explicit is None:  # the selector as of D's run: a new /trade never rewrites a past day
+                document = selector_as_of(current, versions, end + RUN_AFTER_MS)
+                explicit = parse_selector(document) if document is not None else None
+            sources[key] = "explicit" if ucfg.symbols else ("selector" if explicit else "ranking")
             stats, errors = client.listing_stats(end, ucfg.rank_lookback_days * DAY_MS)
             for symbol, error in errors.items():
                 context.log.warning(f"universe {day}: {symbol} unreadable, left out: {error}")
@@ -104,7 +114,7 @@ def _universe_asset(settings: Settings):
                 "new_symbols": MetadataValue.json(new),
                 "not_selected_registered": MetadataValue.json(retired[:100]),
                 "unreadable_markets": MetadataValue.json(errors),
-                "source": "explicit" if ucfg.symbols else ("selector" if explicit else "ranking"),
+                "source": MetadataValue.json(sources),
                 "selector_error": selector_error or "",
             },
         )

@@ -2,7 +2,7 @@
 
 from functools import lru_cache
 
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, EnvVar
 
 from huracan_assets.exchange.ccxt_exchange import CcxtExchange
 from huracan_assets.exchange.files import ExchangeError, FilesExchange
@@ -130,19 +130,21 @@ def _ccxt_exchange(
 
 
 class TelegramResource(ConfigurableResource):
-    """Telegram notifications (the daily summary). Off unless ``notify``; the token arrives as an ``EnvVar``."""
+    """Telegram notifications (the daily summary). Off unless ``notify``. The token is read when a message is
+    sent, through ``EnvVar(token_env)``, so a missing token is reported, never a failed run."""
 
     notify: bool = False
-    token: str | None = None
+    token_env: str = "HURACAN_TELEGRAM_TOKEN"
     base_url: str | None = None
     chat_ids: list[int] | None = None
 
     def send(self, text: str) -> dict[int, str] | None:
-        """Errors by chat (empty: sent everywhere); None when notifications are off. Never raises for Telegram."""
+        """Errors by chat (empty: sent everywhere); None when notifications are off. Never raises."""
         if not self.notify:
             return None
-        if not self.token:
-            return dict.fromkeys(self.chat_ids or [0], "no bot token configured")
+        token = EnvVar(self.token_env).get_value()
+        if not token:
+            return {0: f"no bot token: ${self.token_env} is not set"}
         from huracan_assets.telegram.bot import send_text
 
-        return send_text(self.token, self.chat_ids, text, self.base_url)
+        return send_text(token, self.chat_ids or [], text, self.base_url)

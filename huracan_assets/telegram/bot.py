@@ -1,7 +1,9 @@
 """The Telegram bot (python-telegram-bot): commands in, replies out; the effects live in ``control.py``.
 
-Every message gets an answer: a command's result, the reason it was refused (a chat that is not allowed, bad
-arguments), or the help. A failure inside a command (the store unreachable, say) is answered with its error
+Every command gets an answer: its result, the reason it was refused (a chat or person that is not allowed,
+bad arguments), or the help; so does any text in a private chat. In groups, plain text and commands addressed
+to another bot (``/status@OtherBot``) are left alone, and edited messages never run a command again. A
+failure inside a command (the store unreachable, say) is answered with its error
 and logged; it never stops the bot. ``send_text`` posts the daily summary to the notification chats.
 """
 
@@ -9,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import traceback
 from collections.abc import Sequence
 
 from telegram import Bot, Update
 from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationBuilder, CommandHandler, ContextTypes, MessageHandler, filters
 
-from huracan_assets.telegram.commands import clip
+from huracan_assets.telegram.commands import HELP, clip
 from huracan_assets.telegram.control import EngineControl
 
 log = logging.getLogger(__name__)
@@ -39,16 +42,24 @@ def build_application(token: str, control: EngineControl, base_url: str | None =
     app = builder.build()
 
     async def handle(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        message, chat, user = update.effective_message, update.effective_chat, update.effective_user
-        if message is None or chat is None:
-            return
-        text = message.text or ""
-        name = text.split()[0][1:].split("@")[0].lower() if text.startswith("/") else ""
-        reply = control.reply(name, list(context.args or []), chat.id, user.id if user else chat.id)
+        message, chat, user = update.message, update.effective_chat, update.effective_user
+        if message is None or chat is None or not message.text:
+            return  # edits, captions, stickers ... : not commands
+        words = message.text.split()
+        private = chat.type == "private"
+        if not words or not words[0].startswith("/"):
+            if private:
+                await message.reply_text("Unknown command.\n" + HELP)
+            return  # plain chatter in a group is not for the bot
+        name, _, addressee = words[0][1:].partition("@")
+        if addressee and addressee.lower() != (context.bot.username or "").lower():
+            return  # a command for another bot in the same group
+        reply = control.reply(name.lower(), words[1:], chat.id, user.id if user and not user.is_bot else None)
         await message.reply_text(clip(reply))
 
-    app.add_handler(CommandHandler(COMMANDS, handle))
-    app.add_handler(MessageHandler(filters.COMMAND | filters.TEXT, handle))  # anything else: the help
+    only_new = filters.UpdateType.MESSAGE  # an edited message never runs a command twice
+    app.add_handler(CommandHandler(COMMANDS, handle, filters=only_new))
+    app.add_handler(MessageHandler(only_new & (filters.COMMAND | filters.TEXT), handle))
 
     async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.error("telegram update %s failed: %s", getattr(update, "update_id", "?"), context.error)
@@ -73,12 +84,38 @@ async def _send_all(bot: Bot, chat_ids: Sequence[int], text: str) -> dict[int, s
     return errors
 
 
+class RedactToken(logging.Filter):
+    """A log handler filter that removes the bot token from every record, its traceback included (PTB logs a
+    rejected token's error, which quotes it)."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self.token = token
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if record.exc_info:
+            message += "\n" + "".join(traceback.format_exception(*record.exc_info)).rstrip()
+            record.exc_info, record.exc_text = None, None
+        if record.stack_info:
+            message += "\n" + record.stack_info
+            record.stack_info = None
+        record.msg, record.args = redact(message, self.token), ()
+        return True
+
+
+def redact(text: str, token: str) -> str:
+    """``text`` without the bot token (Telegram's errors quote a rejected token, and URLs carry it)."""
+    return text.replace(token, "<token>") if token else text
+
+
 def send_text(token: str, chat_ids: Sequence[int], text: str, base_url: str | None = None) -> dict[int, str]:
-    """Send ``text`` to each chat; returns the errors by chat (empty: all sent). Never raises for Telegram errors,
-    so a notification cannot fail the work that produced it."""
+    """Send ``text`` to each chat; returns the errors by chat (empty: all sent), never holding the token. Never
+    raises, so a notification cannot fail the work that produced it."""
     if not chat_ids:
-        return {}
+        return {0: "no chat to notify (telegram.notify_chat_ids is empty)"}
     try:
-        return asyncio.run(_send_all(Bot(token, **_urls(base_url)), chat_ids, text))
-    except TelegramError as exc:  # e.g. a rejected token when the bot starts
-        return dict.fromkeys(chat_ids, f"{type(exc).__name__}: {exc}")
+        errors = asyncio.run(_send_all(Bot(token, **_urls(base_url)), chat_ids, text))
+    except Exception as exc:  # a rejected token when the bot starts, a bad URL, a running event loop ...
+        errors = dict.fromkeys(chat_ids, f"{type(exc).__name__}: {exc}")
+    return {chat: redact(error, token) for chat, error in errors.items()}

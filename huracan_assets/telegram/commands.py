@@ -20,8 +20,9 @@ from datetime import date, datetime
 
 import polars as pl
 
+from huracan_assets.core.market_data.universe import UniverseRules, rejection
+
 MAX_MESSAGE = 4096  # Telegram's limit on a message's text
-REJECTED = ("history <", "quote volume <", "spread >", "not listed")  # universe reasons that rule a coin out
 HELP = (
     "Huracan Engine control\n"
     "/trade N - train and paper-trade the top N coins by liquidity (from the next run)\n"
@@ -51,7 +52,7 @@ def parse_trade(args: list[str], max_n: int) -> Trade:
     arg = args[0].strip().lower()
     if arg in ("all", "off", "reset"):
         return Trade(None)
-    if not arg.isdigit():
+    if not (arg.isascii() and arg.isdecimal()):
         raise CommandError(f"{usage}. '{args[0][:20]}' is not a whole number.")
     n = int(arg)
     if not 1 <= n <= max_n:
@@ -59,10 +60,11 @@ def parse_trade(args: list[str], max_n: int) -> Trade:
     return Trade(n)
 
 
-def top_symbols(universe: pl.DataFrame, n: int) -> list[str]:
-    """The ``n`` best-ranked coins of a universe frame that no filter rules out (fewer if there are fewer)."""
-    ruled_out = pl.any_horizontal(*[pl.col("reason").str.starts_with(r) for r in REJECTED])
-    eligible = universe.filter(pl.col("rank").is_not_null() & ~ruled_out.fill_null(False))
+def top_symbols(universe: pl.DataFrame, n: int, rules: UniverseRules) -> list[str]:
+    """The ``n`` best-ranked listed coins of a stored universe frame that pass ``rules``'s filters (fewer if
+    there are fewer). The filters are re-applied to the frame's columns, so a ranking made while a selector was
+    active (whose named coins bypassed them) gives the same answer."""
+    eligible = universe.filter(pl.col("rank").is_not_null() & rejection(rules).is_null())
     return eligible.sort(["rank", "symbol"])["symbol"].head(n).to_list()
 
 

@@ -33,7 +33,7 @@ def test_selector_names_the_coins(home, tmp_path, test_data_dir):
     selected, frame = _selected(settings)
     assert selected == ["BTCUSDT", "ETHUSDT"]
     assert set(frame.filter("selected")["reason"]) == {"named explicitly"}
-    assert _universe_meta(instance)["source"].value == "selector"
+    assert _universe_meta(instance)["source"].value == {DAY.isoformat(): "selector"}
 
 
 def test_cli_symbols_win_over_the_selector(home, tmp_path, test_data_dir):
@@ -50,4 +50,4 @@ def test_a_corrupt_selector_falls_back_to_the_ranking_and_says_so(home, tmp_path
     run_prelude(defs_for(settings), instance, DAY, DAY)
     assert len(_selected(settings)[0]) == 24  # the ranked universe, not an empty one
     meta = _universe_meta(instance)
-    assert meta["source"].value == "ranking" and "not JSON" in meta["selector_error"].value
+    assert meta["source"].value == {DAY.isoformat(): "ranking"} and "not JSON" in meta["selector_error"].value

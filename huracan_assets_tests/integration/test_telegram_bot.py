@@ -14,12 +14,13 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import date
+from datetime import UTC, date, datetime
 
 import polars as pl
 import pytest
 from dagster import AssetKey, build_sensor_context
 
+from huracan_assets.core.market_data.universe import UniverseRules
 from huracan_assets.defs.build import build_resources
 from huracan_assets.runner import run_prelude
 from huracan_assets.settings import config_dir
@@ -36,26 +37,44 @@ ALLOWED, STRANGER = 4242, 999
 CONFIG_DIR = config_dir()
 
 
-def _converse(server: FakeTelegramServer, control: EngineControl, messages: list[tuple[int, str]]) -> list[str]:
-    """Send each message in turn through the real PTB application; the bot's reply to each, in order."""
+GROUP = -100777
+SENTINEL = 5555  # a private chat whose /help marks that the bot has dealt with everything before it
+
+
+def _group_update(text: str, user_id: int | None) -> dict:
+    """A message in a group chat, with a sender or (user_id None) sent by an anonymous admin."""
+    chat = {"id": GROUP, "type": "supergroup", "title": "desk"}
+    sender = {"from": {"id": user_id, "is_bot": False, "first_name": "op"}} if user_id else {"sender_chat": chat}
+    entities = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}] if text.startswith("/") else []
+    return {"message": {"message_id": int(time.time() * 1000) % 10**9, "date": int(time.time()), "chat": chat,
+                        "text": text, "entities": entities, **sender}}  # fmt: skip
+
+
+def _converse(server: FakeTelegramServer, control: EngineControl, messages: list) -> list[str | None]:
+    """Send each message (``(chat_id, text)`` from a private chat, or a whole update dict) through the real PTB
+    application; the bot's reply to each, or None when it (rightly) said nothing."""
     app = build_application(TOKEN, control, server.url)
-    replies: list[str] = []
+    replies: list[str | None] = []
 
     async def scenario() -> None:
         async with app:
             await app.start()
             await app.updater.start_polling(poll_interval=0.0, timeout=1)
-            for chat_id, text in messages:
-                before = len(server.sent())
-                server.push_message(text, chat_id=chat_id)
+            for message in messages:
+                before, marks = len(server.sent()), len(server.sent(SENTINEL))
+                if isinstance(message, dict):
+                    server.push_update(message)
+                else:
+                    server.push_message(message[1], chat_id=message[0])
+                server.push_message("/help", chat_id=SENTINEL)  # updates are handled in order
                 deadline = time.monotonic() + 10
-                while len(server.sent()) == before:
+                while len(server.sent(SENTINEL)) == marks:
                     if time.monotonic() > deadline:
-                        raise TimeoutError(f"no reply to {text!r}")
+                        raise TimeoutError(f"the bot did not get past {message!r}")
                     await asyncio.sleep(0.02)
-                reply = server.sent()[-1]
-                assert reply["chat_id"] == chat_id
-                replies.append(reply["text"])
+                answers = [m["text"] for m in server.sent()[before:] if m["chat_id"] != SENTINEL]
+                assert len(answers) <= 1, answers
+                replies.append(answers[0] if answers else None)
             await app.updater.stop()
             await app.stop()
 
@@ -69,11 +88,15 @@ def test_trade_command_selects_the_coins_of_the_next_universe_run(home, tmp_path
     instance = sqlite_instance(tmp_path)
     run_prelude(defs, instance, date(2024, 3, 5), date(2024, 3, 5))
     store = LocalObjectStore(settings.store_root)
+    u = settings.universe
+    rules = UniverseRules(u.max_symbols, u.min_history_days, u.min_quote_volume, u.max_spread_bps)
     ranking_day, ranking = latest_universe(store)
-    expected = top_symbols(ranking, 3)
-    assert ranking_day == date(2024, 3, 5) and len(expected) == 3
+    expected = top_symbols(ranking, 3, rules)
+    assert ranking_day == date(2024, 3, 5) and expected == ranking.sort("rank")["symbol"].head(3).to_list()
 
-    control = EngineControl(store, frozenset({ALLOWED}), max_symbols=400)
+    # the command is given on 2024-03-06 at 10:00 UTC: it applies from the run of 03-06 (at 02:00 on 03-07)
+    clock = lambda: datetime(2024, 3, 6, 10, tzinfo=UTC)  # noqa: E731
+    control = EngineControl(store, frozenset({ALLOWED, GROUP}), 400, clock, rules, frozenset({ALLOWED, 31}))
     with FakeTelegramServer(TOKEN) as server:
         replies = _converse(
             server,
@@ -88,30 +111,47 @@ def test_trade_command_selects_the_coins_of_the_next_universe_run(home, tmp_path
                 (ALLOWED, "/launch"),
                 (ALLOWED, "hello"),
                 (STRANGER, "/help"),
+                _group_update("/status@OtherBot", 31),  # for another bot: silence
+                _group_update("good morning", 31),  # group chatter: silence
+                _group_update("/trade 1", None),  # an anonymous admin: refused
+                _group_update("/trade 1", 32),  # a member who may not command: refused
+                _group_update("/symbols@huracan_test_bot", 31),  # addressed to us by name
             ],
         )
-    refused, bad, traded, zero, symbols, status, unknown, text, helped = replies
+    refused, bad, traded, zero, symbols, status, unknown, text, helped, other, chatter, anon, member, named = replies
     assert "may not control the Engine" in refused and bad.startswith("Usage: /trade N") and zero.startswith("Usage")
     assert "top 3 coins" in traded and ", ".join(expected) in traded
     assert ", ".join(expected) in symbols and status == "No daily summary yet."
     assert unknown.startswith("Unknown command.") and text.startswith("Unknown command.") and "/trade N" in helped
+    assert other is None and chatter is None and "need a sender" in anon and "may not control" in member
+    assert ", ".join(expected) in named
     assert read_selector(store) == (tuple(expected), None)
 
-    # the Engine's next universe run takes the selection, with the sensor's report of the change
+    # the sensor reports the change; the universe of 03-06 takes the selection, a rerun of 03-05 does not
     sensor = defs.resolve_sensor_def("symbols_selector_sensor")
     resources = {"object_store": build_resources(settings)["object_store"]}
     ctx = build_sensor_context(instance=instance, definitions=defs, resources=resources)
     assert f"selector changed: 3 coins ({', '.join(expected)})" in sensor(ctx).skip_message
     again = build_sensor_context(instance=instance, definitions=defs, cursor=ctx.cursor, resources=resources)
     assert sensor(again).skip_message == "selector unchanged"
-    run_prelude(defs, instance, date(2024, 3, 6), date(2024, 3, 6))
-    universe = pl.read_parquet(io.BytesIO(store.get("universe/2024-03-06.parquet")))
-    assert sorted(universe.filter(pl.col("selected"))["symbol"]) == sorted(expected)
+    run_prelude(defs, instance, date(2024, 3, 5), date(2024, 3, 6))
 
-    # a corrupt selector: the sensor says so at once (and the universe falls back to its ranking)
+    def selected(day: str) -> list[str]:
+        frame = pl.read_parquet(io.BytesIO(store.get(f"universe/{day}.parquet")))
+        return sorted(frame.filter(pl.col("selected"))["symbol"])
+
+    assert selected("2024-03-06") == sorted(expected)
+    assert selected("2024-03-05") == sorted(ranking.filter(pl.col("selected"))["symbol"])  # the past stays
+    assert len(selected("2024-03-05")) > 3
+
+    # a corrupt selector: the sensor says so at once, and the universe falls back to its own ranking
     store.put(SELECTOR_KEY, b'{"symbols": ')
     tick = sensor(build_sensor_context(instance=instance, definitions=defs, cursor=ctx.cursor, resources=resources))
     assert "selector unusable" in tick.skip_message
+    run_prelude(defs, instance, date(2024, 3, 6), date(2024, 3, 6))
+    assert len(selected("2024-03-06")) > 3
+    meta = instance.get_latest_materialization_event(AssetKey("universe")).asset_materialization.metadata
+    assert "not JSON" in meta["selector_error"].value and meta["source"].value == {"2024-03-06": "ranking"}
 
 
 def test_daily_summary_goes_to_telegram_and_a_failure_does_not_fail_the_run(home, tmp_path, test_data_dir, monkeypatch):
@@ -142,6 +182,14 @@ def test_daily_summary_goes_to_telegram_and_a_failure_does_not_fail_the_run(home
         assert outcome.startswith("failed") and str(ALLOWED) in outcome and len(server.sent(ALLOWED)) == 1
         assert summary_run() == "sent" and len(server.sent(ALLOWED)) == 2  # and the next one goes through
 
+        # a rejected token: reported without the token itself; no token at all: reported, the run still succeeds
+        monkeypatch.setenv("HURACAN_TEST_TELEGRAM_TOKEN", "999:WRONGSECRET")
+        outcome = summary_run()
+        assert outcome.startswith("failed") and "InvalidToken" in outcome and "WRONGSECRET" not in outcome
+        monkeypatch.delenv("HURACAN_TEST_TELEGRAM_TOKEN")
+        assert "HURACAN_TEST_TELEGRAM_TOKEN is not set" in summary_run()
+        assert len(server.sent(ALLOWED)) == 2
+
 
 def test_huracan_bot_command_answers_and_stops_cleanly(home, tmp_path, test_data_dir):
     """``huracan bot`` as an operator runs it: config from files, the token from the environment only."""
@@ -158,6 +206,10 @@ def test_huracan_bot_command_answers_and_stops_cleanly(home, tmp_path, test_data
         cmd = [sys.executable, "-m", "huracan_assets.cli", "bot", "--home", str(home)]
         missing = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
         assert missing.returncode == 2 and "HURACAN_TELEGRAM_TOKEN" in missing.stderr  # no token: a clear error
+        wrong = subprocess.run(cmd, env={**env, "HURACAN_TELEGRAM_TOKEN": "999:WRONGSECRET"}, capture_output=True,
+                               text=True, timeout=120)  # fmt: skip
+        assert wrong.returncode == 2 and "InvalidToken" in wrong.stderr, wrong.stderr[-2000:]
+        assert "WRONGSECRET" not in wrong.stdout + wrong.stderr  # Telegram's error quotes it: redacted
         proc = subprocess.Popen(cmd, env={**env, "HURACAN_TELEGRAM_TOKEN": TOKEN}, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)  # fmt: skip
         try:

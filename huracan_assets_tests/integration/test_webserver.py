@@ -98,6 +98,10 @@ def test_webserver_serves_the_asset_graph(webserver):
     repo = data["data"]["repositoriesOrError"]["nodes"][0]
     assert {j["name"] for j in repo["jobs"]} >= {"daily_prelude_job", "symbol_day_job", "daily_summary_job"}
     assert repo["schedules"] == [{"name": "daily_0200_utc", "cronSchedule": "0 2 * * *"}]
-    assert {s["name"] for s in repo["sensors"]} == {"symbol_day_sensor", "daily_summary_sensor"}
+    assert {s["name"] for s in repo["sensors"]} == {
+        "symbol_day_sensor",
+        "daily_summary_sensor",
+        "symbols_selector_sensor",
+    }
     with urllib.request.urlopen(f"http://127.0.0.1:{webserver}/assets", timeout=30) as resp:
         assert resp.status == 200 and b"<html" in resp.read().lower()

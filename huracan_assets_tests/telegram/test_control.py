@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 import polars as pl
 import pytest
 
-from huracan_assets.core.market_data.universe import UNIVERSE_SCHEMA, parse_selector
+from huracan_assets.core.market_data.universe import UniverseRules, parse_selector, rank_universe, selector_as_of
 from huracan_assets.storage.object_store import LocalObjectStore
 from huracan_assets.telegram.commands import (
     MAX_MESSAGE,
@@ -31,36 +31,29 @@ ALLOWED, STRANGER = 1001, 2002
 AT = datetime(2024, 8, 10, 7, 30, tzinfo=UTC)
 
 
-def _universe(day: date) -> pl.DataFrame:
-    rows = [  # symbol, rank, reason: what rank_universe writes (see core/market_data/universe.py)
-        ("BTCUSDT", 1, "top by quote volume"),
-        ("ETHUSDT", 2, "top by quote volume"),
-        ("NEWUSDT", 3, "history < 30 days"),
-        ("SOLUSDT", 4, "top by quote volume"),
-        ("THINUSDT", 5, "spread > 50 bps"),
-        ("XRPUSDT", 6, "below top 3"),
-        ("GONEUSDT", None, "not listed as of D"),
-    ]
-    frame = pl.DataFrame(
+RULES = UniverseRules(max_symbols=3, min_history_days=1.0, max_spread_bps=50.0)
+END_MS = 1_723_248_000_000  # 2024-08-10 00:00 UTC
+DAY_MS = 86_400_000
+
+
+def _universe(explicit=None) -> pl.DataFrame:
+    """A ranking as the universe asset stores it (rank_universe), with coins the filters rule out."""
+    stats = pl.DataFrame(
         {
-            "symbol": [r[0] for r in rows],
-            "rank": [r[1] for r in rows],
-            "quote_volume": [1e9 / (i + 1) for i in range(len(rows))],
-            "spread_bps": [2.0] * len(rows),
-            "first_bar_ts": [0] * len(rows),
-            "history_days": [100.0] * len(rows),
-            "selected": [r[2] == "top by quote volume" for r in rows],
-            "reason": [r[2] for r in rows],
+            "symbol": ["BTCUSDT", "ETHUSDT", "NEWUSDT", "SOLUSDT", "THINUSDT", "XRPUSDT"],
+            "quote_volume": [1e9, 5e8, 4e8, 3e8, 2e8, 1e8],
+            "first_bar_ts": [0, 0, END_MS - DAY_MS // 2, 0, 0, 0],  # NEW: half a day of history
+            "spread_bps": [2.0, 3.0, 5.0, 4.0, 80.0, 6.0],  # THIN: a thin book
         }
     )
-    return frame.select([pl.col(c).cast(t) for c, t in UNIVERSE_SCHEMA.items()])
+    return rank_universe(stats, as_of_end_ms=END_MS, rules=RULES, explicit=explicit)
 
 
 @pytest.fixture
 def store(tmp_path):
     store = LocalObjectStore(tmp_path / "store")
     for day in (date(2024, 8, 8), date(2024, 8, 9)):
-        frame = _universe(day) if day == date(2024, 8, 9) else _universe(day).reverse()
+        frame = _universe() if day == date(2024, 8, 9) else _universe(("XRPUSDT",))
         path = tmp_path / f"{day}.parquet"
         frame.write_parquet(path)
         store.put(f"universe/{day}.parquet", path.read_bytes())
@@ -68,7 +61,7 @@ def store(tmp_path):
 
 
 def _control(store, **kw):
-    return EngineControl(store, frozenset({ALLOWED}), max_symbols=kw.pop("max_symbols", 400), clock=lambda: AT)
+    return EngineControl(store, frozenset({ALLOWED}), max_symbols=400, clock=lambda: AT, rules=RULES, **kw)
 
 
 def test_parse_trade():
@@ -78,10 +71,30 @@ def test_parse_trade():
             parse_trade(bad, 400)
 
 
-def test_top_symbols_skips_coins_the_filters_rule_out():
-    frame = _universe(date(2024, 8, 9))
-    assert top_symbols(frame, 3) == ["BTCUSDT", "ETHUSDT", "SOLUSDT"]  # NEW (history) is ruled out
-    assert top_symbols(frame, 10) == ["BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT"]  # THIN, GONE never
+def test_top_symbols_skips_coins_the_filters_rule_out_even_when_a_selector_bypassed_them():
+    plain = _universe()
+    assert sorted(plain.filter("selected")["symbol"]) == ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
+    assert top_symbols(plain, 3, RULES) == ["BTCUSDT", "ETHUSDT", "SOLUSDT"]  # NEW (history) is ruled out
+    assert top_symbols(plain, 10, RULES) == ["BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT"]  # THIN never
+    # a ranking made while a selector named NEW and THIN: they were selected, but they still fail the filters
+    named = _universe(("NEWUSDT", "THINUSDT", "GONEUSDT"))
+    assert sorted(named.filter("selected")["symbol"]) == ["NEWUSDT", "THINUSDT"]
+    assert top_symbols(named, 10, RULES) == ["BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT"]  # GONE: not listed
+
+
+def test_selector_as_of_keeps_the_past():
+    def doc(symbols, at=None):
+        return {"symbols": symbols, **({"at": at} if at else {})}
+
+    v1, v2 = doc(["BTCUSDT"], "2024-08-05T10:00:00+00:00"), doc([], "2024-08-07T09:00:00+00:00")
+    v3 = doc(["ETHUSDT"], "2024-08-08T01:00:00+00:00")
+    run = lambda d: int(datetime(2024, 8, d + 1, 2, tzinfo=UTC).timestamp() * 1000)  # noqa: E731  D's run
+    assert selector_as_of(v3, [v1, v2, v3], run(4)) is None  # before any command: the ranking
+    assert selector_as_of(v3, [v1, v2, v3], run(5)) == v1 and selector_as_of(v3, [v1, v2], run(6)) == v1
+    assert selector_as_of(v3, [v1, v2, v3], run(7)) == v3  # 01:00 on the 8th: before the 02:00 run of the 7th
+    assert selector_as_of(v2, [v1, v2], run(7)) == v2  # "/trade all": no override from then on
+    manual = doc(["SOLUSDT"])
+    assert selector_as_of(manual, [v1], run(1)) == manual  # a hand-written file applies to every day
 
 
 def test_trade_writes_the_selector_from_the_latest_ranking_and_keeps_history(store):
@@ -94,7 +107,7 @@ def test_trade_writes_the_selector_from_the_latest_ranking_and_keeps_history(sto
     assert parse_selector(doc) == ("BTCUSDT", "ETHUSDT") and read_selector(store) == (("BTCUSDT", "ETHUSDT"), None)
     # more than the ranking holds: what there is, and the reply says so
     reply = control.reply("trade", ["9"], ALLOWED, 7)
-    assert "only 4 of the 9 requested" in reply
+    assert "only 4 of the 9 requested" in reply and "days old" not in reply
     # /trade all clears the override; every version stays in the history
     assert "Override removed" in control.reply("trade", ["all"], ALLOWED, 7)
     assert read_selector(store) == (None, None)
@@ -155,3 +168,21 @@ def test_status_and_clip():
     assert "net -3.2 bps/trade" in text and "promotions: BTCUSDT" in text and "XUSDT: exchange error" in text
     long = clip("x" * (MAX_MESSAGE + 50))
     assert len(long) == MAX_MESSAGE and long.endswith("(cut)")
+
+
+def test_people_hand_written_files_and_odd_input(store):
+    # a message without a sender (anonymous group admin, channel) is refused; so is someone not on the list
+    assert "need a sender" in _control(store).reply("trade", ["2"], ALLOWED, None)
+    team = _control(store, allowed_user_ids=frozenset({7}))
+    assert "may not control" in team.reply("trade", ["2"], ALLOWED, 8) and not store.exists(SELECTOR_KEY)
+    # a hand-written selector is kept in the history when the bot replaces it
+    store.put(SELECTOR_KEY, b'{"symbols": ["DOGEUSDT"]}\n')
+    assert "top 2 coins" in team.reply("trade", ["2"], ALLOWED, 7)
+    kept = [k for k in store.list(HISTORY_PREFIX) if "replaced-" in k]
+    assert len(kept) == 1 and store.get(kept[0]) == b'{"symbols": ["DOGEUSDT"]}\n'
+    # digits that are not ASCII, names that clean to nothing, an old ranking
+    assert team.reply("trade", ["²"], ALLOWED, 7).startswith("Usage: /trade N")
+    with pytest.raises(ValueError, match="names no coin"):
+        parse_selector({"symbols": ["!!!"]})
+    late = EngineControl(store, frozenset({ALLOWED}), clock=lambda: datetime(2024, 8, 20, tzinfo=UTC), rules=RULES)
+    assert "that ranking is 11 days old" in late.reply("trade", ["1"], ALLOWED, 7)

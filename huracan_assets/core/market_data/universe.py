@@ -8,6 +8,7 @@ ranking filters but must be listed as of D.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import numpy as np
 import polars as pl
@@ -53,6 +54,19 @@ class UniverseRules:
     max_spread_bps: float = float("inf")
 
 
+def rejection(rules: UniverseRules) -> pl.Expr:
+    """Why a ranked coin fails the filters (null: it passes), from ``history_days``, ``quote_volume`` and
+    ``spread_bps``: the columns of the stored universe, so the filters can be re-applied to it later."""
+    return (
+        pl.when(pl.col("history_days") < rules.min_history_days)
+        .then(pl.lit(f"history < {rules.min_history_days:g} days"))
+        .when(pl.col("quote_volume") < rules.min_quote_volume)
+        .then(pl.lit(f"quote volume < {rules.min_quote_volume:g}"))
+        .when(pl.col("spread_bps").fill_nan(None).fill_null(0.0) > rules.max_spread_bps)
+        .then(pl.lit(f"spread > {rules.max_spread_bps:g} bps"))
+    )
+
+
 def rank_universe(
     stats: pl.DataFrame,
     *,
@@ -73,15 +87,7 @@ def rank_universe(
     frame = frame.with_columns(rank=pl.int_range(1, frame.height + 1, dtype=pl.Int32))
     if explicit is not None:
         return _explicit(frame, explicit)
-    reason = (
-        pl.when(pl.col("history_days") < rules.min_history_days)
-        .then(pl.lit(f"history < {rules.min_history_days:g} days"))
-        .when(pl.col("quote_volume") < rules.min_quote_volume)
-        .then(pl.lit(f"quote volume < {rules.min_quote_volume:g}"))
-        .when(pl.col("spread_bps").fill_nan(None).fill_null(0.0) > rules.max_spread_bps)
-        .then(pl.lit(f"spread > {rules.max_spread_bps:g} bps"))
-    )
-    frame = frame.with_columns(reject=reason)
+    frame = frame.with_columns(reject=rejection(rules))
     frame = frame.with_columns(eligible_rank=pl.when(pl.col("reject").is_null()).then(pl.col("rank")))
     frame = frame.with_columns(top=pl.col("eligible_rank").rank("ordinal") <= rules.max_symbols)
     frame = frame.with_columns(
@@ -125,7 +131,29 @@ def parse_selector(document: dict) -> tuple[str, ...] | None:
         raise ValueError("symbols selector 'symbols' must be a list of non-empty strings")
     out: list[str] = []
     for s in symbols:
-        key = "".join(ch for ch in s.upper() if ch.isalnum())
+        key = "".join(ch for ch in s.upper() if ch.isascii() and ch.isalnum())
+        if not key:
+            raise ValueError(f"symbols selector names no coin in {s!r}")
         if key not in out:
             out.append(key)
     return tuple(out)
+
+
+def selector_as_of(current: dict | None, versions: list[dict], cutoff_ms: int) -> dict | None:
+    """The selector document that applies to a day whose run starts at ``cutoff_ms``: the newest version with
+    an ``at`` time (ISO 8601; the Telegram bot's documents) before the cutoff, so a backfill of an old date
+    keeps the selection of its time and a new command never rewrites the past. A ``current`` document without
+    ``at`` (written by hand) applies to every day, as before. None: no override that day."""
+    if current is not None and not current.get("at"):
+        return current
+    dated = [d for d in [*versions, *([current] if current else [])] if d.get("at")]
+    best, best_ms = None, None
+    for doc in dated:
+        try:
+            at = datetime.fromisoformat(str(doc["at"]))
+        except ValueError:
+            continue
+        at_ms = int((at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp() * 1000)
+        if at_ms <= cutoff_ms and (best_ms is None or at_ms >= best_ms):
+            best, best_ms = doc, at_ms
+    return best
