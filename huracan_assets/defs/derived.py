@@ -78,15 +78,7 @@ def window_frame(
     if candles.status(today).status != "ok":
         return None, []
     wanted = [day - timedelta(days=i) for i in range(days_before, 0, -1)]
-    frames, missing = [], []
-    for d in wanted:
-        key = f"{d.isoformat()}|{symbol}"
-        if key in candles and candles.status(key).status == "ok":
-            frames.append(candles[key])
-        else:
-            missing.append(d)
-    frames.append(candles[today])
-    return pl.concat(frames, how="vertical_relaxed"), missing
+    return candles.days(symbol, [*wanted, day])  # D is usable, so it is never among the missing days
 
 
 def _not_usable(candles: PartitionWindow, day: date, symbol: str) -> SymbolOutcome:
