@@ -61,9 +61,10 @@ class CandleQualitySettings(_Strict):
     min_completeness: float = Field(0.5, ge=0, le=1)  # below: the key fails and is held out downstream
     warn_completeness: float = Field(0.99, ge=0, le=1)  # below: candles_complete warns
     max_lag_bars: int = Field(1, ge=0)  # freshness against the partition's end
-    max_spread_bps: float = Field(300.0, gt=0)  # thin-book flag (Corwin-Schultz on D's bars; coarse at >= 1h)
-    max_zero_volume_share: float = Field(0.25, ge=0, le=1)  # thin-book flag
-    min_day_quote_volume: float = Field(2_000_000.0, ge=0)  # thin-book flag: traded value of D
+    # thin book: candles_liquid applies these to the whole of D; the ILLIQUID regime per bar to its trailing day
+    max_spread_bps: float = Field(300.0, gt=0)  # Corwin-Schultz estimate (coarse at >= 1h)
+    max_zero_volume_share: float = Field(0.25, ge=0, le=1)
+    min_day_quote_volume: float = Field(2_000_000.0, ge=0)  # traded value, sum(close * volume)
 
 
 class FeatureSettings(_Strict):
@@ -161,10 +162,13 @@ class ValidationSettings(_Strict):
     scheme: Literal["expanding", "sliding"] = "expanding"
     min_train_fraction: float = Field(0.4, gt=0, lt=1)
     threshold: float = Field(0.05, ge=0, lt=0.5)  # trade when |p - 0.5| >= threshold
-    dsr_trials: int = Field(30, ge=1)  # daily retests on overlapping windows: the deflated Sharpe's N
+    dsr_trials: int = Field(30, ge=1)  # the deflated Sharpe's N: variants tried (promotion: per retest)
     shuffle_block_hours: int = Field(24, ge=1)  # block length of the shuffled-label canary
     canary_sigmas: float = Field(3.0, gt=0)
     leak_min_auc: float = Field(0.75, gt=0.5, le=1)
+    # truncation canary: coins per date whose training frame is rebuilt from raw candles cut at the window's
+    # end (0: every coin); a failure marks the date's models not promotable, and so does a canary that cannot run
+    truncation_canary_coins: int = Field(2, ge=0)
 
 
 class ShadowSettings(_Strict):
@@ -184,12 +188,17 @@ class PromotionSettings(_Strict):
 
     min_trades: int = Field(20, ge=2)
     margin_bps: float = 2.0  # net bps/trade over the champion's ...
-    confidence: float = Field(0.90, ge=0.5, lt=1)  # ... with this one-sided confidence (Welch t bound)
-    min_dsr: float = Field(0.5, ge=0, le=1)  # deflated Sharpe, trials = validation.dsr_trials
+    confidence: float = Field(0.90, ge=0.5, lt=1)  # ... at least this one-sided confidence in any retest (t test)
+    min_dsr: float = Field(0.5, ge=0, le=1)  # deflated Sharpe, trials = validation.dsr_trials x retests
     max_drawdown: float = Field(0.25, gt=0, le=1)
-    first_min_net_bps: float = 0.0  # absolute gate of the first champion (same confidence bound)
+    first_min_net_bps: float = 0.0  # absolute gate of the first champion (same test)
     kill_switch_drawdown: float = Field(0.35, gt=0, le=1)  # per coin: past it, no promotion for the coin
     global_kill_share: float = Field(0.5, gt=0, le=1)  # share of coins past the kill switch that stops all
+    # multiple testing (core/promotion/multiplicity.py): retest k since a coin's last promotion is tested at
+    # alpha x h / ((h + k - 1)(h + k)) (sum over all retests <= alpha), then BH at fdr_q across the day's coins
+    alpha: float = Field(0.05, gt=0, lt=1)  # per coin: P(a false promotion before its next promotion) <= alpha
+    spending_half_tests: int = Field(30, ge=1)  # h: half of alpha is spent over the first h retests
+    fdr_q: float = Field(0.10, gt=0, le=1)  # Benjamini-Hochberg level across the coins decided on a day
 
 
 class WindowSettings(_Strict):

@@ -3,8 +3,11 @@ paper-traded on the same unseen bars, and the challenger replaces the champion o
 
 One op produces both assets (and depends on ``champion_pointer`` of D-1, so dates run in order). Per coin:
 score the shadow window ``[D - S, D]`` with both models, simulate both on the bars after the champion's own
-training cutoff, decide with the pure gates, and publish through ``publishing/champion.py`` (bundle copied and
-verified, history written, ``latest.json`` moved last and only forward).
+training cutoff. Then all coins of the day are decided together by the pure gates (``decide_day``: each coin's
+retest counted since its last promotion and tested at its alpha-spending level, Benjamini-Hochberg across the
+coins), and each promotion is published through ``publishing/champion.py`` (bundle copied and verified, history
+written, ``latest.json`` moved last and only forward). The pointer carries ``tests_since_promotion``: the retests
+spent since the coin's last promotion (0 right after one), read back on D+1.
 """
 
 import io
@@ -27,7 +30,8 @@ from dagster import (
 
 from huracan_assets.core.market_data.candles import date_range
 from huracan_assets.core.models.bundle import BUNDLE_FILES, BundleError, ModelBundle, load_bundle_model, verify_bundle
-from huracan_assets.core.promotion.gates import Decision, PromotionSpec, ShadowStats, decide
+from huracan_assets.core.promotion.gates import Candidate, Decision, PromotionSpec, ShadowStats, decide_day
+from huracan_assets.core.promotion.multiplicity import next_trial, retests_after
 from huracan_assets.core.reporting.charts import line_chart, markdown_image, png
 from huracan_assets.core.shadow.daily import daily_returns, sparkline
 from huracan_assets.core.shadow.trader import RISK_PRESETS, ShadowResult, ShadowSpec, simulate
@@ -64,6 +68,7 @@ POINTER_SCHEMA = {
     "champion_net_bps": pl.Float64,
     "champion_return": pl.Float64,
     "gates": pl.String,
+    "tests_since_promotion": pl.Int64,  # retests since the last promotion, today's included (0: promoted today)
 }
 
 
@@ -95,6 +100,9 @@ def promotion_spec(settings: Settings) -> PromotionSpec:
         max_drawdown=p.max_drawdown,
         first_min_net_bps=p.first_min_net_bps,
         kill_switch_drawdown=p.kill_switch_drawdown,
+        alpha=p.alpha,
+        spending_half_tests=float(p.spending_half_tests),
+        fdr_q=p.fdr_q,
     )
 
 
@@ -282,8 +290,24 @@ class _ShadowDay:
             champ is not None and champ.stats["max_drawdown"] > limit
         )
 
-    def decide_and_publish(self, d: date, symbol: str, sim: dict, stop_all: bool) -> pl.DataFrame:
-        decision = decide(sim["challenger_stats"], sim.get("champion_stats"), self.pspec)
+    def decide_all(self, sims: dict[str, dict]) -> dict[str, Decision | ValueError]:
+        """Pass 2's decisions: every coin of the day together (the BH family is the day's coins), each at its
+        retest number since its last promotion. A coin whose stats cover in-sample bars gets its ValueError."""
+        candidates: dict[str, Candidate] = {}
+        refused: dict[str, ValueError] = {}
+        for key, sim in sims.items():
+            sim["trial"] = next_trial(_tests_since_promotion(sim["previous"]))
+            try:
+                candidates[key] = Candidate(sim["challenger_stats"], sim.get("champion_stats"), sim["trial"])
+            except ValueError as exc:
+                refused[key] = exc
+        return {**decide_day(candidates, self.pspec), **refused}
+
+    def decide_and_publish(
+        self, d: date, symbol: str, sim: dict, stop_all: bool, decision: Decision | ValueError
+    ) -> pl.DataFrame:
+        if isinstance(decision, Exception):
+            raise decision
         if stop_all and decision.promote:
             decision = Decision(False, "global kill switch: no promotion anywhere today", decision.gates, True)
         previous, row = sim["previous"], sim["row"]
@@ -298,6 +322,7 @@ class _ShadowDay:
             **_summary("challenger", sim["challenger"]),
             **_summary("champion", sim["champion"]),
             "gates": json.dumps(doc, sort_keys=True, default=str),
+            "tests_since_promotion": retests_after(sim["trial"], decision.promote),
         }
         if decision.promote:
             path = row.get("refit_path") or row["bundle_path"]  # the refit through D, when the config makes one
@@ -339,13 +364,22 @@ class _ShadowDay:
         if isinstance(outcome, SymbolOutcome) and outcome.status == "failed":
             return outcome
         frame = pl.DataFrame(
-            [{**_carried(previous), "promoted": False, "reason": f"no decision: {reason}", "kill_switch": False}],
+            [
+                {
+                    **_carried(previous),
+                    "promoted": False,
+                    "reason": f"no decision: {reason}",
+                    "kill_switch": False,
+                    "tests_since_promotion": _tests_since_promotion(previous) or 0,  # no retest today
+                }
+            ],
             schema=POINTER_SCHEMA,
         )
         return SymbolOutcome.skipped(reason, frame=frame) if previous is None else frame
 
     def run_day(self, context, day: str, day_keys: list[str], acc: _Accumulated) -> None:
-        """Pass 1: shadow every coin of the day. Pass 2: the kill switches, then decide and publish per coin."""
+        """Pass 1: shadow every coin of the day. Pass 2: the kill switches, the day's decisions (all coins together),
+        then publish per coin."""
         sims: dict[str, dict] = {}
         pcfg = self.settings.promotion
 
@@ -364,6 +398,7 @@ class _ShadowDay:
         )
         if stop_all:
             acc.kills[f"{day}|*"] = f"{len(killed)}/{len(sims)} coins past the kill switch: no promotion anywhere"
+        decisions = self.decide_all(sims)
         for key, result in sorted(results.items()):
             acc.trades[key] = result
             d, symbol = date.fromisoformat(key.split("|")[0]), key.split("|")[1]
@@ -374,7 +409,7 @@ class _ShadowDay:
             if sim["challenger"].stats["n_trades"] < pcfg.min_trades:
                 acc.few[key] = f"{sim['challenger'].stats['n_trades']} shadow trades < {pcfg.min_trades}"
             try:
-                self.pointers[key] = self.decide_and_publish(d, symbol, sim, stop_all)
+                self.pointers[key] = self.decide_and_publish(d, symbol, sim, stop_all, decisions[key])
             except Exception as exc:  # a failed publication leaves the old pointer (publishing/champion.py)
                 context.log.warning(f"champion_pointer {key} failed: {type(exc).__name__}: {exc}")
                 self.pointers[key] = SymbolOutcome.failed(f"{type(exc).__name__}: {exc}")
@@ -408,6 +443,12 @@ def _summary(role: str, res: ShadowResult | None) -> dict:
         f"{role}_net_bps": float(net) if np.isfinite(net) else None,
         f"{role}_return": float(res.stats["total_return"]),
     }
+
+
+def _tests_since_promotion(previous: dict | None) -> int | None:
+    """The retests the pointer of D-1 says were spent since the coin's last promotion (None: no pointer, or one
+    written before the count existed: the count starts again)."""
+    return None if previous is None else previous.get("tests_since_promotion")
 
 
 def _carried(previous: dict | None) -> dict:

@@ -24,16 +24,11 @@ from huracan_assets.core.features.canary import lookahead_violations
 from huracan_assets.core.features.recipe import FeatureRecipe, default_recipe, features_for_window
 from huracan_assets.core.labels.triple_barrier import BarrierSpec, triple_barrier
 from huracan_assets.core.market_data.candles import bars_per_day, day_bounds_ms
-from huracan_assets.core.regime.classifier import (
-    RegimeRules,
-    classify_rules,
-    fit_hmm,
-    hmm_filtered_regimes,
-)
+from huracan_assets.core.regime.classifier import RegimeRules, RegimeSpec, regimes_for_window
 from huracan_assets.defs.market_data import SYMBOL_DAY_TAG
 from huracan_assets.defs.partitions import symbol_day_partitions, window_mapping
 from huracan_assets.defs.per_symbol import check_result, outputs_with_check, run_keys
-from huracan_assets.defs.resources import ObjectStoreResource, RegistryResource
+from huracan_assets.defs.resources import ObjectStoreResource
 from huracan_assets.settings import Settings
 from huracan_assets.storage.partitioned import PartitionWindow, SymbolOutcome
 
@@ -56,8 +51,38 @@ def label_vol_days(settings: Settings) -> int:
     return days_for_bars(settings.labels.vol_window + 1, settings.bar_minutes)
 
 
+def regime_rules(settings: Settings) -> RegimeRules:
+    """The rules for the configured bar size, with the thin-book thresholds of ``candles:`` applied per bar over
+    the trailing day (the candles' ``thin_book`` flag describes a whole day and is never a per-bar input)."""
+    c = settings.candles
+    return RegimeRules.for_bar_minutes(
+        settings.bar_minutes,
+        thin_min_quote_volume=c.min_day_quote_volume,
+        thin_max_zero_volume_share=c.max_zero_volume_share,
+        thin_max_spread_bps=c.max_spread_bps,
+    )
+
+
+def regime_spec(settings: Settings) -> RegimeSpec:
+    r = settings.regimes
+    return RegimeSpec(r.method, regime_rules(settings), r.hmm_states, r.hmm_seed)
+
+
+def barrier_spec(settings: Settings) -> BarrierSpec:
+    """The triple barrier of the ``labels`` asset (and of everything that rebuilds or scores its events)."""
+    lcfg = settings.labels
+    return BarrierSpec(
+        pt_mult=lcfg.pt_mult,
+        sl_mult=lcfg.sl_mult,
+        max_holding_bars=lcfg.horizon_minutes // settings.bar_minutes,
+        vol_window=lcfg.vol_window,
+        side=lcfg.side,
+        cost_bps=lcfg.cost_bps,
+    )
+
+
 def regime_days(settings: Settings) -> int:
-    rules = RegimeRules.for_bar_minutes(settings.bar_minutes)
+    rules = regime_rules(settings)
     needed = days_for_bars(rules.warmup_bars, settings.bar_minutes)
     return max(needed, settings.regimes.hmm_fit_days) if settings.regimes.method == "hmm" else needed
 
@@ -169,14 +194,7 @@ def _feature_canary(samples, recipe: FeatureRecipe, rng: random.Random) -> dict[
 def _labels_asset(settings: Settings):
     lcfg = settings.labels
     bar_ms = settings.bar_minutes * 60_000
-    spec = BarrierSpec(
-        pt_mult=lcfg.pt_mult,
-        sl_mult=lcfg.sl_mult,
-        max_holding_bars=lcfg.horizon_minutes // settings.bar_minutes,
-        vol_window=lcfg.vol_window,
-        side=lcfg.side,
-        cost_bps=lcfg.cost_bps,
-    )
+    spec = barrier_spec(settings)
     vol_days = label_vol_days(settings)
 
     @asset(
@@ -239,7 +257,7 @@ def _label_issues(stats: dict[str, int], lcfg) -> dict[str, str]:
 
 def _regimes_asset(settings: Settings):
     rcfg = settings.regimes
-    rules = RegimeRules.for_bar_minutes(settings.bar_minutes)
+    spec = regime_spec(settings)
     days_back = regime_days(settings)
 
     @asset(
@@ -254,10 +272,11 @@ def _regimes_asset(settings: Settings):
         ],
         op_tags=SYMBOL_DAY_TAG,
     )
-    def regimes(context: AssetExecutionContext, candles: PartitionWindow, registry: RegistryResource):
+    def regimes(context: AssetExecutionContext, candles: PartitionWindow):
         """TREND / RANGE / PANIC / ILLIQUID per bar of D, causal only (trailing windows; the HMM option is
-        fitted before D and forward-filtered on D, never smoothed). ILLIQUID uses the candles' thin-book flag."""
-        thin = _thin_books(registry, settings.timeframe, context.partition_keys)
+        fitted before D and forward-filtered on D, never smoothed). ILLIQUID comes from each bar's trailing
+        zero-volume share and its thin book over the trailing day of bars (thresholds of ``candles:``), never
+        from a flag computed on the whole of D."""
         counts: dict[str, int] = {}
 
         def one(day: date, symbol: str):
@@ -266,13 +285,7 @@ def _regimes_asset(settings: Settings):
                 return _not_usable(candles, day, symbol)
             if missing:  # a regime without its trailing history would be a guess, not a classification
                 return SymbolOutcome.skipped(f"insufficient history: {days_back - len(missing)}/{days_back} days")
-            start, end = day_bounds_ms(day)
-            flag = thin.get((symbol, day), False)
-            if rcfg.method == "hmm":
-                model = fit_hmm(frame, rcfg.hmm_states, rcfg.hmm_seed, rules, before_ms=start)
-                out = hmm_filtered_regimes(model, frame, start, end, thin_book=flag)
-            else:
-                out = classify_rules(frame, rules, start, end, thin_book=flag)
+            out = regimes_for_window(frame, spec, *day_bounds_ms(day))
             for regime, n in out.group_by("regime").len().iter_rows():
                 counts[regime] = counts.get(regime, 0) + n
             return out
@@ -289,9 +302,3 @@ def _regimes_asset(settings: Settings):
         yield check_result("regimes_are_not_degenerate", degenerate, AssetCheckSeverity.WARN)
 
     return regimes
-
-
-def _thin_books(registry: RegistryResource, timeframe: str, keys) -> dict[tuple[str, date], bool]:
-    days = sorted({date.fromisoformat(str(k).split("|")[0]) for k in keys})
-    rows = registry.get_registry().select("symbol_status", asset="candles", timeframe=timeframe, as_of=days)
-    return {(r["symbol"], r["as_of"]): bool((r["detail"] or {}).get("thin_book")) for r in rows}

@@ -8,6 +8,7 @@ marked failed for the day; the others carry on.
 """
 
 import json
+import random
 import time
 from datetime import date, timedelta
 
@@ -34,15 +35,17 @@ from huracan_assets.core.reporting.charts import bar_chart, markdown_image, png
 from huracan_assets.core.training.dataset import Windows, matrix, signal_feature_names, training_frame
 from huracan_assets.core.validation.splits import WalkForwardSpec
 from huracan_assets.core.validation.walk_forward import WalkForwardConfig, canaries, walk_forward
-from huracan_assets.defs.derived import recipe_for
+from huracan_assets.defs.derived import barrier_spec, recipe_for
 from huracan_assets.defs.market_data import SYMBOL_DAY_TAG
 from huracan_assets.defs.partitions import symbol_day_partitions, window_mapping
 from huracan_assets.defs.per_symbol import check_result, run_keys, summarize
+from huracan_assets.defs.replay import candle_days_needed, coin_replay, compare_frames
 from huracan_assets.defs.resources import ObjectStoreResource, RegistryResource
 from huracan_assets.defs.signals import engine_registry
 from huracan_assets.settings import Settings
 from huracan_assets.storage.partitioned import PartitionWindow, SymbolOutcome
 
+DAY_MS = 86_400_000
 GPU_K8S_TAG = {"dagster-k8s/config": {"container_config": {"resources": {"limits": {"nvidia.com/gpu": "1"}}}}}
 
 
@@ -89,16 +92,6 @@ def _fit_predict(spec: ModelSpec, names: tuple[str, ...], deadline: float):
         return model.predict_proba(x_test)
 
     return run
-
-
-def _cut_labels(labels: pl.DataFrame, end_ms: int, bar_ms: int) -> pl.DataFrame:
-    """The labels a world that ends at ``end_ms`` would hold: events resolving later are unresolved."""
-    known = (pl.col("touch_ts") + bar_ms) <= end_ms
-    return labels.filter(pl.col("ts") < end_ms).with_columns(
-        pl.when(known).then(pl.col("label")).alias("label"),
-        pl.when(known).then(pl.col("touch_ts")).alias("touch_ts"),
-        pl.when(known).then(pl.col("ret")).alias("ret"),
-    )
 
 
 def _fill_costs(frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
@@ -183,41 +176,119 @@ class _Training:
         self.reports: dict[str, object] = {}
         self.canary_failures: dict[str, str] = {}
         self.charts: list[tuple[str, str]] = []
+        self.truncation: dict[str, dict[str, dict]] = {}
 
-    def frame(self, data: tuple, win: Windows) -> pl.DataFrame:
-        feats, sigs, labs = data
-        return training_frame(
-            feats, sigs, labs, win.training_start_ms, win.training_end_ms, self.bar_ms, self.recipe.names, self.engines
-        )
+    def windows(self, day: date) -> Windows:
+        return Windows.for_day(day, self.w.training_days, self.w.shadow_days, self.w.embargo_days)
 
-    def one(self, day: date, symbol: str):
-        """Train, validate and bundle one coin of day D (and its refit when configured)."""
-        w, mcfg, names = self.w, self.mcfg, self.names
-        win = Windows.for_day(day, w.training_days, w.shadow_days, w.embargo_days)
+    def stored(self, day: date, symbol: str) -> tuple | None:
+        """(features, engine signals, labels) of the coin over the training and shadow span, from the stores."""
         days = date_range(day - timedelta(days=self.span), day)
         feats, _ = self.inputs["features"].days(symbol, days)
         sigs, _ = self.inputs["engine_signals"].days(symbol, days)
         labs, _ = self.inputs["labels"].days(symbol, days[1:])
-        if feats is None or labs is None:
+        return None if feats is None or labs is None else (feats, sigs, labs)
+
+    # ----------------------------------------------------------------------------------- truncation canary
+    def truncation_one(self, day: date, symbol: str) -> dict:
+        """The coin's stored training frame against the one rebuilt from candles cut at the window's end."""
+        win = self.windows(day)
+        stored = self.stored(day, symbol)
+        if stored is None:
+            return {"passed": None, "reason": "no stored features or labels in the training window"}
+        frame = self.frame(stored, win)
+        if frame.height < self.mcfg.min_train_rows:
+            return {"passed": None, "reason": f"short history: {frame.height} events"}
+        replay = coin_replay(
+            self.settings, self.store, self.inputs["candles"], self.inputs["meta_weights"], symbol, win
+        )
+        first = win.training_start_ms // DAY_MS
+        days = [date(1970, 1, 1) + timedelta(days=i) for i in range(first, win.training_end_ms // DAY_MS)]
+        rebuilt_inputs = (
+            replay.frames("features", days),
+            replay.frames("signals", days),
+            replay.frames("labels", days[1:]),
+        )
+        if rebuilt_inputs[0] is None or rebuilt_inputs[2] is None:
+            return {"passed": None, "reason": "the stored candles of the window rebuild no features or labels"}
+        return compare_frames(frame, self.frame(rebuilt_inputs, win))
+
+    def check_truncation(self, context, keys: list[str]) -> None:
+        """Per date, the truncation canary on a seeded sample of the date's coins (``validation.truncation_canary_
+        coins``; 0: every coin), before any coin trains, so every bundle of the date carries its result."""
+        n = self.settings.validation.truncation_canary_coins
+        for day in sorted({k.split("|")[0] for k in keys}):
+            day_keys = sorted(k for k in keys if k.startswith(day))
+            sample = day_keys if n == 0 or n >= len(day_keys) else sorted(random.Random(day).sample(day_keys, n))
+            results = {}
+            for key in sample:
+                d, symbol = date.fromisoformat(key.split("|")[0]), key.split("|")[1]
+                try:
+                    results[key] = self.truncation_one(d, symbol)
+                except Exception as exc:  # a canary that cannot run says so; nobody is promoted on it
+                    results[key] = {"passed": None, "reason": f"{type(exc).__name__}: {exc}"[:300]}
+                context.log.info(f"truncation canary {key}: {results[key]}")
+            self.truncation[day] = results
+
+    def with_truncation(self, can: dict, day: date, symbol: str) -> dict:
+        """``can`` with the date's truncation canary. A failure on any sampled coin fails every coin of the date (a
+        leak in the pipeline is rarely one coin's); a sampled coin is judged on its own rebuild, and one whose
+        rebuild could not run is not promotable; a coin outside the sample takes the sample's result, and
+        without any rebuild that ran, nobody is promotable."""
+        samples = self.truncation.get(day.isoformat(), {})
+        key = f"{day.isoformat()}|{symbol}"
+        failed = {k: r for k, r in samples.items() if r["passed"] is False}
+        ran = [k for k, r in samples.items() if r["passed"] is True]
+        sampled = sorted(samples)
+        if failed:
+            first = next(iter(failed))
+            trunc = {"passed": False, "reason": f"failed on {first}: {failed[first].get('reason')}"}
+            trunc = {**(samples[key] if key in failed else {}), **trunc, "sampled": sampled}
+        elif key in samples:
+            own = samples[key]
+            trunc = {**own, "sampled": sampled}
+            if own["passed"] is None:
+                trunc["reason"] = f"could not run: {own.get('reason')}; not promotable"
+        elif ran:
+            trunc = {"passed": True, "reason": f"not sampled; passed on the date's sample {ran}", "sampled": sampled}
+        else:
+            why = "; ".join(f"{k}: {r.get('reason')}" for k, r in samples.items()) or "no coin sampled"
+            trunc = {"passed": None, "reason": f"could not run ({why}); not promotable", "sampled": sampled}
+        others = [c["passed"] for name, c in can.items() if isinstance(c, dict) and name != "truncation"]
+        return {
+            **can,
+            "truncation": trunc,
+            "passed": bool(trunc["passed"] is True and all(o is not False for o in others)),
+        }
+
+    def frame(self, data: tuple, win: Windows) -> pl.DataFrame:
+        feats, sigs, labs = data
+        return training_frame(
+            feats, sigs, labs, win.training_start_ms, win.training_end_ms, self.bar_ms, self.recipe.names,
+            self.engines, horizon_ms=barrier_spec(self.settings).horizon_ms(self.bar_ms),
+        )  # fmt: skip
+
+    def one(self, day: date, symbol: str):
+        """Train, validate and bundle one coin of day D (and its refit when configured)."""
+        mcfg, names = self.mcfg, self.names
+        win = self.windows(day)
+        stored = self.stored(day, symbol)
+        if stored is None:
             return SymbolOutcome.skipped("short history: no features or labels in the training window")
-        frame = self.frame((feats, sigs, labs), win)
+        feats, sigs, labs = stored
+        frame = self.frame(stored, win)
         if frame.height < mcfg.min_train_rows:
             return SymbolOutcome.skipped(f"short history: {frame.height} events < {mcfg.min_train_rows}")
         frame, no_cost = _fill_costs(frame)
         x = matrix(frame, names)
 
-        def cut_matrix() -> np.ndarray:
-            before = pl.col("ts") < win.training_end_ms
-            cut = (feats.filter(before), sigs.filter(before) if sigs is not None else None,
-                   _cut_labels(labs, win.training_end_ms, self.bar_ms))  # fmt: skip
-            return matrix(self.frame(cut, win), names)
-
-        cols = [frame[c].to_numpy() for c in ("y", "t0", "t1", "ret_bps", "cost_bps")]
-        y, t0, t1, ret, cost = cols[0].astype(np.int8), *[c for c in cols[1:]]
+        cols = [frame[c].to_numpy() for c in ("y", "t0", "t1", "ret_bps", "cost_bps", "ret_short_bps", "t1_short")]
+        y, t0, t1, ret, cost = cols[0].astype(np.int8), *[c for c in cols[1:5]]
+        short = {"ret_short_bps": cols[5], "t1_short": cols[6]}  # each side scored on its own outcome
         deadline = time.monotonic() + mcfg.timeout_seconds
         run = _fit_predict(self.spec, names, deadline)
-        wf = walk_forward(x, y, t0, t1, ret, cost, run, self.wf_config).to_dict()
-        can = canaries(x, y, t0, t1, ret, cost, run, self.wf_config, lambda: x, cut_matrix)
+        wf = walk_forward(x, y, t0, t1, ret, cost, run, self.wf_config, **short).to_dict()
+        can = self.with_truncation(canaries(x, y, t0, t1, ret, cost, run, self.wf_config, **short), day, symbol)
         metrics = {
             "validated_model": {
                 "this_bundle": True,
@@ -367,7 +438,12 @@ def _challenger_asset(settings: Settings):
             "features": AssetIn(partition_mapping=window_mapping(span)),
             "engine_signals": AssetIn(partition_mapping=window_mapping(span)),
             "labels": AssetIn(partition_mapping=window_mapping(span - 1)),
+            # the truncation canary: raw candles up to the training window's end, and the meta weights of the
+            # day before the window (the start of the chain it replays)
+            "candles": AssetIn(partition_mapping=window_mapping(*candle_days_needed(settings))),
+            "meta_weights": AssetIn(partition_mapping=window_mapping(span + 1, -(span + 1))),
         },
+        deps=["reference_candles"],
         check_specs=[
             AssetCheckSpec("challenger_all_symbols_ok", asset="challenger_model"),
             AssetCheckSpec("walk_forward_canaries_pass", asset="walk_forward_report"),
@@ -380,11 +456,15 @@ def _challenger_asset(settings: Settings):
         features: PartitionWindow,
         engine_signals: PartitionWindow,
         labels: PartitionWindow,
+        candles: PartitionWindow,
+        meta_weights: PartitionWindow,
         object_store: ObjectStoreResource,
         registry: RegistryResource,
     ):
-        inputs = {"features": features, "engine_signals": engine_signals, "labels": labels}
+        inputs = {"features": features, "engine_signals": engine_signals, "labels": labels, "candles": candles,
+                  "meta_weights": meta_weights}  # fmt: skip
         run = _Training(settings, object_store.get_store(), registry.get_registry(), inputs)
+        run.check_truncation(context, sorted(str(k) for k in context.partition_keys))
         results = run_keys(context, run.one, label="challenger_model")
         s = summarize(results)
         reports = run.reports
@@ -411,6 +491,8 @@ def _challenger_asset(settings: Settings):
 
 def _canary_reason(can: dict) -> str:
     bad = [name for name, c in can.items() if isinstance(c, dict) and c.get("passed") is False]
+    if not bad and can.get("truncation", {}).get("passed") is None:
+        return "canaries incomplete: truncation " + str(can["truncation"].get("reason"))[:300]
     return "canaries failed: " + ", ".join(bad) + " " + json.dumps({k: can[k] for k in bad}, default=str)[:300]
 
 

@@ -328,16 +328,6 @@ class FitClock:
         return p
 
 
-def cut_labels(labels: pl.DataFrame, end_ms: int, bar_ms: int) -> pl.DataFrame:
-    """``defs.models._cut_labels``: events resolving after ``end_ms`` become unresolved."""
-    known = (pl.col("touch_ts") + bar_ms) <= end_ms
-    return labels.filter(pl.col("ts") < end_ms).with_columns(
-        pl.when(known).then(pl.col("label")).alias("label"),
-        pl.when(known).then(pl.col("touch_ts")).alias("touch_ts"),
-        pl.when(known).then(pl.col("ret")).alias("ret"),
-    )
-
-
 def fill_costs(frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
     """``defs.models._fill_costs``: rows without a cost estimate take the window's median cost."""
     missing = frame["cost_bps"].null_count()
@@ -456,52 +446,40 @@ class CoinLoop:
     def training_set(self, feats: pl.DataFrame, sigs: pl.DataFrame, labs: pl.DataFrame, repeats: int):
         cfg, win = self.cfg, self.win
 
+        horizon_ms = cfg.barrier.horizon_ms(cfg.bar_ms)
+
         def build() -> pl.DataFrame:
             frame = training_frame(feats, sigs, labs, win.training_start_ms, win.training_end_ms, cfg.bar_ms,
-                                   self.recipe.names, cfg.engines)  # fmt: skip
+                                   self.recipe.names, cfg.engines, horizon_ms=horizon_ms)  # fmt: skip
             return fill_costs(frame)[0]
 
         frame: pl.DataFrame = self.stage("training_set", build, repeats)
 
-        def arrays() -> tuple[np.ndarray, ...]:
-            cols = [frame[c].to_numpy() for c in ("y", "t0", "t1", "ret_bps", "cost_bps")]
+        def arrays() -> tuple[np.ndarray, ...]:  # x, y, t0, t1, ret, cost, ret_short, t1_short
+            cols = [frame[c].to_numpy() for c in ("y", "t0", "t1", "ret_bps", "cost_bps", "ret_short_bps", "t1_short")]
             return (matrix(frame, self.names), cols[0].astype(np.int8), *cols[1:])
 
         self.info["training_rows"] = frame.height
         return self.stage("matrix", arrays, repeats)
 
-    def cut_matrix(self, feats: pl.DataFrame, sigs: pl.DataFrame, labs: pl.DataFrame) -> np.ndarray:
-        """The truncation canary's matrix: the same window built from data cut at the window's end."""
-        end, cfg = self.win.training_end_ms, self.cfg
-        before = pl.col("ts") < end
-        cut = training_frame(feats.filter(before), sigs.filter(before), cut_labels(labs, end, cfg.bar_ms),
-                             self.win.training_start_ms, end, cfg.bar_ms, self.recipe.names, cfg.engines)  # fmt: skip
-        return matrix(cut, self.names)
-
     # -- fitting
-    def fitting(self, arrays: tuple[np.ndarray, ...], parts: tuple[pl.DataFrame, ...], repeats: int):
-        """walk_forward, canaries and the final fit; the LightGBM and rebuild seconds inside them are the medians
-        over the same repeats (one clock per call)."""
-        x, y, t0, t1, ret, cost = arrays
+    def fitting(self, arrays: tuple[np.ndarray, ...], repeats: int):
+        """walk_forward, the per-coin canaries (block shuffle, injected leak) and the final fit; the LightGBM
+        seconds inside them are the medians over the same repeats (one clock per call). The truncation canary
+        rebuilds a sample of coins per date from candles (``defs/replay.py``), not every coin: it is not a
+        per-coin stage."""
+        x, y, t0, t1, ret, cost, ret_short, t1_short = arrays
+        short = {"ret_short_bps": ret_short, "t1_short": t1_short}
         cfg = self.cfg
-        clocks: dict[str, list] = {"wf": [], "can": [], "cut": []}
+        clocks: dict[str, list] = {"wf": [], "can": []}
 
         def wf() -> dict:
             clocks["wf"].append(FitClock(cfg.model, self.names))
-            return walk_forward(x, y, t0, t1, ret, cost, clocks["wf"][-1], cfg.wf).to_dict()
+            return walk_forward(x, y, t0, t1, ret, cost, clocks["wf"][-1], cfg.wf, **short).to_dict()
 
         def can() -> dict:
             clocks["can"].append(FitClock(cfg.model, self.names))
-            cut_clock = [0.0]
-            clocks["cut"].append(cut_clock)
-
-            def cut() -> np.ndarray:
-                c0 = time.perf_counter()
-                out = self.cut_matrix(*parts)
-                cut_clock[0] += time.perf_counter() - c0
-                return out
-
-            return canaries(x, y, t0, t1, ret, cost, clocks["can"][-1], cfg.wf, lambda: x, cut)
+            return canaries(x, y, t0, t1, ret, cost, clocks["can"][-1], cfg.wf, **short)
 
         wf_out = self.stage("walk_forward", wf, repeats, warm=False)
         can_out = self.stage("canaries", can, repeats, warm=False)
@@ -509,7 +487,7 @@ class CoinLoop:
         self.info.update(
             wf_lgb_s=statistics.median(c.seconds for c in clocks["wf"]), wf_fits=clocks["wf"][-1].calls,
             can_lgb_s=statistics.median(c.seconds for c in clocks["can"]), can_fits=clocks["can"][-1].calls,
-            can_truncation_s=statistics.median(c[0] for c in clocks["cut"]), canaries_passed=bool(can_out["passed"]),
+            canaries_passed=bool(can_out["passed"]),
             wf_auc=wf_out["overall"].get("auc") or math.nan,
         )  # fmt: skip
         return wf_out, can_out, final
@@ -571,7 +549,7 @@ class CoinLoop:
         arrays = self.training_set(*parts, repeats)
         if warm_fits:
             warm_up_fits(self.cfg, arrays, self.names)
-        wf, can, final = self.fitting(arrays, parts, fit_repeats)
+        wf, can, final = self.fitting(arrays, fit_repeats)
         bundle = self.bundle(final, wf, can, repeats)
         self.shadow(bundle, candles, parts[0], parts[1], repeats)
         self.seconds = {k: self.seconds[k] for k, _label, _g in STAGES}
@@ -584,8 +562,10 @@ def warm_up_fits(cfg: LoopConfig, arrays: tuple[np.ndarray, ...], names: tuple[s
     small = tuple(a[:n] for a in arrays)
     spec = ModelSpec(cfg.model.kind, {"num_boost_round": 5}, cfg.model.seed, cfg.model.threads)
     clock = FitClock(spec, names)
-    walk_forward(*small, clock, cfg.wf)
-    canaries(*small, clock, cfg.wf)
+    x, y, t0, t1, ret, cost, ret_short, t1_short = small
+    short = {"ret_short_bps": ret_short, "t1_short": t1_short}
+    walk_forward(x, y, t0, t1, ret, cost, clock, cfg.wf, **short)
+    canaries(x, y, t0, t1, ret, cost, clock, cfg.wf, **short)
 
 
 def history_days_for(days: int, training_days: int, cfg: LoopConfig) -> int:
@@ -662,7 +642,6 @@ def render_stages(cases: list[Case]) -> list[str]:
     sub = (
         ("of which LightGBM fit + predict, walk-forward (median over the repeats)", "wf_lgb_s"),
         ("of which LightGBM fit + predict, canaries (median over the repeats)", "can_lgb_s"),
-        ("of which truncation-canary matrix rebuild (median over the repeats)", "can_truncation_s"),
     )
     for label, key in sub:
         lines.append(_row(f"_{label}_", _cells(cases, lambda c, k=key: f"_{c.info[k]:.3f}_", "(in fit)")))

@@ -89,10 +89,13 @@ def blocks(frames: dict[str, pl.DataFrame], events_per_coin: int) -> list[tuple[
 def pandas_loop(df: pd.DataFrame, start: int, end: int, spec: BarrierSpec, bar_ms: int) -> pd.DataFrame:
     """Labels the straightforward pandas way: one Python iteration per event, its future sliced with ``loc``.
 
-    ``df`` is indexed by the sorted ``ts``. Same rules as ``triple_barrier`` for ``side`` 0 without costs.
+    ``df`` is indexed by the sorted ``ts``. Same rules as ``triple_barrier`` for ``side`` 0 without costs, with
+    symmetric barriers (the short's barriers are then the long's two prices, so one pass decides both sides).
     """
     if spec.side or spec.cost_bps or spec.vertical_dead_zone_bps or spec.touch != "high_low":
         raise ValueError("the pandas baseline implements side 0, no costs, high/low touches only")
+    if spec.pt_mult != spec.sl_mult:
+        raise ValueError("the pandas baseline implements symmetric barriers only (pt_mult == sl_mult)")
     vol = np.log(df["close"]).diff().rolling(spec.vol_window, min_periods=spec.min_vol_returns).std()
     vol = vol.clip(lower=spec.min_vol)
     horizon = spec.horizon_ms(bar_ms)
@@ -121,10 +124,12 @@ def pandas_loop(df: pd.DataFrame, start: int, end: int, spec: BarrierSpec, bar_m
             rows.append((t, "sl", -1))
         elif t_up is not None and (t_down is None or t_up < t_down):
             rows.append((t, "pt", 1))
-        elif path.at[t_up, "open"] >= pt:  # both in one bar: the stop, unless the bar opened above the pt
+        elif path.at[t_up, "open"] >= pt:  # both in one bar: the stop, unless the bar opened beyond a barrier
             rows.append((t, "pt", 1))
-        else:
+        elif path.at[t_up, "open"] <= sl:  # opened below the stop: the short took its profit at the open
             rows.append((t, "sl", -1))
+        else:  # the long's stop, and the short's stop too: neither side made money
+            rows.append((t, "sl", 0))
     return pd.DataFrame(rows, columns=["ts", "barrier", "label"])
 
 

@@ -1,5 +1,7 @@
-"""Regime classifier: known answers on synthetic paths, the Aug 5 2024 crash, and no-look-ahead canaries."""
+"""Regime classifier: known answers on synthetic paths, the Aug 5 2024 crash, the per-bar thin book, and
+no-look-ahead canaries (the causality harness, thin book included) that are shown to catch planted leaks."""
 
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -8,6 +10,8 @@ import polars as pl
 import pytest
 
 from huracan_assets.core.market_data.candles import day_bounds_ms
+from huracan_assets.core.market_data.cleaning import CleaningReport
+from huracan_assets.core.market_data.ingest import QualityThresholds, assess
 from huracan_assets.core.regime.classifier import (
     DEFAULT_RULES,
     HMM_FEATURES,
@@ -20,9 +24,11 @@ from huracan_assets.core.regime.classifier import (
     forward_filter,
     hmm_features,
     hmm_filtered_regimes,
+    liquidity_inputs,
     regime_inputs,
     regime_shares,
 )
+from huracan_assets_tests.causality import causality_violations
 
 HOUR = 3_600_000
 REPLAY = Path(__file__).resolve().parents[1] / "data" / "replay_aug" / "1h"
@@ -30,6 +36,13 @@ CRASH_DAY = date(2024, 8, 5)
 CALM_DAY = date(2024, 8, 10)
 COINS = ("BTC", "ETH", "SOL")
 CUT_HOURS = (1, 4, 7, 10, 13, 16, 19, 22)
+THRESHOLDS = QualityThresholds()  # the candles' day-level thin-book thresholds (the defaults of candles:)
+THIN_RULES = replace(
+    DEFAULT_RULES,
+    thin_min_quote_volume=THRESHOLDS.min_day_quote_volume,
+    thin_max_zero_volume_share=THRESHOLDS.max_zero_volume_share,
+    thin_max_spread_bps=THRESHOLDS.max_spread_bps,
+)
 
 
 def _candles(log_close: np.ndarray, volume: np.ndarray | float = 100.0, t0: int = 1_700_000_000_000 // HOUR * HOUR):
@@ -54,7 +67,7 @@ def _rng(seed: int = 0) -> np.random.Generator:
 
 @pytest.fixture(scope="module")
 def replay() -> dict[str, pl.DataFrame]:
-    return {c: pl.read_parquet(REPLAY / f"{c}_USDT.parquet").sort("ts") for c in COINS}
+    return {c: pl.read_parquet(REPLAY / f"{c}_USDT.parquet").sort("ts") for c in (*COINS, "JUV")}
 
 
 def _warm(frame: pl.DataFrame) -> pl.DataFrame:
@@ -96,7 +109,7 @@ def test_crash_after_calm_is_panic():
     assert (crash_rows["drawdown"] <= DEFAULT_RULES.panic_drawdown).all()
 
 
-def test_zero_volume_and_thin_book_are_illiquid():
+def test_zero_volume_is_illiquid():
     path = _rng(4).normal(0, 0.003, 300)
     volume = np.full(300, 100.0)
     volume[200:230] = 0.0
@@ -106,11 +119,55 @@ def test_zero_volume_and_thin_book_are_illiquid():
     regime = out["regime"].to_list()
     assert Regime.ILLIQUID not in regime[:first]
     assert regime[first:230] == [Regime.ILLIQUID] * (230 - first)
-    # thin book: every bar ILLIQUID, even a crash (precedence ILLIQUID > PANIC)
-    steps = np.diff(path, prepend=0.0)
-    steps[250:254] = np.log(0.9) / 4
-    thin = classify_rules(_candles(np.cumsum(steps)), thin_book=True)
-    assert (thin["regime"] == Regime.ILLIQUID).all()
+    assert not out["thin_book"].any()  # the thin-book thresholds are off by default
+
+
+def test_thin_book_is_per_bar_over_the_trailing_day():
+    """Traded value of 100 x ~100 per bar (~240k a day) against a 100k floor: 60 bars of volume 1 make the book
+    thin once most of the trailing day is quiet, and it stays thin until most of the day has traded again."""
+    steps = _rng(4).normal(0, 0.001, 400)
+    steps[240:244] = np.log(0.9) / 4  # a crash inside the quiet stretch: ILLIQUID wins (ILLIQUID > PANIC)
+    volume = np.full(400, 100.0)
+    volume[200:260] = 1.0
+    rules = replace(DEFAULT_RULES, thin_min_quote_volume=100_000.0)
+    out = classify_rules(_candles(np.cumsum(steps), volume), rules)
+    thin, regime = out["thin_book"].to_list(), out["regime"].to_list()
+    assert not any(thin[24:205])  # a few quiet bars are not a thin day
+    assert all(thin[220:265]) and regime[220:265] == [Regime.ILLIQUID] * 45
+    assert not any(thin[275:])  # a day later, trading again
+    assert Regime.PANIC in classify_rules(_candles(np.cumsum(steps), 100.0), rules)["regime"][240:250].to_list()
+    assert out["zero_volume_share"].max() == 0.0  # this ILLIQUID comes from the thin book alone
+    # the first day of the frame has no whole trailing day: no flag and no inputs, whatever the thresholds
+    always = classify_rules(_candles(np.cumsum(steps), volume), replace(rules, thin_min_quote_volume=1e12))
+    assert always["thin_book"].to_list() == [False] * 24 + [True] * 376
+    assert always["trailing_quote_volume"].head(24).null_count() == 24 and not always["warmed_up"][23]
+
+
+@pytest.mark.parametrize(
+    ("source", "minutes", "span"),
+    [("ohlcv/1h/JUV_USDT", 60, 1440), ("replay_aug/1h/BTC_USDT", 60, 1440), ("special/JUV_USDT_5m_2024-02-03", 5, 120)],
+)
+def test_thin_book_is_the_day_level_definition_over_the_trailing_window(source, minutes, span):
+    """At every formed bar, the inputs and the flag equal ``assess`` (the candles' thin-book flag) run on the bars
+    of the trailing window alone: the same definitions, only trailing. JUV March is thin on some days and not on
+    others; the zero-volume day of JUV (5m) is checked over 2h windows."""
+    frame = pl.read_parquet(Path(__file__).resolve().parents[1] / "data" / f"{source}.parquet").sort("ts")
+    bar, span_ms = minutes * 60_000, span * 60_000
+    out = liquidity_inputs(frame, replace(THIN_RULES, thin_book_minutes=span))
+    flags = []
+    for i in range(span // minutes, frame.height, 5):
+        t = int(frame["ts"][i])
+        window = frame.filter((pl.col("ts") > t - span_ms) & (pl.col("ts") <= t))
+        day = assess(window, CleaningReport(expected_bars=span // minutes), t + bar, bar, THRESHOLDS).detail
+        row = out.row(i, named=True)
+        assert row["thin_book"] == day["thin_book"], (t, row, day)
+        assert row["trailing_quote_volume"] == pytest.approx(day["quote_volume"], abs=0.006)
+        assert row["trailing_zero_volume_share"] == pytest.approx(day["zero_volume_share"], abs=1e-6)
+        assert row["trailing_spread_bps"] == pytest.approx(day["spread_bps"], abs=6e-4)
+        flags.append(row["thin_book"])
+    assert len(flags) > 40
+    if source.startswith("ohlcv"):
+        assert 0 < sum(flags) < len(flags)  # both answers occur: the comparison is not vacuous
 
 
 def test_missing_volume_counts_as_zero_volume():
@@ -189,37 +246,83 @@ def test_fourteen_day_distribution_is_not_degenerate(replay, coin):
 
 
 # ---------------------------------------------------------------------------------------------
-# No-look-ahead canaries: cutting the future leaves the past identical; injected leaks are caught
+# No-look-ahead canaries: changing or cutting the bars after t leaves every row <= t identical
+# (huracan_assets_tests/causality.py: scaled, shuffled, thinned, thickened, dropped); leaks are caught
 # ---------------------------------------------------------------------------------------------
 
 
-def _cut_changes_past(fn, frame: pl.DataFrame, start: int, end: int) -> bool:
-    """True when the output for bars before a cut changes once the bars from the cut on are removed."""
-    full = fn(frame, start, end)
-    assert full.height == 24
-    for cut_hour in CUT_HOURS:
-        cut = start + cut_hour * HOUR
-        truncated = fn(frame.filter(pl.col("ts") < cut), start, end)
-        if not full.filter(pl.col("ts") < cut).equals(truncated):
-            return True
-    return False
+def _cut_changes_past(fn, frame: pl.DataFrame, start: int, end: int) -> list:
+    """The rows at or before a cut of D that change once the bars after the cut change or go (empty: causal)."""
+    assert fn(frame, start, end).height == 24
+    cuts = [start + h * HOUR for h in CUT_HOURS]
+    return causality_violations(lambda c: fn(c, start, end), frame, cuts)
 
 
 def _rules(frame, start, end):
-    return classify_rules(frame, DEFAULT_RULES, start, end)
+    return classify_rules(frame, THIN_RULES, start, end)
 
 
 def _centered_rules(frame, start, end):
     """A classic leak: smoothing prices with a centered window before classifying."""
     smoothed = frame.sort("ts").with_columns(close=pl.col("close").rolling_mean(5, center=True, min_samples=1))
-    return classify_rules(smoothed, DEFAULT_RULES, start, end)
+    return classify_rules(smoothed, THIN_RULES, start, end)
+
+
+_trailing_liquidity = liquidity_inputs
+
+
+def _whole_day_liquidity(candles: pl.DataFrame, rules: RegimeRules) -> pl.DataFrame:
+    """The defect of the review: the candles' thin_book flag of day D (``assess`` over all of D's bars) applied to
+    every bar of D, as the regimes asset used to read it from the registry."""
+    out = _trailing_liquidity(candles, rules)
+    frame = candles.sort("ts").with_columns(day=pl.col("ts") // (24 * HOUR))
+    flags = {
+        int(d): assess(part.drop("day"), CleaningReport(expected_bars=24), 0, HOUR, THRESHOLDS).detail["thin_book"]
+        for (d,), part in frame.group_by("day")
+    }
+    return out.with_columns(thin_book=frame["day"].replace_strict(flags, return_dtype=pl.Boolean))
 
 
 @pytest.mark.parametrize("day", [CRASH_DAY, CALM_DAY])
-@pytest.mark.parametrize("coin", COINS)
+@pytest.mark.parametrize("coin", [*COINS, "JUV"])
 def test_rules_are_causal(replay, coin, day):
     start, end = day_bounds_ms(day)
+    if coin == "JUV":  # a thin coin: the thin-book condition decides its regimes
+        assert classify_rules(replay[coin], THIN_RULES, start, end)["thin_book"].all()
     assert not _cut_changes_past(_rules, replay[coin], start, end)
+
+
+def test_juv_morning_regimes_ignore_the_afternoon_volume(replay, monkeypatch):
+    """The review's case: JUV with only the volume of the bars after 12:00 changed (x100). The regimes of
+    00:00-12:00 stay ILLIQUID (their trailing day is thin); with the old whole-day flag they turned RANGE."""
+    from huracan_assets.core.regime import classifier
+
+    start, end = day_bounds_ms(date(2024, 8, 9))
+    noon = start + 12 * HOUR
+    frame = replay["JUV"]
+    busy = frame.with_columns(volume=pl.when(pl.col("ts") > noon).then(pl.col("volume") * 100).otherwise("volume"))
+
+    def morning(candles: pl.DataFrame) -> pl.DataFrame:
+        return classify_rules(candles, THIN_RULES, start, end).filter(pl.col("ts") <= noon)
+
+    assert (morning(frame)["regime"] == Regime.ILLIQUID).all()
+    assert morning(busy).equals(morning(frame))
+    assert not classify_rules(busy, THIN_RULES, start, end)["thin_book"][-1]  # the busy afternoon does count later
+    monkeypatch.setattr(classifier, "liquidity_inputs", _whole_day_liquidity)
+    assert (morning(frame)["regime"] == Regime.ILLIQUID).all()
+    assert Regime.ILLIQUID not in morning(busy)["regime"].to_list()
+
+
+@pytest.mark.parametrize("coin", ["JUV", "BTC"])
+def test_rules_canary_catches_the_whole_day_thin_book(replay, monkeypatch, coin):
+    """Planting the old flag back (a whole-day thin book on every bar of D) fails the causality check: on JUV a
+    busier afternoon clears the flag of the morning, on BTC a thinner one sets it."""
+    from huracan_assets.core.regime import classifier
+
+    start, end = day_bounds_ms(CRASH_DAY)
+    assert not _cut_changes_past(_rules, replay[coin], start, end)
+    monkeypatch.setattr(classifier, "liquidity_inputs", _whole_day_liquidity)
+    assert _cut_changes_past(_rules, replay[coin], start, end)
 
 
 def test_rules_canary_catches_a_centered_window(replay):
@@ -244,7 +347,8 @@ def test_rules_canary_catches_a_whole_window_percentile(replay, monkeypatch):
 @pytest.fixture(scope="module")
 def crash_models(replay):
     start, _ = day_bounds_ms(CRASH_DAY)
-    return {c: fit_hmm(replay[c].filter(pl.col("ts") < start), n_states=3, seed=7) for c in COINS}
+    pre_d = {c: replay[c].filter(pl.col("ts") < start) for c in (*COINS, "JUV")}
+    return {c: fit_hmm(frame, n_states=3, seed=7, rules=THIN_RULES) for c, frame in pre_d.items()}
 
 
 def _smoothed_hmm(model):
@@ -264,7 +368,7 @@ def _smoothed_hmm(model):
     return run
 
 
-@pytest.mark.parametrize("coin", COINS)
+@pytest.mark.parametrize("coin", [*COINS, "JUV"])
 def test_hmm_forward_filter_is_causal(replay, crash_models, coin):
     start, end = day_bounds_ms(CRASH_DAY)
     model = crash_models[coin]
@@ -275,6 +379,21 @@ def test_hmm_forward_filter_is_causal(replay, crash_models, coin):
 
     assert not _cut_changes_past(filtered, replay[coin], start, end)
     assert _cut_changes_past(_smoothed_hmm(model), replay[coin], start, end)
+
+
+def test_hmm_canary_catches_the_whole_day_thin_book(replay, crash_models, monkeypatch):
+    from huracan_assets.core.regime import classifier
+
+    start, end = day_bounds_ms(CRASH_DAY)
+    model = crash_models["JUV"]
+
+    def filtered(frame, lo, hi):
+        return hmm_filtered_regimes(model, frame, lo, hi)
+
+    assert (filtered(replay["JUV"], start, end)["regime"] == Regime.ILLIQUID).all()
+    assert not _cut_changes_past(filtered, replay["JUV"], start, end)
+    monkeypatch.setattr(classifier, "liquidity_inputs", _whole_day_liquidity)
+    assert _cut_changes_past(filtered, replay["JUV"], start, end)
 
 
 def test_forward_filter_matches_the_last_smoothed_row_of_each_prefix(replay, crash_models):
@@ -325,7 +444,9 @@ def test_hmm_states_map_to_regimes_and_liquidity_overrides(replay):
             assert stats[state].drift_to_vol >= DEFAULT_RULES.hmm_trend_min_drift_to_vol
             ranges = [stats[k] for k, r in enumerate(model.state_regimes) if r is Regime.RANGE]
             assert all(stats[state].drift_to_vol > s.drift_to_vol for s in ranges)
-    thin = hmm_filtered_regimes(model, frame.filter(pl.col("ts") < end), start, end, thin_book=True)
+    # a floor no BTC day reaches: every formed bar has a thin book, and ILLIQUID overrides the states
+    thin_model = replace(model, rules=replace(model.rules, thin_min_quote_volume=1e15))
+    thin = hmm_filtered_regimes(thin_model, frame.filter(pl.col("ts") < end), start, end)
     assert (thin["regime"] == Regime.ILLIQUID).all()
     # the 7 days after the fit window, filtered bar by bar: not one regime throughout
     # (7 days of fit data is little; production fits on `hmm_fit_days` = 30)

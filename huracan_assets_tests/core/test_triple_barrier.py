@@ -94,12 +94,55 @@ def test_vertical_barrier_labels_by_the_sign_of_the_return_with_a_dead_zone(last
     assert row["ret"] == math.log(last_close / 100)  # ~ +-40 bps: inside a 50 bps dead zone, outside 30 bps
 
 
-def test_both_barriers_in_one_bar_count_as_the_stop():
+def test_both_barriers_in_one_bar_count_as_the_stop_for_either_side():
     path = _path([Q, (100, 101.5, 98.5, 100.1), Q, Q, Q])
     row = _event(path)
-    assert (row["barrier"], row["touch_ts"], row["label"]) == ("sl", _at(2), -1)
-    assert row["ret"] == math.log(SL / 100)  # filled at the stop price
-    assert _event(path, touch="close")["barrier"] == "vertical"  # closes never left the band
+    # the long stops at 99.005 (below); the short's own stop is 101.005 (above): the same bar stops it out too
+    assert (row["barrier"], row["touch_ts"], row["holding_bars"]) == ("sl", _at(2), 2)
+    assert row["ret"] == math.log(SL / 100) == row["net_ret"]  # filled at the stop price: -100 bps
+    assert (row["barrier_short"], row["touch_ts_short"], row["holding_bars_short"]) == ("sl", _at(2), 2)
+    assert row["ret_short"] == -math.log(PT / 100) == row["net_ret_short"]  # also -100 bps, not +100
+    assert row["label"] == 0  # neither side's trade made money (it was -1, the short credited with the long's stop)
+    by_close = _event(path, touch="close")  # closes never left the band
+    assert (by_close["barrier"], by_close["barrier_short"], by_close["label"]) == ("vertical", "vertical", 0)
+    assert by_close["ret_short"] == -math.log(100.0 / 100) == 0.0 and by_close["ret"] == 0.0
+    # a meta-label of the short (side -1) stops out there as well, and its columns are the short's
+    short = _event(path, side=-1)
+    assert (short["barrier"], short["label"], short["ret"]) == ("sl", 0, -math.log(PT / 100))
+    assert [short[c] for c in ("touch_ts", "barrier", "ret", "net_ret", "holding_bars")] == [
+        short[f"{c}_short"] for c in ("touch_ts", "barrier", "ret", "net_ret", "holding_bars")
+    ]
+
+
+def test_the_short_has_its_own_outcome_columns():
+    path = _path([Q, (100, 100.2, 98.9, 99.2), (99.2, 101.5, 99.0, 101.2), Q, Q])  # falls through 99.005 in bar 2
+    row = _event(path, cost_bps=10.0)
+    assert (row["barrier"], row["touch_ts"], row["ret"]) == ("sl", _at(2), math.log(SL / 100))
+    assert (row["barrier_short"], row["touch_ts_short"], row["holding_bars_short"]) == ("pt", _at(2), 2)
+    assert row["ret_short"] == -math.log(SL / 100) and row["net_ret_short"] == row["ret_short"] - 0.001
+    assert row["label"] == -1  # the short's own trade nets +90 bps
+    long_meta = _event(path, side=1)  # a meta-label of the long carries the short's outcome too
+    assert (long_meta["label"], long_meta["barrier_short"], long_meta["ret_short"]) == (0, "pt", row["ret_short"])
+
+
+@pytest.mark.parametrize(
+    ("bars", "label", "short", "long"),
+    [
+        # pt 1 x vol, sl 2 x vol: long pt 101.005 / sl 98.020; short pt 99.005 / sl 102.020
+        ([(100, 100.2, 98.9, 99.3), (99.3, 101.2, 99.2, 101.0), Q, Q, Q], -1, ("pt", 1), ("pt", 2)),  # short first
+        ([(100, 101.1, 99.9, 100.8), (100.8, 100.9, 98.8, 99.0), Q, Q, Q], 1, ("pt", 2), ("pt", 1)),  # long first
+        ([(100, 101.1, 98.9, 100.0), Q, Q, Q, Q], 0, ("pt", 1), ("pt", 1)),  # both in one bar: order unknown
+        ([(100, 102.5, 97.5, 100.0), Q, Q, Q, Q], 0, ("sl", 1), ("sl", 1)),  # beyond both stops: both stop out
+        ([(100, 100.2, 98.9, 99.3), (99.3, 99.4, 97.9, 98.0), Q, Q, Q], -1, ("pt", 1), ("sl", 2)),
+    ],
+)
+def test_asymmetric_barriers_are_not_a_mirror(bars, label, short, long):
+    row = _event(_path(bars), sl_mult=2.0)
+    assert (row["barrier"], row["holding_bars"]) == long
+    assert (row["barrier_short"], row["holding_bars_short"]) == short
+    assert row["label"] == label
+    if long[0] == short[0] == "pt":  # both sides made money on the same event: -ret_short would say otherwise
+        assert row["ret"] > 0 and row["ret_short"] > 0
 
 
 def test_a_bar_opening_beyond_a_barrier_touched_it_first_at_its_open():
@@ -313,3 +356,28 @@ def test_volatility_matches_an_independent_rolling_std():
     vol = out["vol"].to_numpy()
     assert np.array_equal(np.isnan(vol), np.isnan(expected))
     np.testing.assert_allclose(vol, expected, rtol=1e-9)
+
+
+@pytest.mark.parametrize("symbol", ["BTC", "DOGE", "WIF"])
+def test_the_short_is_the_mirror_of_the_long_except_on_bars_that_touch_both_barriers(symbol):
+    # symmetric barriers: both sides see the same two prices, so the short's outcome is -ret except where the exit
+    # bar touched both barriers (neither opened beyond one): there both stop out and both lose
+    frame = _hourly(symbol)
+    spec = BarrierSpec(pt_mult=1.0, sl_mult=1.0, max_holding_bars=12)
+    out = triple_barrier(frame, frame["ts"][0], frame["ts"][-1] + 1, spec, BAR).filter(pl.col("label").is_not_null())
+    exit_bar = out.join(frame.select(pl.col("ts").alias("touch_ts"), "open", "high", "low"), on="touch_ts")
+    both = (
+        (pl.col("high") >= pl.col("pt_price"))
+        & (pl.col("low") <= pl.col("sl_price"))
+        & (pl.col("open") < pl.col("pt_price"))
+        & (pl.col("open") > pl.col("sl_price"))
+    )
+    double = exit_bar.filter(both)
+    assert double.height > 0  # the check is not vacuous
+    assert (double["barrier"] == "sl").all() and (double["barrier_short"] == "sl").all()
+    assert (double["ret"] < 0).all() and (double["ret_short"] < 0).all() and (double["label"] == 0).all()
+    mirror = exit_bar.filter(~both)
+    assert mirror["touch_ts"].equals(mirror["touch_ts_short"])
+    np.testing.assert_allclose(mirror["ret_short"].to_numpy(), -mirror["ret"].to_numpy(), rtol=0, atol=1e-15)
+    swap = {"pt": "sl", "sl": "pt", "vertical": "vertical"}
+    assert mirror["barrier_short"].to_list() == [swap[b] for b in mirror["barrier"]]

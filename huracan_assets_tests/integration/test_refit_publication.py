@@ -9,7 +9,10 @@ Three coins x two dates on real 1h candles (replay_long), relaxed gates so that 
 - promotion publishes the refit (``latest.json`` names it), the history snapshot says which model was validated;
 - on the next day the champion is shadow-traded as its validated twin on the whole shadow window (a refit
   through D has seen those bars, so comparing it there would be a leak, and comparing only after its cutoff
-  would leave one day).
+  would leave one day);
+- the pointer counts the retests since the last promotion (``tests_since_promotion``): 0 after each promotion,
+  and 1 then 2 when the same dates are decided again under the default gates, which refuse them; the gates JSON
+  records the retest number, the p-value, the level and the Benjamini-Hochberg outcome over the day's coins.
 """
 
 import base64
@@ -25,9 +28,11 @@ from dagster import AssetKey
 from huracan_assets.core.market_data.candles import day_bounds_ms
 from huracan_assets.core.models.bundle import BUNDLE_FILES, verify_bundle
 from huracan_assets.defs.derived import recipe_for
+from huracan_assets.defs.partitions import SYMBOLS, range_tags
 from huracan_assets.publishing.champion import check_pointer, read_pointer
 from huracan_assets.registry.client import Registry
 from huracan_assets.runner import backfill, daily_loop
+from huracan_assets.settings import PromotionSettings
 from huracan_assets.storage.object_store import LocalObjectStore
 from huracan_assets_tests.conftest import TEST_DATA
 from huracan_assets_tests.defs.helpers import defs_for, local_settings, sqlite_instance
@@ -131,6 +136,8 @@ def test_refit_is_published_and_the_validated_model_decides(home, tmp_path):
         data = base64.b64decode(text.split("data:image/png;base64,", 1)[1].rstrip(")"))
         assert data.startswith(b"\x89PNG") and len(data) > 200, asset
 
+    _check_retest_count(settings, store, instance, sorted({s for _, s in refits}))
+
     # truncated future: a world whose candles end with D makes byte-identical refits of D (world "a" held the
     # partitions of D + 1 when it trained D)
     _, store_b, _, _ = _run(tmp_path, _world(tmp_path / "cut", DATES[0]), DATES[0], "b")
@@ -139,3 +146,46 @@ def test_refit_is_published_and_the_validated_model_decides(home, tmp_path):
             again = {n: store_b.get(refit["s3_path"] + n) for n in BUNDLE_FILES}
             assert verify_bundle(again).content_hash == refit["sha256"], symbol
     shutil.rmtree(tmp_path / "cut")
+
+
+def _pointer(store, symbol: str, day: date) -> dict:
+    return pl.read_parquet(io.BytesIO(store.get(f"champion_pointer/{symbol}/{day}.parquet"))).row(0, named=True)
+
+
+def _check_retest_count(settings, store, instance, symbols: list[str]) -> None:
+    # relaxed gates promoted every coin on both dates: each decision was retest 1 and reset the count to 0
+    for day in DATES:
+        for symbol in symbols:
+            row = _pointer(store, symbol, day)
+            gates = json.loads(row["gates"])["gates"]
+            edge = gates["absolute_edge" if day == DATES[0] else "champion_margin"]
+            assert row["promoted"] and row["tests_since_promotion"] == 0, (day, symbol)
+            assert edge["trial"] == 1 and edge["passed"] and edge["p_value"] <= edge["level"]
+            assert gates["dsr"]["trials"] == settings.validation.dsr_trials
+            fdr = gates["fdr"]
+            assert fdr["passed"] and fdr["coins"] == len(symbols) and fdr["rejections"] == len(symbols)
+            assert fdr["value"] == edge["p_value"] and fdr["threshold"] <= edge["level"]
+    # the same dates decided again in one ranged run under the default gates: the first date has no earlier
+    # pointer (retest 1), the second reads the first's count (retest 2 unless the first promoted)
+    strict = defs_for(settings.model_copy(update={"promotion": PromotionSettings()}))
+    result = strict.resolve_job_def("symbol_day_job").execute_in_process(
+        instance=instance,
+        tags=range_tags(DATES[0], DATES[-1], instance.get_dynamic_partitions(SYMBOLS)),
+        asset_selection=[AssetKey("shadow_trades"), AssetKey("champion_pointer")],
+    )
+    assert result.success
+    counts = {}
+    for symbol in symbols:
+        expected = 0
+        for day in DATES:
+            row = _pointer(store, symbol, day)
+            trial = expected + 1
+            expected = 0 if row["promoted"] else trial
+            assert row["tests_since_promotion"] == expected, (day, symbol, row["reason"])
+            gates = json.loads(row["gates"])["gates"]
+            edge = gates.get("absolute_edge") or gates["champion_margin"]
+            assert edge["trial"] == trial and gates["dsr"]["trials"] == settings.validation.dsr_trials * trial
+            assert edge["level"] == pytest.approx(PromotionSettings().alpha * 30 / ((29 + trial) * (30 + trial)))
+            assert gates["fdr"]["coins"] == len(symbols)
+            counts[(day, symbol)] = row["tests_since_promotion"]
+    assert 2 in counts.values(), counts  # the default gates refuse 4-day windows: the count went 1, 2

@@ -1,15 +1,18 @@
 """Calibration: an engine's edge is its own past conditional forward return, never a number it invents.
 
-For every engine and direction (buy, sell) the calibration table holds the signed outcomes of the engine's
-past signals: ``direction x ret`` in bps, where ``ret`` is the log return of a position opened at the
-signal bar's close and closed at its triple-barrier touch (the ``labels`` asset; horizon <= 1 day). Only
-events whose outcome was known before the scored day enter the table: for day D that is ``labels`` up to
-D-1 (the events that started by D-2), and the asset passes nothing else.
+For every engine and direction (buy, sell) the calibration table holds the outcomes of the engine's past
+signals, each scored on **its own side's trade**: a buy on the long's return ``ret_bps``, a sell on the short's
+``ret_short_bps``, both simple returns in bps of a position opened at the signal bar's close and closed at that
+side's own triple-barrier touch (the ``labels`` asset; horizon <= 1 day). A sell is never scored as ``-ret``:
+the short has its own barriers and a bar that touches both barriers stops it out too, so ``-ret`` would credit
+it with the long's stop as a profit-take. Only events whose outcome was known before the scored day enter the
+table: for day D that is ``labels`` up to D-1 (the events that started by D-2), and the asset passes nothing
+else.
 
 - Outcomes of signals on neighbouring bars overlap (a one-day horizon spans many bars), so they are not
   independent. The effective sample ``n_eff`` counts the distinct horizon-long time buckets that hold a
   signal, never more than ``n``.
-- ``edge_bps`` is the mean signed outcome, shrunk toward zero by ``n_eff / (n_eff + shrinkage)`` so a
+- ``edge_bps`` is the mean outcome (``signed_bps``), shrunk toward zero by ``n_eff / (n_eff + shrinkage)`` so a
   handful of lucky trades does not look like an edge. Below ``min_samples`` signals the edge is 0.
 - ``confidence`` comes from the sample size and the dispersion: ``n_eff / (n_eff + shrinkage)`` times
   ``2 Phi(t) - 1`` for the t-statistic ``t = mean / (std / sqrt(n_eff))`` of a positive mean, 0 otherwise.
@@ -26,6 +29,7 @@ import numpy as np
 import polars as pl
 
 from huracan_assets.core.engines.base import BUY, SELL, EngineOutput
+from huracan_assets.core.labels.triple_barrier import long_return_bps, short_return_bps
 
 CALIBRATION_SCHEMA = {
     "engine": pl.String,
@@ -51,31 +55,48 @@ class CalibrationSpec:
             raise ValueError(f"bad calibration spec {self}")
 
 
+OUTCOME_SCHEMA = {"ts": pl.Int64, "ret_bps": pl.Float64, "ret_short_bps": pl.Float64}
+
+
 def outcomes_from_labels(labels: pl.DataFrame) -> pl.DataFrame:
-    """``ts`` and ``ret_bps`` of the resolved events of a labels frame (unresolved events never count)."""
+    """``ts``, ``ret_bps`` (the long's trade) and ``ret_short_bps`` (the short's own trade) of the resolved events
+    of a labels frame of ``side`` 0, as simple returns in bps (unresolved events never count)."""
     if labels.height == 0:
-        return pl.DataFrame(schema={"ts": pl.Int64, "ret_bps": pl.Float64})
+        return pl.DataFrame(schema=OUTCOME_SCHEMA)
     return (
-        labels.filter(pl.col("label").is_not_null() & pl.col("ret").is_finite())
-        .select(pl.col("ts").cast(pl.Int64), (pl.col("ret") * 1e4).alias("ret_bps"))
+        labels.filter(pl.col("label").is_not_null() & pl.col("ret").is_finite() & pl.col("ret_short").is_finite())
+        .select(
+            pl.col("ts").cast(pl.Int64),
+            long_return_bps("ret").alias("ret_bps"),
+            short_return_bps("ret_short").alias("ret_short_bps"),
+        )
         .unique("ts", keep="last")
         .sort("ts")
     )
 
 
+def side_outcome_bps(direction: pl.Expr) -> pl.Expr:
+    """The outcome of a signal's own trade: the long's ``ret_bps`` for a buy, the short's ``ret_short_bps`` for a
+    sell (null for a wait)."""
+    return pl.when(direction > 0).then(pl.col("ret_bps")).when(direction < 0).then(pl.col("ret_short_bps"))
+
+
 def signed_outcomes(directions: pl.DataFrame, outcomes: pl.DataFrame, engines: list[str]) -> pl.DataFrame:
-    """Long table (ts, engine, direction, signed_bps) of every non-wait signal that has a resolved outcome."""
-    joined = directions.select("ts", *engines).join(outcomes, on="ts", how="inner")
+    """Long table (ts, engine, direction, signed_bps) of every non-wait signal that has a resolved outcome;
+    ``signed_bps`` is the outcome of the signal's own side (:func:`side_outcome_bps`)."""
+    joined = directions.select("ts", *engines).join(outcomes.select(list(OUTCOME_SCHEMA)), on="ts", how="inner")
     if joined.height == 0 or not engines:
         return pl.DataFrame(
             schema={"ts": pl.Int64, "engine": pl.String, "direction": pl.Int8, "signed_bps": pl.Float64}
         )
-    long = joined.unpivot(index=["ts", "ret_bps"], on=engines, variable_name="engine", value_name="direction")
+    long = joined.unpivot(
+        index=["ts", "ret_bps", "ret_short_bps"], on=engines, variable_name="engine", value_name="direction"
+    )
     return long.filter(pl.col("direction").is_finite() & (pl.col("direction") != 0)).select(
         "ts",
         "engine",
         pl.col("direction").cast(pl.Int8),
-        (pl.col("direction") * pl.col("ret_bps")).alias("signed_bps"),
+        side_outcome_bps(pl.col("direction")).alias("signed_bps"),
     )
 
 
@@ -98,7 +119,7 @@ def calibrate(
 ) -> pl.DataFrame:
     """The calibration table (``CALIBRATION_SCHEMA``): one row per engine x direction (buy, sell).
 
-    ``directions``: ts + one raw-direction column per engine; ``outcomes``: ts, ret_bps (from
+    ``directions``: ts + one raw-direction column per engine; ``outcomes``: ts, ret_bps, ret_short_bps (from
     :func:`outcomes_from_labels`). The caller passes only outcomes known before the day being scored.
     """
     long = signed_outcomes(directions, outcomes, engines).with_columns(

@@ -1,7 +1,8 @@
 """The per-coin meta combiner: EMA weights of engines by realized accuracy and net edge, gated by regime.
 
 **State** (one row per engine, the ``meta_weights`` asset): ``ema_hit`` (share of signals that went the
-right way), ``ema_net_bps`` (mean signed outcome after round-trip costs), ``redundancy`` (from the gate) and
+right way), ``ema_net_bps`` (mean outcome of the signal's own side after round-trip costs: a buy on the long's
+return, a sell on the short's own, never ``-ret``), ``redundancy`` (from the gate) and
 the resulting ``weight``. Each day the state is updated with the outcomes resolved during that day; with
 ``k`` signals resolved for an engine, the EMA moves by ``1 - (1 - alpha)**k`` toward the day's mean.
 **Cold start**: ``ema_hit = 0.5``, ``ema_net_bps = 0`` and uniform weights; the gate is computed from
@@ -135,17 +136,21 @@ def with_weights(state: pl.DataFrame, spec: MetaSpec) -> pl.DataFrame:
 def observations(
     outputs: Mapping[str, EngineOutput], ts: np.ndarray, outcomes: pl.DataFrame, cost_bps: np.ndarray
 ) -> pl.DataFrame:
-    """engine, hit, net_bps of every non-wait signal at ``ts`` with a resolved outcome (ts, ret_bps)."""
+    """engine, hit, net_bps of every non-wait signal at ``ts`` with a resolved outcome (ts, ret_bps,
+    ret_short_bps): a buy scored on the long's trade, a sell on the short's own."""
     frames = []
-    base = pl.DataFrame({"ts": ts, "cost_bps": cost_bps}).join(outcomes, on="ts", how="inner")
+    base = pl.DataFrame({"ts": ts, "cost_bps": cost_bps}).join(
+        outcomes.select("ts", "ret_bps", "ret_short_bps"), on="ts", how="inner"
+    )
     index = {int(t): i for i, t in enumerate(ts)}
     rows = np.array([index[int(t)] for t in base["ts"]], dtype=np.int64)
+    ret_long, ret_short = base["ret_bps"].to_numpy(), base["ret_short_bps"].to_numpy()
     for name, out in outputs.items():
         d = out.direction[rows].astype(np.float64)
         mask = d != 0
         if not mask.any():
             continue
-        signed = d[mask] * base["ret_bps"].to_numpy()[mask]
+        signed = np.where(d > 0, ret_long, ret_short)[mask]
         frames.append(
             pl.DataFrame(
                 {"engine": name, "hit": signed > 0, "net_bps": signed - base["cost_bps"].to_numpy()[mask]},

@@ -1,8 +1,9 @@
 """The regime gate: which engine may speak in which regime, from its net edge after costs.
 
-The **leaderboard** scores every past signal of every engine that has a resolved outcome: its signed
-forward return (``direction x ret``, bps) minus the round-trip cost of that bar, grouped by the regime the bar
-was in. The **gate table** turns it into switches and weights per engine x regime:
+The **leaderboard** scores every past signal of every engine that has a resolved outcome: the return of its
+own side's trade (a buy: the long's ``ret_bps``; a sell: the short's ``ret_short_bps``, never ``-ret``; see
+:mod:`calibration`) minus the round-trip cost of that bar, grouped by the regime the bar was in. The **gate
+table** turns it into switches and weights per engine x regime:
 
 - *hard gate*: the engine is off in a regime where its mean net edge is <= 0, or where it has fewer than
   ``min_samples`` scored signals (no evidence is not evidence of an edge);
@@ -61,8 +62,9 @@ def leaderboard(
     costs: pl.DataFrame,
     engines: list[str],
 ) -> pl.DataFrame:
-    """engine, regime, n, hit_rate, mean_net_bps over the given signals (ts-aligned frames; ``regimes`` has
-    ts, regime; ``costs`` has ts, cost_bps). Signals on bars without a regime or a cost are not scored."""
+    """engine, regime, n, hit_rate, mean_net_bps over the given signals (ts-aligned frames; ``outcomes`` has ts,
+    ret_bps, ret_short_bps; ``regimes`` has ts, regime; ``costs`` has ts, cost_bps). Signals on bars without a
+    regime or a cost are not scored."""
     long = signed_outcomes(directions, outcomes, engines)
     long = long.join(regimes.select("ts", "regime"), on="ts", how="inner").join(
         costs.select("ts", "cost_bps"), on="ts", how="inner"

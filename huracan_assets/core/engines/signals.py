@@ -64,10 +64,10 @@ def day_signals(
     """(signals of the bars in ``[start_ms, end_ms)``, calibration table).
 
     ``inp`` holds the day and the history before it (engine warm-up and the calibration period). Only the
-    outcomes (ts, ret_bps) of events that started at least one horizon before ``start_ms`` are used, so each was
-    resolved before D began (with ``labels`` up to D-1 that is all of them), and only signals of bars before
-    ``start_ms``. Bars after ``end_ms`` cannot reach D's rows: every engine is causal. ``state``/``gate``:
-    ``meta_weights[D-1]``.
+    outcomes (ts, ret_bps, ret_short_bps: :func:`outcomes_from_labels`) of events that started at least one
+    horizon before ``start_ms`` are used, so each was resolved before D began (with ``labels`` up to D-1 that is
+    all of them), and only signals of bars before ``start_ms``. Bars after ``end_ms`` cannot reach D's rows:
+    every engine is causal. ``state``/``gate``: ``meta_weights[D-1]``.
     """
     engines = list(registry.names())
     directions = registry.directions(inp)

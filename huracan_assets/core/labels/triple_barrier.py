@@ -38,18 +38,31 @@ Semantics (bars are candles: ``ts`` is the bar's open time, in epoch ms):
   is known: ``touch_ts + bar_ms``); ``holding_bars = (touch_ts - ts) // bar_ms``.
 * ``ret`` is the gross log return entry → exit, times the side for ``side`` ±1 (a short earns the fall);
   ``net_ret = ret - cost_bps / 1e4`` (the round-trip cost as a log return). For ``side`` 0 both are the long's.
+* **Both sides' outcomes.** Every row also carries the outcome of the **short** trade of the same event, with
+  its own (mirrored) barriers, as if labelled with ``side`` −1: ``touch_ts_short``, ``barrier_short``,
+  ``ret_short`` (``-log(exit / entry)``), ``net_ret_short`` and ``holding_bars_short``. A bar that touches both
+  barriers is the stop for either side, so there it is a loss for the long *and* for the short: the short's
+  outcome is not ``-ret``. With ``pt_mult == sl_mult`` the two sides differ only on such bars; otherwise their
+  barriers are not mirror images and their exits may differ anywhere. Resolution (``no_vol`` / ``unresolved``)
+  depends on the event alone, so it is the same for both sides. For ``side`` −1 the short columns repeat the
+  main ones. Consumers that score a trade use the side's own columns: the long's ``ret`` for a buy, the
+  short's ``ret_short`` for a sell, never ``-ret`` (:func:`long_return_bps`, :func:`short_return_bps`).
 * **Labels** (``Int8``, null unless resolved), "profitable after costs" throughout:
-  - ``side`` 0: +1 when the long's net return ``ret - cost`` is positive, −1 when the short's net return
-    ``-ret - cost`` is positive, else 0. Without costs that is +1 at the profit-take, −1 at the stop and
-    the sign of the return at the vertical barrier; with costs a barrier touch too small to pay them is 0.
+  - ``side`` 0: +1 when the long's trade nets a profit (``ret - cost > 0``), −1 when the short's *own* trade
+    does (``ret_short - cost > 0``), else 0. Without costs that is +1 at the long's profit-take, −1 at the
+    short's, the sign of the return at the vertical barrier, and 0 for a bar that touched both barriers (both
+    stopped out); with costs a barrier touch too small to pay them is 0. Only with ``pt_mult != sl_mult`` can
+    both sides net a profit (one exits before the other reaches its barrier): the side that exited first wins,
+    and 0 when both exited in the same bar (the order is unknown).
   - ``side`` ±1 (meta-labels): 1 when the side's trade nets a positive return (``net_ret > 0``), else 0.
   - At the vertical barrier only, a net return below ``vertical_dead_zone_bps`` also gives 0 (``|net| <
-    dead zone``).
+    dead zone``); for ``side`` 0 each side's own exit decides whether its dead zone applies.
 
 Kernel barrier codes: 1 ``pt``, −1 ``sl``, 0 ``vertical``, −2 ``unresolved``, −3 ``no_vol``.
 
 Threads: the kernels are serial ``@njit(cache=True, nogil=True)``; a caller may spread coins over threads,
-within the machine's thread budget (no numba ``parallel`` here).
+within the machine's thread budget (no numba ``parallel`` here). The short's outcome costs one more first-touch
+pass (none for ``side`` −1).
 """
 
 from __future__ import annotations
@@ -76,6 +89,11 @@ LABEL_SCHEMA: dict[str, pl.DataType] = {
     "net_ret": pl.Float64,
     "label": pl.Int8,
     "holding_bars": pl.Int32,
+    "touch_ts_short": pl.Int64,
+    "barrier_short": pl.String,
+    "ret_short": pl.Float64,
+    "net_ret_short": pl.Float64,
+    "holding_bars_short": pl.Int32,
 }
 _BARRIER_STRINGS = pl.Series([BARRIER_NAMES[code] for code in range(NO_VOL, PT + 1)], dtype=pl.String)
 _INPUT_COLUMNS = ("ts", "open", "high", "low", "close")
@@ -310,28 +328,43 @@ def _first_touch(
 
 
 @njit(cache=True, nogil=True)
-def _outcomes(ts, entry_idx, entry, touch_idx, barrier, exit_price, side, cost, dead_zone, bar_ms):  # pragma: no cover
-    """``(ret, net_ret, label, holding_bars, touch_ts)`` of resolved events; NaN / 0 elsewhere (masked later)."""
+def _side_outcome(ts, entry_idx, entry, touch_idx, barrier, exit_price, sign, cost, bar_ms):  # pragma: no cover
+    """``(ret, net_ret, holding_bars, touch_ts)`` of one side's trades (``sign`` +1 long, -1 short); NaN / 0 where
+    the event is unresolved (masked later)."""
     m = entry_idx.size
     ret = np.full(m, np.nan)
     net = np.full(m, np.nan)
-    label = np.zeros(m, np.int8)
     holding = np.zeros(m, np.int32)
     touch_ts = np.zeros(m, np.int64)
-    sign = -1.0 if side < 0 else 1.0
     for e in range(m):
         if barrier[e] < SL:
             continue
         r = sign * math.log(exit_price[e] / entry[e])
         ret[e] = r
         net[e] = r - cost
-        zone = dead_zone if barrier[e] == VERTICAL else 0.0
-        up = (r - cost > 0) & (r - cost >= zone)  # the long (or the side) nets a profit
-        down = (side == 0) & (-r - cost > 0) & (-r - cost >= zone)  # no side: the short nets a profit
-        label[e] = np.int8(up) - np.int8(down)  # branch-free: the outcome is a coin flip to the predictor
         touch_ts[e] = ts[touch_idx[e]]
         holding[e] = (touch_ts[e] - ts[entry_idx[e]]) // bar_ms
-    return ret, net, label, holding, touch_ts
+    return ret, net, holding, touch_ts
+
+
+@njit(cache=True, nogil=True)
+def _labels(barrier, net, touch_idx, barrier_s, net_s, touch_idx_s, side, dead_zone):  # pragma: no cover
+    """Labels of resolved events (0 elsewhere, masked later) from the side's net return and, for ``side`` 0, the
+    short's own net return (``*_s``), as the module docstring says."""
+    m = barrier.size
+    label = np.zeros(m, np.int8)
+    for e in range(m):
+        if barrier[e] < SL:
+            continue
+        zone = dead_zone if barrier[e] == VERTICAL else 0.0
+        up = (net[e] > 0) & (net[e] >= zone)  # the long (or the side) nets a profit
+        zone_s = dead_zone if barrier_s[e] == VERTICAL else 0.0
+        down = (side == 0) & (net_s[e] > 0) & (net_s[e] >= zone_s)  # no side: the short's own trade nets a profit
+        lab = np.int8(up) - np.int8(down)  # branch-free: the outcome is a coin flip to the predictor
+        if up & down:  # both profit (only when pt_mult != sl_mult): the first exit wins; one bar: unknown order
+            lab = np.int8(1) if touch_idx[e] < touch_idx_s[e] else np.int8(-1 if touch_idx_s[e] < touch_idx[e] else 0)
+        label[e] = lab
+    return label
 
 
 # ------------------------------------------------------------------------------------------------ public
@@ -352,32 +385,20 @@ def triple_barrier(
     entry = close[entry_idx]
     vol = _trailing_vol(close, entry_idx, spec.vol_window, spec.min_vol_returns, float(spec.min_vol))
     pt, sl = _barrier_prices(entry, vol, float(spec.pt_mult), float(spec.sl_mult), spec.side)
-    touch_idx, code, exit_price = _first_touch(
-        ts,
-        open_,
-        high,
-        low,
-        close,
-        entry_idx,
-        vol,
-        float(spec.pt_mult),
-        float(spec.sl_mult),
-        spec.horizon_ms(bar_ms),
-        spec.touch == "high_low",
-        spec.side,
-    )
-    ret, net, label, holding, touch_ts = _outcomes(
-        ts,
-        entry_idx,
-        entry,
-        touch_idx,
-        code,
-        exit_price,
-        spec.side,
-        spec.cost_bps / 1e4,
-        spec.vertical_dead_zone_bps / 1e4,
-        bar_ms,
-    )
+    horizon_ms, touch_hl = spec.horizon_ms(bar_ms), spec.touch == "high_low"
+    pt_mult, sl_mult, cost = float(spec.pt_mult), float(spec.sl_mult), spec.cost_bps / 1e4
+    args = (ts, open_, high, low, close, entry_idx, vol, pt_mult, sl_mult, horizon_ms, touch_hl)
+    touch_idx, code, exit_price = _first_touch(*args, spec.side)
+    sign = -1.0 if spec.side < 0 else 1.0
+    ret, net, holding, touch_ts = _side_outcome(ts, entry_idx, entry, touch_idx, code, exit_price, sign, cost, bar_ms)
+    if spec.side < 0:  # the side is the short: its outcome is the short's
+        s_touch_idx, s_code, s_ret, s_net, s_holding, s_touch_ts = touch_idx, code, ret, net, holding, touch_ts
+    else:  # the short's own barriers (mirrored) and first touch: one more pass
+        s_touch_idx, s_code, s_exit = _first_touch(*args, -1)
+        s_ret, s_net, s_holding, s_touch_ts = _side_outcome(
+            ts, entry_idx, entry, s_touch_idx, s_code, s_exit, -1.0, cost, bar_ms
+        )
+    label = _labels(code, net, touch_idx, s_code, s_net, s_touch_idx, spec.side, spec.vertical_dead_zone_bps / 1e4)
     out = pl.DataFrame(
         [
             pl.Series("ts", ts[entry_idx], dtype=pl.Int64),
@@ -391,13 +412,30 @@ def triple_barrier(
             pl.Series("net_ret", net, dtype=pl.Float64, nan_to_null=True),
             pl.Series("label", label, dtype=pl.Int8),
             pl.Series("holding_bars", holding, dtype=pl.Int32),
+            pl.Series("touch_ts_short", s_touch_ts, dtype=pl.Int64),
+            _BARRIER_STRINGS.gather(s_code.astype(np.int64) - NO_VOL).alias("barrier_short"),
+            pl.Series("ret_short", s_ret, dtype=pl.Float64, nan_to_null=True),
+            pl.Series("net_ret_short", s_net, dtype=pl.Float64, nan_to_null=True),
+            pl.Series("holding_bars_short", s_holding, dtype=pl.Int32),
             pl.Series("_resolved", code >= SL, dtype=pl.Boolean),
         ]
     )
-    resolved = pl.col("_resolved")
-    return out.with_columns(
-        pl.when(resolved).then(pl.col(c)).alias(c) for c in ("touch_ts", "label", "holding_bars")
-    ).drop("_resolved")
+    masked = ("touch_ts", "label", "holding_bars", "touch_ts_short", "holding_bars_short")
+    return out.with_columns(pl.when(pl.col("_resolved")).then(pl.col(c)).alias(c) for c in masked).drop("_resolved")
+
+
+def long_return_bps(ret: str = "ret") -> pl.Expr:
+    """The long trade's simple return in bps, ``(exit / entry - 1) x 1e4``, from its log return column ``ret``
+    (a labels frame of ``side`` 0 or +1): what one unit of notional earns before costs, as the shadow trader
+    books it. The log return understates a long's gain (and overstates its loss) by about ``ret² / 2``."""
+    return (pl.col(ret).exp() - 1.0) * 1e4
+
+
+def short_return_bps(ret_short: str = "ret_short") -> pl.Expr:
+    """The short trade's simple return in bps, ``(1 - exit / entry) x 1e4``, from its own log return column
+    ``ret_short`` (``-log(exit / entry)``): the short's P&L as the shadow trader books it. Never ``-ret``: the
+    short has its own exit; and ``ret_short`` itself would overstate the short's P&L by about ``ret_short² / 2``."""
+    return (1.0 - (-pl.col(ret_short)).exp()) * 1e4
 
 
 def triple_barrier_reference(
@@ -485,35 +523,52 @@ def _reference_touch(j, pt, sl, upper_is_pt, open_, high, low, close, spec):
     return None
 
 
-def _reference_event(i, ts, open_, high, low, close, spec, bar_ms) -> tuple:
+def _reference_side(i, side, vol, ts, open_, high, low, close, spec, bar_ms) -> tuple:
+    """``(pt, sl, touch ts, barrier, ret, net_ret, holding_bars)`` of the ``side`` (+1 / -1) trade of event ``i``."""
     entry = close[i]
-    vol = _reference_vol(i, close, spec)
-    if vol is None:
-        return (ts[i], entry, None, None, None, None, "no_vol", None, None, None, None)
-    if spec.side < 0:
+    if side < 0:
         pt, sl = entry * math.exp(-(spec.pt_mult * vol)), entry * math.exp(spec.sl_mult * vol)
     else:
         pt, sl = entry * math.exp(spec.pt_mult * vol), entry * math.exp(-(spec.sl_mult * vol))
     end_ts = ts[i] + spec.max_holding_bars * bar_ms
     path = [j for j in range(i + 1, len(ts)) if ts[j] <= end_ts]
     if ts[-1] < end_ts or not path:
-        return (ts[i], entry, vol, pt, sl, None, "unresolved", None, None, None, None)
+        return (pt, sl, None, "unresolved", None, None, None)
     hit = None
     for j in path:
-        hit = _reference_touch(j, pt, sl, spec.side >= 0, open_, high, low, close, spec)
+        hit = _reference_touch(j, pt, sl, side >= 0, open_, high, low, close, spec)
         if hit is not None:
             barrier, exit_price, exit_j = hit[0], hit[1], j
             break
     if hit is None:
         barrier, exit_price, exit_j = "vertical", close[path[-1]], path[-1]
-    ret = (-1.0 if spec.side < 0 else 1.0) * math.log(exit_price / entry)
+    ret = (-1.0 if side < 0 else 1.0) * math.log(exit_price / entry)
     net = ret - spec.cost_bps / 1e4
+    return (pt, sl, ts[exit_j], barrier, ret, net, (ts[exit_j] - ts[i]) // bar_ms)
+
+
+def _reference_profits(barrier: str, net: float, spec: BarrierSpec) -> bool:
     dead_zone = spec.vertical_dead_zone_bps / 1e4 if barrier == "vertical" else 0.0
-    if net > 0 and net >= dead_zone:
-        label = 1
-    elif spec.side == 0 and -ret - spec.cost_bps / 1e4 > 0 and -ret - spec.cost_bps / 1e4 >= dead_zone:
-        label = -1
+    return net > 0 and net >= dead_zone
+
+
+def _reference_event(i, ts, open_, high, low, close, spec, bar_ms) -> tuple:
+    entry = close[i]
+    vol = _reference_vol(i, close, spec)
+    if vol is None:
+        short = (None, "no_vol", None, None, None)  # touch ts, barrier, ret, net_ret, holding bars of the short
+        return (ts[i], entry, None, None, None, None, "no_vol", None, None, None, None, *short)
+    pt, sl, touch, barrier, ret, net, holding = _reference_side(
+        i, -1 if spec.side < 0 else 1, vol, ts, open_, high, low, close, spec, bar_ms
+    )
+    short = _reference_side(i, -1, vol, ts, open_, high, low, close, spec, bar_ms)[2:]
+    s_touch, s_barrier, _, s_net, _ = short
+    if barrier == "unresolved":
+        return (ts[i], entry, vol, pt, sl, None, barrier, None, None, None, None, *short)
+    wins = _reference_profits(barrier, net, spec)
+    short_wins = spec.side == 0 and _reference_profits(s_barrier, s_net, spec)
+    if wins and short_wins:  # both sides profit: the first exit; the same bar: unknown order
+        label = 1 if touch < s_touch else -1 if s_touch < touch else 0
     else:
-        label = 0
-    holding = (ts[exit_j] - ts[i]) // bar_ms
-    return (ts[i], entry, vol, pt, sl, ts[exit_j], barrier, ret, net, label, holding)
+        label = 1 if wins else -1 if short_wins else 0
+    return (ts[i], entry, vol, pt, sl, touch, barrier, ret, net, label, holding, *short)

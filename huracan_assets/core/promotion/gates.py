@@ -1,8 +1,9 @@
 """Promotion gates: should a challenger replace the champion of a coin? A pure decision over shadow results.
 
-Both models paper-trade the SAME unseen bars (the shadow window); :func:`decide` compares their results and
-returns a :class:`Decision` whose ``gates`` record every check (``passed``, ``value``, ``threshold``, JSON-ready).
-All of these must hold to promote:
+Both models paper-trade the SAME unseen bars (the shadow window). :func:`decide_day` decides every coin of a day
+together (the asset's pass 2, once all coins have their shadow stats); :func:`decide` is one coin alone. Each
+:class:`Decision`'s ``gates`` record every check (``passed``, ``value``, ``threshold``, JSON-ready). All of these
+must hold to promote:
 
 1. ``kill_switch``: neither the challenger's nor the champion's drawdown over the window exceeds
    ``kill_switch_drawdown``. A breach sets ``Decision.kill_switch`` (promotions stop for the coin until a human
@@ -10,25 +11,37 @@ All of these must hold to promote:
 2. ``canaries``: the challenger's walk-forward leakage canaries passed.
 3. ``min_trades``: the challenger closed at least ``min_trades`` trades (no flips on tiny samples).
 4. ``max_drawdown``: the challenger's drawdown is at most ``max_drawdown``.
-5. ``dsr``: the deflated Sharpe ratio of the challenger's daily returns is at least ``min_dsr``.
-6. the edge, as a one-sided lower confidence bound on net bps per trade:
+5. ``dsr``: the deflated Sharpe ratio of the challenger's daily returns is at least ``min_dsr``, with
+   ``N = dsr_trials x trial`` trials: ``dsr_trials`` variants behind each retest, times the coin's retests since
+   its last promotion (``Candidate.trial``, counted in the champion pointer).
+6. the edge, a one-sided Student t test on net bps per trade, at the coin's retest level (below):
 
-   - ``absolute_edge`` (no champion yet): ``mean - t_q(n-1) s / sqrt(n)`` must exceed ``first_min_net_bps``;
-   - ``champion_margin`` (a champion exists): the Welch bound
-     ``(mean_c - mean_k) - t_q(df) sqrt(s_c²/n_c + s_k²/n_k)`` (Welch–Satterthwaite ``df``) must exceed
-     ``margin_bps``. A champion with fewer than 2 trades has no variance to speak of: the challenger is then
-     compared with 0 net bps (a one-sample bound), and the gate and reason say so.
+   - ``absolute_edge`` (no champion yet): H0 ``mean <= first_min_net_bps``, ``t = (mean - first_min) / (s / sqrt(n))``
+     with ``n - 1`` df;
+   - ``champion_margin`` (a champion exists): Welch, H0 ``mean_c - mean_k <= margin_bps``,
+     ``t = (mean_c - mean_k - margin) / sqrt(s_c²/n_c + s_k²/n_k)`` with Welch–Satterthwaite df. A champion with
+     fewer than 2 trades has no variance to speak of: the challenger is then compared with 0 net bps (a
+     one-sample test), and the gate and reason say so.
 
-   ``t_q`` is Student's t quantile at ``confidence`` (exact, via the regularized incomplete beta function), so
-   small samples pay for their uncertainty; for large samples it is the normal bound.
+   It passes when its p-value is at most the retest level ``min(1 - confidence, alpha g_k)`` (alpha spending over
+   the coin's retests, :mod:`huracan_assets.core.promotion.multiplicity`); ``value`` is the lower confidence
+   bound at that level (``estimate - t_{1 - level}(df) se``), which then exceeds the threshold.
+7. ``fdr``: Benjamini–Hochberg at ``fdr_q`` across the coins decided together, each coin's threshold capped at
+   its retest level; a coin refused by another gate enters with p = 1 (every coin of the day counts in m). The
+   gate records the p-value, the level the coin was tested at today (``threshold``), m, the rejections and rank.
+
+With ``alpha=None`` every retest runs at ``1 - confidence`` and with ``fdr_q=None`` there is no ``fdr`` gate:
+with ``trial=1`` that is the rule before retests were counted (kept to measure it, e.g. the benchmark
+``bench_promotion_null``); the defaults control both (see multiplicity.py for the guarantees and references).
 
 Drawdowns are the larger of the reported ``max_drawdown`` (which may be measured intrabar) and the drawdown of
-the daily returns. The DSR's trials: ``dsr_trials`` daily retests on overlapping windows. The variance of the
-trials' per-period Sharpe ratios is unknown here, so it defaults to the variance of a Sharpe estimate under
-the null (zero true Sharpe), ``1 / (n_days - 1)`` per day, the same ``sqrt(n - 1)`` scale the PSR uses: the DSR
-is then about ``Φ(t_SR - E[max of N standard normals])`` with ``t_SR = SR sqrt(n - 1)``. This is conservative
-(retests of overlapping windows are correlated, their Sharpes vary less); ``PromotionSpec.trials_sharpe_var``
-overrides it when the caller has the retests' Sharpes.
+the daily returns. The DSR (Bailey & López de Prado 2014): the variance of the trials' per-period Sharpe ratios
+is unknown here, so it defaults to the variance of a Sharpe estimate under the null (zero true Sharpe),
+``1 / (n_days - 1)`` per day, the same ``sqrt(n - 1)`` scale the PSR uses: the DSR is then about
+``Φ(t_SR - E[max of N standard normals])`` with ``t_SR = SR sqrt(n - 1)``. This is conservative (retests of
+overlapping windows are correlated, their Sharpes vary less); ``PromotionSpec.trials_sharpe_var`` overrides it
+when the caller has the retests' Sharpes. The DSR alone is no error bound over an unbounded sequence of retests
+(its false-pass chance falls like 1/N, whose sum diverges): the edge test's spending is.
 
 Pure: numpy and math only, deterministic, no I/O.
 """
@@ -36,14 +49,26 @@ Pure: numpy and math only, deterministic, no I/O.
 from __future__ import annotations
 
 import math
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
+from huracan_assets.core.promotion.multiplicity import StepUp, bh_step_up, retest_level
 from huracan_assets.core.validation.metrics import deflated_sharpe_ratio, max_drawdown, norm_ppf
 
-GATE_ORDER = ("kill_switch", "canaries", "min_trades", "max_drawdown", "dsr", "absolute_edge", "champion_margin")
+GATE_ORDER = (
+    "kill_switch",
+    "canaries",
+    "min_trades",
+    "max_drawdown",
+    "dsr",
+    "absolute_edge",
+    "champion_margin",
+    "fdr",
+)
+K = TypeVar("K", bound=Hashable)
 
 
 # --------------------------------------------------------------------------------------------- inputs
@@ -103,13 +128,16 @@ class ShadowStats:
 class PromotionSpec:
     min_trades: int = 20  # no flips on tiny samples
     margin_bps: float = 2.0  # challenger net bps/trade must beat the champion's by this ...
-    confidence: float = 0.90  # ... with this one-sided confidence (lower bound of the difference minus margin > 0)
+    confidence: float = 0.90  # ... with at least this one-sided confidence in any single retest (level <= 1 - it)
     min_dsr: float = 0.5  # deflated Sharpe of the challenger's daily returns
-    dsr_trials: int = 30  # daily retests on overlapping windows = multiple testing
+    dsr_trials: int = 30  # strategy variants behind one retest; the DSR's N = dsr_trials x retests since promotion
     max_drawdown: float = 0.25
-    first_min_net_bps: float = 0.0  # absolute gate for the first champion (same confidence bound)
+    first_min_net_bps: float = 0.0  # absolute gate for the first champion (same test)
     kill_switch_drawdown: float = 0.35  # a drawdown past this stops promotions for the coin
     trials_sharpe_var: float | None = None  # per-day variance of the trials' Sharpes; None: 1 / (n_days - 1)
+    alpha: float | None = 0.05  # per coin: P(false promotion over all retests since its last promotion) <= alpha
+    spending_half_tests: float = 30.0  # half of alpha is spent over the first this-many retests
+    fdr_q: float | None = 0.10  # Benjamini-Hochberg level across the coins decided together (None: no BH)
 
     def __post_init__(self) -> None:
         if isinstance(self.min_trades, bool) or not isinstance(self.min_trades, int) or self.min_trades < 2:
@@ -130,6 +158,19 @@ class PromotionSpec:
             math.isfinite(self.trials_sharpe_var) and self.trials_sharpe_var >= 0
         ):
             raise ValueError(f"trials_sharpe_var must be None or finite >= 0, got {self.trials_sharpe_var!r}")
+        if self.alpha is not None and not 0.0 < self.alpha < 1.0:
+            raise ValueError(f"alpha must be None or in (0, 1), got {self.alpha!r}")
+        if not (math.isfinite(self.spending_half_tests) and self.spending_half_tests > 0):
+            raise ValueError(f"spending_half_tests must be finite and > 0, got {self.spending_half_tests!r}")
+        if self.fdr_q is not None and not 0.0 < self.fdr_q <= 1.0:
+            raise ValueError(f"fdr_q must be None or in (0, 1], got {self.fdr_q!r}")
+
+    def level(self, trial: int) -> float:
+        """The level of the coin's retest number ``trial`` since its last promotion."""
+        ceiling = 1.0 - self.confidence
+        if self.alpha is None:
+            return ceiling
+        return retest_level(trial, self.alpha, self.spending_half_tests, ceiling)
 
 
 @dataclass(frozen=True)
@@ -138,6 +179,34 @@ class Decision:
     reason: str  # one line a human reads: which gate decided
     gates: dict[str, dict]  # every gate: {"passed": bool, "value": ..., "threshold": ...} (+ details)
     kill_switch: bool
+
+
+def _check_window(stats: ShadowStats, role: str) -> None:
+    if stats.compared_from_ms < stats.trained_until_ms:
+        raise ValueError(
+            f"{role} {stats.model_id}: its stats start at {stats.compared_from_ms}, before its training cutoff "
+            f"{stats.trained_until_ms}; cut them to the bars after the cutoff"
+        )
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One coin of the day: its challenger, its champion (None: no champion yet) and ``trial``, the number of
+    this retest since the coin's last promotion (1 = the first; ``multiplicity.next_trial``).
+
+    Raises ValueError when a model's stats cover bars before its own training cutoff (in-sample bars)."""
+
+    challenger: ShadowStats
+    champion: ShadowStats | None = None
+    trial: int = 1
+
+    def __post_init__(self) -> None:
+        if isinstance(self.trial, bool) or not isinstance(self.trial, int | np.integer) or self.trial < 1:
+            raise ValueError(f"trial must be an int >= 1, got {self.trial!r}")
+        object.__setattr__(self, "trial", int(self.trial))
+        _check_window(self.challenger, "challenger")
+        if self.champion is not None:
+            _check_window(self.champion, "champion")
 
 
 # --------------------------------------------------------------------------------------------- Student t
@@ -162,56 +231,90 @@ def _betacf(a: float, b: float, x: float) -> float:
     return h
 
 
-def _betainc(a: float, b: float, x: float) -> float:
-    """Regularized incomplete beta function I_x(a, b)."""
+def _betainc(a: float, b: float, x: float, y: float | None = None) -> float:
+    """Regularized incomplete beta function I_x(a, b); ``y`` is ``1 - x`` when the caller has it exactly (no
+    cancellation when x is close to 1)."""
+    y = 1.0 - x if y is None else y
     if x <= 0.0:
         return 0.0
-    if x >= 1.0:
+    if y <= 0.0:
         return 1.0
-    log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    log_x = math.log1p(-y) if y < 0.5 else math.log(x)
+    log_y = math.log1p(-x) if x < 0.5 else math.log(y)
+    log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * log_x + b * log_y
     if x < (a + 1.0) / (a + b + 2.0):
         return math.exp(log_front) * _betacf(a, b, x) / a
-    return 1.0 - math.exp(log_front) * _betacf(b, a, 1.0 - x) / b
+    return 1.0 - math.exp(log_front) * _betacf(b, a, y) / b
 
 
 def t_cdf(x: float, df: float) -> float:
-    """Student's t CDF with ``df`` (> 0, may be fractional) degrees of freedom."""
+    """Student's t CDF with ``df`` (> 0, may be fractional) degrees of freedom. For ``x < 0`` it is the lower
+    tail computed directly, so ``t_cdf(-x, df)`` is the upper tail ``P(T > x)`` with full relative precision."""
     if not df > 0:
         raise ValueError(f"df must be > 0, got {df!r}")
     x2 = x * x
-    if x2 < df:  # the central mass, from x² / (df + x²) computed directly (no 1 - ~1 cancellation at large df)
-        tail = 0.5 - 0.5 * _betainc(0.5, df / 2.0, x2 / (df + x2))
-    else:
-        tail = 0.5 * _betainc(df / 2.0, 0.5, df / (df + x2))
+    # the tail P(T > |x|) = I_z(df/2, 1/2) / 2 with z = df / (df + x²) and 1 - z = x² / (df + x²) both computed
+    # directly: no 1 - ~1 cancellation at large df, nor 0.5 - ~0.5 in the far tail
+    tail = 0.5 * _betainc(df / 2.0, 0.5, df / (df + x2), x2 / (df + x2))
     return 1.0 - tail if x >= 0 else tail
 
 
+def _cornish_fisher(z: float, df: float) -> float:
+    """The t quantile from the normal one, in powers of 1/df (Abramowitz & Stegun 26.7.5)."""
+    g1 = (z**3 + z) / 4.0
+    g2 = (5 * z**5 + 16 * z**3 + 3 * z) / 96.0
+    g3 = (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / 384.0
+    g4 = (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / 92160.0
+    return z + g1 / df + g2 / df**2 + g3 / df**3 + g4 / df**4
+
+
+def t_isf(p: float, df: float) -> float:
+    """Student's t inverse survival function: the ``x`` with ``P(T > x) = p``, for ``p`` in (0, 0.5].
+
+    Safeguarded Newton on the upper tail (exact through :func:`t_cdf`, bracketed, bisection when a step leaves
+    the bracket), started from the Cornish–Fisher expansion; for df > 1e4 (where lgamma cancellation limits the
+    CDF) the expansion itself. Small ``p`` (a strict retest level) keeps its full relative precision."""
+    if not 0.0 < p <= 0.5:
+        raise ValueError(f"t_isf needs p in (0, 0.5], got {p!r}")
+    if not df > 0:
+        raise ValueError(f"df must be > 0, got {df!r}")
+    if p == 0.5:
+        return 0.0
+    z = -norm_ppf(p)
+    if df > 1e4:
+        return _cornish_fisher(z, df)
+    log_const = math.lgamma((df + 1.0) / 2.0) - math.lgamma(df / 2.0) - 0.5 * math.log(df * math.pi)
+    lo, hi = 0.0, max(1.0, 2.0 * z)
+    while t_cdf(-hi, df) > p:
+        lo, hi = hi, 2.0 * hi
+    x = _cornish_fisher(z, df)
+    if not lo < x < hi:
+        x = 0.5 * (lo + hi)
+    for _ in range(200):
+        f = t_cdf(-x, df) - p  # decreasing in x
+        if f == 0.0:
+            return x
+        if f > 0.0:
+            lo = x
+        else:
+            hi = x
+        pdf = math.exp(log_const - 0.5 * (df + 1.0) * math.log1p(x * x / df))
+        new = x + f / pdf if pdf > 0.0 else math.nan
+        if not lo < new < hi:
+            new = 0.5 * (lo + hi)
+        if abs(new - x) <= 1e-14 * max(1.0, abs(new)) or hi - lo <= 1e-15 * hi:
+            return new
+        x = new
+    return x
+
+
 def t_ppf(q: float, df: float) -> float:
-    """Student's t quantile for ``q`` in [0.5, 1): bisection on :func:`t_cdf`, or for df > 1e4 (where lgamma
-    cancellation limits the CDF) the Cornish–Fisher expansion in 1/df (Abramowitz & Stegun 26.7.5)."""
+    """Student's t quantile for ``q`` in [0.5, 1): ``t_isf(1 - q, df)``."""
     if not 0.5 <= q < 1.0:
         raise ValueError(f"t_ppf needs q in [0.5, 1), got {q!r}")
     if not df > 0:
         raise ValueError(f"df must be > 0, got {df!r}")
-    if df > 1e4:
-        z = norm_ppf(q)
-        g1 = (z**3 + z) / 4.0
-        g2 = (5 * z**5 + 16 * z**3 + 3 * z) / 96.0
-        g3 = (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / 384.0
-        g4 = (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / 92160.0
-        return z + g1 / df + g2 / df**2 + g3 / df**3 + g4 / df**4
-    lo, hi = 0.0, max(1.0, 2.0 * norm_ppf(q))
-    while t_cdf(hi, df) < q:
-        lo, hi = hi, 2.0 * hi
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        if t_cdf(mid, df) < q:
-            lo = mid
-        else:
-            hi = mid
-        if hi - lo <= 1e-13 * hi:
-            break
-    return 0.5 * (lo + hi)
+    return 0.0 if q == 0.5 else t_isf(1.0 - q, df)
 
 
 # --------------------------------------------------------------------------------------------- bounds
@@ -246,6 +349,75 @@ def welch_lower_bound(a: np.ndarray, b: np.ndarray, confidence: float) -> tuple[
     return diff - q * math.sqrt(se2), df, q
 
 
+@dataclass(frozen=True)
+class EdgeTest:
+    """The one-sided t test of the edge: H0 ``estimate <= threshold`` (bps per trade)."""
+
+    gate: str  # "absolute_edge" or "champion_margin"
+    estimate: float  # mean (first champion) or the difference of means (vs the champion); NaN: undefined
+    se: float  # its standard error
+    df: float  # Student / Welch–Satterthwaite degrees of freedom (inf when both samples are constant)
+    threshold: float
+    n_trades: int  # the challenger's
+    mean_bps: float  # the challenger's mean
+    baseline_bps: float | None  # the champion's mean (0 when it has < 2 trades); None for a first champion
+    against: str  # for the detail line
+
+    @property
+    def p_value(self) -> float:
+        """``P(T >= t)`` under H0, ``t = (estimate - threshold) / se``; NaN when undefined (< 2 trades)."""
+        if not math.isfinite(self.estimate) or not math.isfinite(self.se):
+            return math.nan
+        diff = self.estimate - self.threshold
+        if self.se == 0.0:
+            return 0.0 if diff > 0 else 1.0
+        if math.isinf(self.df):
+            return 0.5 * math.erfc(diff / self.se / math.sqrt(2.0))
+        return t_cdf(-diff / self.se, self.df)
+
+    def quantile(self, level: float) -> float:
+        """``t_{1 - level}(df)``: the bound at this level is ``estimate - quantile * se``."""
+        if not math.isfinite(self.df):
+            return -norm_ppf(level) if math.isinf(self.df) else math.nan
+        return t_isf(level, self.df)
+
+    def bound(self, level: float) -> float:
+        if not math.isfinite(self.estimate) or not math.isfinite(self.se):
+            return math.nan
+        return self.estimate if self.se == 0.0 else self.estimate - self.quantile(level) * self.se
+
+
+def _one_sample(x: np.ndarray) -> tuple[float, float, float]:
+    """(mean, standard error, df), NaN for fewer than 2 values."""
+    if x.size < 2:
+        return (float(x.mean()) if x.size else math.nan), math.nan, math.nan
+    mean, var_mean = _mean_var(x)
+    return mean, math.sqrt(var_mean), float(x.size - 1)
+
+
+def edge_test(challenger: ShadowStats, champion: ShadowStats | None, spec: PromotionSpec) -> EdgeTest:
+    """The edge test of :func:`decide_day`: absolute for a first champion, Welch against the champion."""
+    c, n = challenger.trade_net_bps, challenger.n_trades
+    if champion is None:
+        mean, se, df = _one_sample(c)
+        return EdgeTest("absolute_edge", mean, se, df, spec.first_min_net_bps, n, mean, None, "")
+    if champion.n_trades < 2:
+        mean, se, df = _one_sample(c)
+        against = f"0 net bps (champion {champion.model_id} has {champion.n_trades} trade(s) < 2)"
+        return EdgeTest("champion_margin", mean, se, df, spec.margin_bps, n, mean, 0.0, against)
+    mean_c = float(c.mean()) if c.size else math.nan
+    k = champion.trade_net_bps
+    mean_k = float(k.mean())
+    against = f"champion {champion.model_id} ({_fmt(mean_k)} bps/trade, {champion.n_trades} trades)"
+    se, df = math.nan, math.nan
+    if n >= 2:
+        va, vb = _mean_var(c)[1], _mean_var(k)[1]
+        se2 = va + vb
+        se = math.sqrt(se2)
+        df = math.inf if se2 == 0.0 else se2 * se2 / (va * va / (n - 1) + vb * vb / (k.size - 1))
+    return EdgeTest("champion_margin", mean_c - mean_k, se, df, spec.margin_bps, n, mean_c, mean_k, against)
+
+
 # --------------------------------------------------------------------------------------------- gates
 def _num(value: float | int | None) -> float | int | None:
     """A JSON-ready number: NaN and ±inf become None."""
@@ -278,65 +450,55 @@ def _kill_switch_gate(challenger: ShadowStats, champion: ShadowStats | None, spe
     return _gate(not tripped, _num(worst), spec.kill_switch_drawdown, detail)
 
 
-def _dsr_gate(challenger: ShadowStats, spec: PromotionSpec) -> dict:
+def _dsr_gate(challenger: ShadowStats, spec: PromotionSpec, trial: int) -> dict:
     n = challenger.n_days
+    trials = spec.dsr_trials * trial
     var = spec.trials_sharpe_var if spec.trials_sharpe_var is not None else (1.0 / (n - 1) if n >= 2 else math.nan)
-    dsr = deflated_sharpe_ratio(challenger.daily_returns, spec.dsr_trials, var) if n >= 2 else math.nan
+    dsr = deflated_sharpe_ratio(challenger.daily_returns, trials, var) if n >= 2 else math.nan
     passed = math.isfinite(dsr) and dsr >= spec.min_dsr
     detail = (
-        f"DSR {_fmt(dsr, '.3f')} {'>=' if passed else 'not >='} {spec.min_dsr} over {n} days, {spec.dsr_trials} trials"
+        f"DSR {_fmt(dsr, '.3f')} {'>=' if passed else 'not >='} {spec.min_dsr} over {n} days, {trials} trials "
+        f"({spec.dsr_trials} per retest x retest {trial})"
     )
-    return _gate(passed, _num(dsr), spec.min_dsr, detail, n_days=n, trials=spec.dsr_trials, trials_sharpe_var=var)
+    return _gate(passed, _num(dsr), spec.min_dsr, detail, n_days=n, trials=trials, trial=trial, trials_sharpe_var=var)
 
 
-def _absolute_edge_gate(challenger: ShadowStats, spec: PromotionSpec) -> dict:
-    bound, mean, q = lower_bound_one_sample(challenger.trade_net_bps, spec.confidence)
-    passed = math.isfinite(bound) and bound > spec.first_min_net_bps
-    detail = (
-        f"first champion: mean {_fmt(mean)} net bps/trade over {challenger.n_trades} trades, "
-        f"{spec.confidence:.0%} lower bound {_fmt(bound)} {'>' if passed else 'not >'} {spec.first_min_net_bps}"
-    )
-    return _gate(passed, _num(bound), spec.first_min_net_bps, detail, mean_bps=mean, t_quantile=q)
-
-
-def _margin_gate(challenger: ShadowStats, champion: ShadowStats, spec: PromotionSpec) -> dict:
-    c = challenger.trade_net_bps
-    mean_c = float(c.mean()) if c.size else math.nan
-    if champion.n_trades < 2:
-        bound, _, q = lower_bound_one_sample(c, spec.confidence)
-        mean_k, df = 0.0, c.size - 1.0
-        against = f"0 net bps (champion {champion.model_id} has {champion.n_trades} trade(s) < 2)"
-    else:
-        bound, df, q = welch_lower_bound(c, champion.trade_net_bps, spec.confidence)
-        mean_k = float(champion.trade_net_bps.mean())
-        against = f"champion {champion.model_id} ({_fmt(mean_k)} bps/trade, {champion.n_trades} trades)"
-    passed = math.isfinite(bound) and bound > spec.margin_bps
-    detail = (
-        f"challenger {_fmt(mean_c)} bps/trade ({challenger.n_trades} trades) vs {against}: "
-        f"{spec.confidence:.0%} lower bound of the gain {_fmt(bound)} {'>' if passed else 'not >'} "
-        f"margin {spec.margin_bps}"
-    )
-    return _gate(
-        passed, _num(bound), spec.margin_bps, detail, mean_bps=mean_c, baseline_bps=mean_k, df=df, t_quantile=q
-    )
-
-
-def _check_window(stats: ShadowStats, role: str) -> None:
-    if stats.compared_from_ms < stats.trained_until_ms:
-        raise ValueError(
-            f"{role} {stats.model_id}: its stats start at {stats.compared_from_ms}, before its training cutoff "
-            f"{stats.trained_until_ms}; cut them to the bars after the cutoff"
+def _edge_gate(test: EdgeTest, spec: PromotionSpec, trial: int) -> dict:
+    level = spec.level(trial)
+    p = test.p_value
+    bound = test.bound(level)
+    passed = math.isfinite(p) and p <= level
+    conf = f"{1 - level:.4%} lower bound {_fmt(bound)} {'>' if passed else 'not >'}"
+    head = f"retest {trial} since the last promotion: p = {_fmt(p, '.3g')} {'<=' if passed else 'not <='} "
+    head += f"level {level:.3g}"
+    if test.gate == "absolute_edge":
+        detail = (
+            f"first champion: mean {_fmt(test.mean_bps)} net bps/trade over {test.n_trades} trades, {head}; "
+            f"{conf} {test.threshold}"
         )
+        extra = {}
+    else:
+        detail = f"challenger {_fmt(test.mean_bps)} bps/trade vs {test.against}: {head}; {conf} margin {test.threshold}"
+        extra = {"baseline_bps": test.baseline_bps, "df": test.df}
+    return _gate(
+        passed,
+        _num(bound),
+        test.threshold,
+        detail,
+        mean_bps=test.mean_bps,
+        **extra,
+        t_quantile=test.quantile(level) if math.isfinite(test.se) else math.nan,
+        p_value=p,
+        trial=trial,
+        level=level,
+    )
 
 
-def decide(challenger: ShadowStats, champion: ShadowStats | None, spec: PromotionSpec) -> Decision:
-    """Promote ``challenger`` over ``champion`` (None: the coin has no champion yet)? See the module docstring.
-
-    Raises ValueError when a model's stats cover bars before its own training cutoff (in-sample bars).
-    """
-    _check_window(challenger, "challenger")
-    if champion is not None:
-        _check_window(champion, "champion")
+def _coin_gates(candidate: Candidate, spec: PromotionSpec) -> tuple[dict[str, dict], float | None]:
+    """Every gate but ``fdr``, and the coin's p-value for the day's BH family: None (it enters as 1) when another
+    gate refuses the coin, the edge test included (a p-value above its cap can never be rejected, so BH's outcome is
+    the same either way)."""
+    challenger, champion = candidate.challenger, candidate.champion
     dd = challenger.drawdown()
     gates = {
         "kill_switch": _kill_switch_gate(challenger, champion, spec),
@@ -358,20 +520,63 @@ def decide(challenger: ShadowStats, champion: ShadowStats | None, spec: Promotio
             spec.max_drawdown,
             f"drawdown {dd:.1%} {'<=' if dd <= spec.max_drawdown else '>'} {spec.max_drawdown:.1%}",
         ),
-        "dsr": _dsr_gate(challenger, spec),
+        "dsr": _dsr_gate(challenger, spec, candidate.trial),
     }
-    if champion is None:
-        gates["absolute_edge"] = _absolute_edge_gate(challenger, spec)
-    else:
-        gates["champion_margin"] = _margin_gate(challenger, champion, spec)
+    test = edge_test(challenger, champion, spec)
+    gates[test.gate] = _edge_gate(test, spec, candidate.trial)
+    return gates, (test.p_value if all(g["passed"] for g in gates.values()) else None)
+
+
+def _fdr_gate(p: float | None, bh: StepUp, i: int, cap: float) -> dict:
+    rejected, threshold = bh.rejected[i], bh.thresholds[i]
+    entered = "p = 1 (refused by another gate)" if p is None else f"p = {_fmt(p, '.3g')}"
+    detail = (
+        f"Benjamini-Hochberg over {bh.m} coin(s) at q = {bh.q}: {bh.rejections} rejection(s); {entered}, rank "
+        f"{bh.ranks[i]}, {'<=' if rejected else 'not <='} level {threshold:.3g} = min(retest level {cap:.3g}, "
+        f"q x {max(bh.rejections, 1)} / {bh.m})"
+    )
+    value = 1.0 if p is None else p
+    gate = _gate(rejected, _num(value), _num(threshold), detail, coins=bh.m, rejections=bh.rejections,
+                 rank=bh.ranks[i], q=bh.q)  # fmt: skip
+    gate["tested"] = p is not None  # False: another gate refused the coin first, so BH is not why it failed
+    return gate
+
+
+def _decision(candidate: Candidate, gates: dict[str, dict]) -> Decision:
     kill = not gates["kill_switch"]["passed"]
-    failed = [name for name in GATE_ORDER if name in gates and not gates[name]["passed"]]
+    failed = [
+        name for name in GATE_ORDER if name in gates and not gates[name]["passed"] and gates[name].get("tested", True)
+    ]
     if kill:
         reason = f"kill switch: {gates['kill_switch']['detail']}"
     elif failed:
         also = f" (also failing: {', '.join(failed[1:])})" if len(failed) > 1 else ""
         reason = f"refused by {failed[0]}: {gates[failed[0]]['detail']}{also}"
     else:
-        edge = "absolute_edge" if champion is None else "champion_margin"
-        reason = f"promote {challenger.model_id}: all gates passed; {edge}: {gates[edge]['detail']}"
+        edge = "absolute_edge" if candidate.champion is None else "champion_margin"
+        reason = f"promote {candidate.challenger.model_id}: all gates passed; {edge}: {gates[edge]['detail']}"
     return Decision(promote=not failed, reason=reason, gates=gates, kill_switch=kill)
+
+
+def decide_day(candidates: Mapping[K, Candidate], spec: PromotionSpec) -> dict[K, Decision]:
+    """Decide every coin of a day together: each coin's gates at its retest level, then Benjamini–Hochberg across
+    all of them (``fdr``). See the module docstring and :mod:`huracan_assets.core.promotion.multiplicity`."""
+    keys = list(candidates)
+    coins = {key: _coin_gates(candidates[key], spec) for key in keys}
+    if spec.fdr_q is not None and keys:
+        caps = [spec.level(candidates[key].trial) for key in keys]
+        family = [1.0 if coins[key][1] is None else coins[key][1] for key in keys]
+        bh = bh_step_up(family, spec.fdr_q, caps)
+        for i, key in enumerate(keys):
+            gates, p = coins[key]
+            gates["fdr"] = _fdr_gate(p, bh, i, caps[i])
+    return {key: _decision(candidates[key], coins[key][0]) for key in keys}
+
+
+def decide(challenger: ShadowStats, champion: ShadowStats | None, spec: PromotionSpec, trial: int = 1) -> Decision:
+    """Promote ``challenger`` over ``champion`` (None: the coin has no champion yet)? One coin decided alone, at its
+    retest number ``trial`` since its last promotion: :func:`decide_day` with one candidate (BH over m = 1).
+
+    Raises ValueError when a model's stats cover bars before its own training cutoff (in-sample bars).
+    """
+    return decide_day({0: Candidate(challenger, champion, trial)}, spec)[0]

@@ -13,7 +13,15 @@ Two methods share one output contract (``ts``, ``regime`` as a String column):
 Precedence of the rules: **ILLIQUID > PANIC > TREND > RANGE**.
 
 * ILLIQUID: the trailing share of zero-volume (or missing-volume) bars over ``liquidity_window``
-  is ``>= illiquid_zero_volume_share``, or the caller flags a thin order book (``thin_book``).
+  is ``>= illiquid_zero_volume_share``, or the bar's book is thin (``thin_book``): over the trailing
+  ``thin_book_minutes`` (one day) of bars ending at t inclusive, the traded quote value
+  ``sum(close * volume)`` is below ``thin_min_quote_volume``, or the zero-volume share is above
+  ``thin_max_zero_volume_share``, or the Corwin-Schultz spread estimate (mean of the pair estimates
+  ending in the window) is above ``thin_max_spread_bps``. These are the definitions of the candles'
+  day-level ``thin_book`` flag (``core/market_data/ingest.py`` ``assess``), made trailing so that a bar's
+  flag never depends on later bars of its day. A window is formed once the frame reaches a whole span
+  back; before that a bar is not thin. The defaults switch the thin-book test off; the ``regimes``
+  asset sets the thresholds from ``candles:`` in the config.
 * PANIC: extreme volatility *and* a fast drawdown at the same bar: the causal volatility
   percentile is ``>= panic_vol_pct`` and the close is at least ``|panic_drawdown|`` below the
   highest close of the trailing ``drawdown_window`` bars.
@@ -32,6 +40,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
+
+from huracan_assets.core.costs import corwin_schultz_pairs
 
 if TYPE_CHECKING:
     from hmmlearn.hmm import GaussianHMM
@@ -54,8 +64,13 @@ INPUT_COLUMNS = (
     "vol_pct",
     "drawdown",
     "zero_volume_share",
+    "trailing_quote_volume",
+    "trailing_zero_volume_share",
+    "trailing_spread_bps",
+    "thin_book",
     "warmed_up",
 )
+LIQUIDITY_COLUMNS = INPUT_COLUMNS[INPUT_COLUMNS.index("zero_volume_share") : INPUT_COLUMNS.index("warmed_up")]
 _WINDOW_FIELDS = ("trend_window", "vol_window", "vol_rank_window", "vol_rank_min_samples", "drawdown_window")
 _BASE_BAR_MINUTES = 60
 
@@ -79,6 +94,11 @@ class RegimeRules:
     panic_drawdown: float = -0.04  # drawdown at or below which (with high vol) a bar is PANIC
     liquidity_window: int = 24  # bars of the trailing zero-volume share
     illiquid_zero_volume_share: float = 0.25  # zero-volume share at or above which ILLIQUID
+    # thin book, per bar over the trailing thin_book_minutes (a time span, not bars); the defaults turn it off
+    thin_book_minutes: int = 1440  # one day, as the day-level thresholds of candles: are meant
+    thin_min_quote_volume: float = 0.0  # trailing traded value sum(close * volume) below which a bar is thin
+    thin_max_zero_volume_share: float = 1.0  # trailing zero-volume share above which a bar is thin
+    thin_max_spread_bps: float = math.inf  # trailing Corwin-Schultz estimate above which a bar is thin
     hmm_trend_min_drift_to_vol: float = 0.1  # HMM only: per-bar |mean return| / return std of a TREND state
 
     def __post_init__(self) -> None:
@@ -95,6 +115,12 @@ class RegimeRules:
             raise ValueError("panic_drawdown must be a negative fraction, e.g. -0.04")
         if not 0 < self.illiquid_zero_volume_share <= 1:
             raise ValueError("illiquid_zero_volume_share must be in (0, 1]")
+        if self.thin_book_minutes < 1:
+            raise ValueError("thin_book_minutes must be positive")
+        if not (self.thin_min_quote_volume >= 0 and 0 <= self.thin_max_zero_volume_share <= 1):
+            raise ValueError("thin_min_quote_volume must be >= 0 and thin_max_zero_volume_share in [0, 1]")
+        if not self.thin_max_spread_bps > 0:
+            raise ValueError("thin_max_spread_bps must be > 0")
         if self.hmm_trend_min_drift_to_vol < 0:
             raise ValueError("hmm_trend_min_drift_to_vol must be >= 0")
 
@@ -102,7 +128,8 @@ class RegimeRules:
     def for_bar_minutes(cls, bar_minutes: int, **overrides: Any) -> RegimeRules:
         """Defaults rescaled to ``bar_minutes`` bars: every window keeps its span in time.
 
-        Price thresholds (drawdown, percentiles, shares) are per time span and stay. The efficiency
+        Price thresholds (drawdown, percentiles, shares) are per time span and stay, and so do the thin-book
+        span (minutes) and its thresholds. The efficiency
         ratio of a path with a given drift and volatility shrinks like ``1/sqrt(bars)`` over a fixed
         span, so ``trend_strength_min`` is scaled by ``sqrt(base bars / new bars)`` of the trend
         window; the per-bar drift-to-vol of an HMM state likewise scales with ``sqrt(bar_minutes / 60)``.
@@ -160,15 +187,59 @@ def _trailing_rank(values: np.ndarray, window: int, min_samples: int, chunk: int
     return out
 
 
+def liquidity_inputs(candles: pl.DataFrame, rules: RegimeRules = DEFAULT_RULES) -> pl.DataFrame:
+    """The liquidity inputs per bar, trailing windows ending at the bar inclusive; rows of ``candles`` by ``ts``.
+
+    Columns: ``ts``; ``zero_volume_share`` (share of bars with zero or missing volume over the trailing
+    ``liquidity_window`` bars, partial windows allowed); over the bars with ts in ``(t - thin_book_minutes,
+    t]`` (the trailing day), exactly what ``core/market_data/ingest.py`` ``assess`` computes over a day's bars:
+    ``trailing_quote_volume`` (``sum(close * volume)``, missing volume 0), ``trailing_zero_volume_share``
+    and ``trailing_spread_bps`` (mean of the Corwin-Schultz estimates of the pairs of consecutive bars inside
+    the window, :func:`huracan_assets.core.costs.corwin_schultz_pairs`; null when none is defined). These
+    three are null until the frame reaches a whole span back (its first bar at or before ``t - span``).
+    ``thin_book`` is True when a formed window breaks a threshold of :class:`RegimeRules` with the day-level
+    flag's comparisons (value ``<`` minimum, share ``>`` maximum, spread ``>`` maximum), else False.
+    """
+    frame = candles.sort("ts")
+    span = rules.thin_book_minutes * 60_000
+    window = f"{span}i"
+    ts = frame["ts"].to_numpy()
+    pairs = corwin_schultz_pairs(frame["high"], frame["low"]) * 1e4  # pair (t-1, t) stored at t
+    # the pair stored at a window's first bar reaches the bar before the window: it is taken out again
+    edge = pairs[np.searchsorted(ts, ts - span, side="right")] if ts.size else pairs
+    zero = (pl.col("volume").fill_null(0.0) <= 0).cast(pl.Float64)
+    formed = pl.col("ts") - pl.col("ts").min() >= span
+    pair_n = pl.col("_pair").is_not_null().cast(pl.Float64).rolling_sum_by("ts", window) - pl.col("_edge").is_not_null()
+    pair_sum = pl.col("_pair").rolling_sum_by("ts", window) - pl.col("_edge").fill_null(0.0)
+    out = frame.with_columns(
+        _pair=pl.Series(pairs, dtype=pl.Float64).fill_nan(None),
+        _edge=pl.Series(edge, dtype=pl.Float64).fill_nan(None),
+    ).select(
+        "ts",
+        zero_volume_share=zero.rolling_mean(rules.liquidity_window, min_samples=1),
+        trailing_quote_volume=pl.when(formed).then(
+            (pl.col("close") * pl.col("volume").fill_null(0.0)).rolling_sum_by("ts", window)
+        ),
+        trailing_zero_volume_share=pl.when(formed).then(zero.rolling_mean_by("ts", window)),
+        trailing_spread_bps=pl.when(formed & (pair_n > 0)).then(pair_sum / pair_n),
+    )
+    thin = (
+        (pl.col("trailing_quote_volume") < rules.thin_min_quote_volume)
+        | (pl.col("trailing_zero_volume_share") > rules.thin_max_zero_volume_share)
+        | (pl.col("trailing_spread_bps") > rules.thin_max_spread_bps)
+    )
+    return out.with_columns(thin_book=thin.fill_null(False))
+
+
 def regime_inputs(candles: pl.DataFrame, rules: RegimeRules = DEFAULT_RULES) -> pl.DataFrame:
     """Causal inputs per bar (trailing windows only), for every row of ``candles`` sorted by ``ts``.
 
     Columns: ``ts``, ``efficiency_ratio`` (signed Kaufman ratio of log closes over ``trend_window``),
     ``trend_strength`` (its absolute value), ``realized_vol`` (std of 1-bar log returns over
     ``vol_window``), ``vol_pct`` (causal percentile, see :class:`RegimeRules`), ``drawdown`` (close
-    over the max close of the trailing ``drawdown_window`` bars, minus 1; <= 0), ``zero_volume_share``
-    (share of bars with zero or missing volume over the trailing ``liquidity_window`` bars, partial
-    windows allowed) and ``warmed_up`` (every input is formed).
+    over the max close of the trailing ``drawdown_window`` bars, minus 1; <= 0), the liquidity inputs of
+    :func:`liquidity_inputs` (:data:`LIQUIDITY_COLUMNS`) and ``warmed_up`` (every input is formed,
+    the thin-book window included).
     """
     frame = candles.sort("ts")
     log_close = pl.col("close").log()
@@ -179,9 +250,6 @@ def regime_inputs(candles: pl.DataFrame, rules: RegimeRules = DEFAULT_RULES) -> 
         efficiency_ratio=(log_close - log_close.shift(n_trend)) / step.abs().rolling_sum(n_trend, min_samples=n_trend),
         realized_vol=step.rolling_std(rules.vol_window, min_samples=rules.vol_window),
         drawdown=pl.col("close") / pl.col("close").rolling_max(rules.drawdown_window, min_samples=1) - 1.0,
-        zero_volume_share=(pl.col("volume").fill_null(0.0) <= 0)
-        .cast(pl.Float64)
-        .rolling_mean(rules.liquidity_window, min_samples=1),
     ).with_columns(
         # a perfectly flat window has 0/0: no trend at all
         efficiency_ratio=pl.when(pl.col("efficiency_ratio").is_nan()).then(0.0).otherwise(pl.col("efficiency_ratio")),
@@ -192,16 +260,15 @@ def regime_inputs(candles: pl.DataFrame, rules: RegimeRules = DEFAULT_RULES) -> 
         trend_strength=pl.col("efficiency_ratio").abs(),
         vol_pct=pl.Series(vol_pct, dtype=pl.Float64).fill_nan(None),
     )
-    out = out.with_columns(
-        warmed_up=pl.all_horizontal(
-            pl.col(c).is_not_null() for c in ("efficiency_ratio", "realized_vol", "vol_pct", "drawdown")
-        )
-    )
+    out = pl.concat([out, liquidity_inputs(frame, rules).drop("ts")], how="horizontal")
+    formed = ("efficiency_ratio", "realized_vol", "vol_pct", "drawdown", "trailing_zero_volume_share")
+    out = out.with_columns(warmed_up=pl.all_horizontal(pl.col(c).is_not_null() for c in formed))
     return out.select("ts", *INPUT_COLUMNS)
 
 
-def _illiquid_expr(rules: RegimeRules, thin_book: bool) -> pl.Expr:
-    return pl.lit(thin_book) | (pl.col("zero_volume_share") >= rules.illiquid_zero_volume_share)
+def _illiquid_expr(rules: RegimeRules) -> pl.Expr:
+    """ILLIQUID at a bar: its trailing zero-volume share, or its trailing thin-book flag."""
+    return pl.col("thin_book") | (pl.col("zero_volume_share") >= rules.illiquid_zero_volume_share)
 
 
 def classify_rules(
@@ -209,19 +276,18 @@ def classify_rules(
     rules: RegimeRules = DEFAULT_RULES,
     start_ms: int | None = None,
     end_ms: int | None = None,
-    thin_book: bool = False,
 ) -> pl.DataFrame:
     """Regime of the bars in ``[start_ms, end_ms)``, computed over all given rows (warm-up + D).
 
     Returns ``ts``, ``regime`` (String, one of :data:`REGIMES`) and the :data:`INPUT_COLUMNS`.
     Precedence ILLIQUID > PANIC > TREND > RANGE; bars with missing inputs fall through to RANGE
-    unless the liquidity rule fires. ``thin_book`` flags the whole frame ILLIQUID.
+    unless the liquidity rule fires (a trailing zero-volume share, or the bar's trailing thin book).
     """
     inputs = regime_inputs(candles, rules)
     panic = (pl.col("vol_pct") >= rules.panic_vol_pct) & (pl.col("drawdown") <= rules.panic_drawdown)
     trend = pl.col("trend_strength") >= rules.trend_strength_min
     regime = (
-        pl.when(_illiquid_expr(rules, thin_book))
+        pl.when(_illiquid_expr(rules))
         .then(pl.lit(Regime.ILLIQUID.value))
         .when(panic.fill_null(False))
         .then(pl.lit(Regime.PANIC.value))
@@ -284,19 +350,17 @@ class HmmRegimeModel:
 
 def hmm_features(candles: pl.DataFrame, rules: RegimeRules = DEFAULT_RULES) -> pl.DataFrame:
     """Causal HMM inputs: ``ts``, ``log_ret``, ``log_vol`` (log of the realized vol over ``rules.vol_window``)
-    and ``zero_volume_share`` (the liquidity rule's input). Nulls where a window is not yet formed.
+    and the liquidity rule's inputs (:func:`liquidity_inputs`). Nulls where a window is not yet formed.
     """
     frame = candles.sort("ts")
     step = pl.col("close").log().diff()
     vol = step.rolling_std(rules.vol_window, min_samples=rules.vol_window)
-    return frame.select(
+    feats = frame.select(
         "ts",
         log_ret=step,
         log_vol=pl.when(vol > 0).then(vol.log()).otherwise(None),
-        zero_volume_share=(pl.col("volume").fill_null(0.0) <= 0)
-        .cast(pl.Float64)
-        .rolling_mean(rules.liquidity_window, min_samples=1),
     ).with_columns(pl.col(c).fill_nan(None) for c in HMM_FEATURES)
+    return pl.concat([feats, liquidity_inputs(frame, rules).drop("ts")], how="horizontal")
 
 
 def _state_regimes(stats: list[HmmStateStats], trend_min_drift_to_vol: float) -> tuple[Regime, ...]:
@@ -436,14 +500,13 @@ def hmm_filtered_regimes(
     candles_window: pl.DataFrame,
     start_ms: int | None = None,
     end_ms: int | None = None,
-    thin_book: bool = False,
 ) -> pl.DataFrame:
     """Regimes of the bars in ``[start_ms, end_ms)`` from forward-filtered HMM state probabilities.
 
     The filter runs from the first row of ``candles_window`` (warm-up + D), starting at the model's
     ``startprob_``. Returns ``ts``, ``regime``, ``state`` (the most probable filtered state) and
     ``p_state_0`` .. ``p_state_{k-1}``. ILLIQUID still comes from the liquidity rule of
-    ``model.rules`` (or ``thin_book``) and overrides the state's regime.
+    ``model.rules`` (trailing zero-volume share or trailing thin book, per bar) and overrides the state's regime.
     """
     feats = hmm_features(candles_window, model.rules)
     raw = feats.select(HMM_FEATURES).to_numpy().astype(np.float64)  # nulls -> NaN: missing observations
@@ -451,13 +514,13 @@ def hmm_filtered_regimes(
     prob = np.exp(forward_filter(model, x))
     state = np.argmax(prob, axis=1) if prob.shape[0] else np.zeros(0, dtype=np.int64)
     state_regime = np.array([r.value for r in model.state_regimes], dtype=object)[state]
-    out = feats.select("ts", "zero_volume_share").with_columns(
+    out = feats.select("ts", "zero_volume_share", "thin_book").with_columns(
         state_regime=pl.Series(state_regime.tolist(), dtype=pl.String),
         state=pl.Series(state, dtype=pl.Int64),
         **{f"p_state_{k}": pl.Series(prob[:, k], dtype=pl.Float64) for k in range(model.n_states)},
     )
     out = out.with_columns(
-        regime=pl.when(_illiquid_expr(model.rules, thin_book))
+        regime=pl.when(_illiquid_expr(model.rules))
         .then(pl.lit(Regime.ILLIQUID.value))
         .otherwise(pl.col("state_regime"))
         .cast(pl.String)
@@ -476,3 +539,19 @@ def regime_shares(frame: pl.DataFrame) -> dict[str, float]:
     n = frame.height
     counts = dict(frame.group_by("regime").len().iter_rows()) if n else {}
     return {r: (counts.get(r, 0) / n if n else 0.0) for r in REGIMES}
+
+
+@dataclass(frozen=True)
+class RegimeSpec:
+    method: str  # rules | hmm
+    rules: RegimeRules
+    hmm_states: int = 3
+    hmm_seed: int = 7
+
+
+def regimes_for_window(frame: pl.DataFrame, spec: RegimeSpec, start_ms: int, end_ms: int) -> pl.DataFrame:
+    """The regimes of the bars in ``[start_ms, end_ms)`` from ``frame`` (the day and its trailing history)."""
+    if spec.method == "hmm":
+        model = fit_hmm(frame, spec.hmm_states, spec.hmm_seed, spec.rules, before_ms=start_ms)
+        return hmm_filtered_regimes(model, frame, start_ms, end_ms)
+    return classify_rules(frame, spec.rules, start_ms, end_ms)

@@ -7,9 +7,27 @@ inside the window: ``t0 >= start`` and ``t1 <= end``. So no row depends on anyth
 end: not its features (causal at ``t0``), not its engine signals (``engine_signals`` of a day use labels
 and weights known before that day), not its label. Rows whose outcome is unknown are never used.
 
-Columns of the frame: ``t0``, ``t1``, ``y`` (1 if the realized return was positive), ``ret_bps``,
-``cost_bps`` (round-trip cost at ``t0`` from the cost model, via ``engine_signals``), then the model
-inputs: the recipe's features, each engine's direction, the combined score and a regime code.
+Columns of the frame (``BASE_COLUMNS``), then the model inputs (the recipe's features, each engine's direction,
+the combined score and a regime code):
+
+* ``t0``; ``t1``, the close of the long's exit bar; ``y``: 1 if the long's realized return was positive;
+* ``ret_bps``: the long trade's simple return ``(exit / entry - 1) x 1e4`` (labels ``ret``);
+* ``cost_bps``: the round-trip cost at ``t0`` from the cost model, via ``engine_signals``;
+* ``ret_short_bps``: the short trade's simple return ``(1 - exit / entry) x 1e4`` from its *own* exit (labels
+  ``ret_short``: with the short's barriers, and a bar touching both barriers a stop for the short too), never
+  ``-ret_bps``; ``t1_short``: the close of the short's exit bar.
+
+The returns are simple, not log: the P&L of one unit of notional, as the shadow trader books it, so the
+walk-forward scores exactly the trades the shadow trader would make (a log return shaves ``r² / 2`` off a
+long and adds it to a short). A row's life ends at its later exit, ``max(t1, t1_short)``, and both exits must
+be in the window. ``t1`` stays the end of the row's label interval for purging: ``y`` is the long's outcome.
+
+Why ``y`` stays the long's "return > 0": the model is one binary classifier whose ``p`` is read both ways
+(long above ``0.5 + threshold``, short below ``0.5 - threshold``). "The short's trade wins" is not "the long's
+loses" (a bar touching both barriers loses both ways, and with ``pt_mult != sl_mult`` both can win), so no single
+binary target is honest for both sides; the honest fix is to score each side on its own outcome, which the
+walk-forward does with ``ret_bps`` / ``ret_short_bps``. A target that serves a short better needs a second
+model (or three classes), not a relabelling of this one.
 """
 
 from __future__ import annotations
@@ -21,11 +39,12 @@ from datetime import date, timedelta
 import numpy as np
 import polars as pl
 
+from huracan_assets.core.labels.triple_barrier import long_return_bps, short_return_bps
 from huracan_assets.core.regime.classifier import Regime
 
 DAY_MS = 86_400_000
 REGIME_CODES = {r.value: float(i) for i, r in enumerate(Regime)}
-BASE_COLUMNS = ("t0", "t1", "y", "ret_bps", "cost_bps")
+BASE_COLUMNS = ("t0", "t1", "y", "ret_bps", "cost_bps", "ret_short_bps", "t1_short")
 
 
 @dataclass(frozen=True)
@@ -104,23 +123,37 @@ def training_frame(
     bar_ms: int,
     feature_names: Sequence[str],
     engines: Sequence[str],
+    *,
+    horizon_ms: int,
 ) -> pl.DataFrame:
     """Rows of the events whose whole life is in ``[start_ms, end_ms)`` (see the module docstring).
 
+    ``horizon_ms``: the labels' vertical barrier (``max_holding_bars x bar_ms``). An event enters only when its
+    vertical bar closes inside the window (``ts + horizon_ms + bar_ms <= end_ms``), so whether it is in the set
+    depends on its start alone. Keeping the events of the last horizon that happened to touch a barrier early
+    (``t1 <= end`` only) would pick them by what happened after the window's end: a world cut there has them
+    unresolved (the truncation canary rebuilds that world and found it).
+
     ``features``: ts + the recipe's columns; ``signals``: the ``engine_signals`` frames (ts, regime,
-    ``<engine>__direction``, combined_score, total_bps) or None; ``labels``: the ``labels`` frames (ts,
-    touch_ts, ret, label). Frames may hold rows outside the window: they are cut here.
+    ``<engine>__direction``, combined_score, total_bps) or None; ``labels``: the ``labels`` frames of ``side`` 0
+    (ts, touch_ts, ret, label, touch_ts_short, ret_short). Frames may hold rows outside the window: they are cut
+    here.
     """
     events = labels.filter(
         pl.col("label").is_not_null()
         & pl.col("ret").is_finite()
+        & pl.col("ret_short").is_finite()
         & (pl.col("ts") >= start_ms)
+        & (pl.col("ts") + horizon_ms + bar_ms <= end_ms)
         & (pl.col("touch_ts") + bar_ms <= end_ms)
+        & (pl.col("touch_ts_short") + bar_ms <= end_ms)
     ).select(
         pl.col("ts").cast(pl.Int64).alias("t0"),
         (pl.col("touch_ts") + bar_ms).cast(pl.Int64).alias("t1"),
         (pl.col("ret") > 0).cast(pl.Int8).alias("y"),
-        (pl.col("ret") * 1e4).alias("ret_bps"),
+        long_return_bps("ret").alias("ret_bps"),
+        short_return_bps("ret_short").alias("ret_short_bps"),
+        (pl.col("touch_ts_short") + bar_ms).cast(pl.Int64).alias("t1_short"),
     )
     feats = features.filter((pl.col("ts") >= start_ms) & (pl.col("ts") < end_ms)).select(
         pl.col("ts").cast(pl.Int64).alias("t0"), *[pl.col(c).cast(pl.Float64) for c in feature_names]

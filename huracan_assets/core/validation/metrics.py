@@ -3,12 +3,17 @@
 Pure numpy / numba; no I/O. Conventions:
 
 * ``y`` is 1 when the event's long return was positive, else 0; ``p`` the model's ``P(y = 1)``.
-* ``ret_bps`` is the realized log return of a long position from ``t0`` to ``t1``, in bps; ``cost_bps`` the
-  round-trip cost estimated at ``t0``. A trade's P&L is ``side x ret_bps - cost_bps`` (a short earns the fall).
+* **Each side has its own outcome.** ``ret_long_bps`` is the realized return of the long trade entered at ``t0``
+  and closed at its exit ``t1``; ``ret_short_bps`` that of the short trade, closed at *its* exit ``t1_short``,
+  in bps (the training frame gives simple returns, the P&L of one unit of notional); ``cost_bps`` the round-trip
+  cost estimated at ``t0``. A long earns ``ret_long_bps - cost_bps``, a short ``ret_short_bps - cost_bps``.
+  The short is **not** ``-ret_long_bps``: its barriers are its own (mirrored), a bar that touches both barriers
+  stops out either side, and with ``pt_mult != sl_mult`` its exit differs from the long's anywhere.
 * **Trades**: a long is entered where ``p >= 0.5 + threshold``, a short where ``p <= 0.5 - threshold`` (a ``p``
   of exactly 0.5 never trades, even at threshold 0), **one position at a time**: after an entry at row ``i``
-  every row with ``t0 < t1[i]`` is skipped (a new position may open at the very ms the last one closed).
-* **Daily series**: each trade's P&L is booked on the UTC day of its exit ``t1``; days without exits are 0; one
+  every row with ``t0`` before the exit of the side taken (``t1[i]`` for a long, ``t1_short[i]`` for a short) is
+  skipped (a new position may open at the very ms the last one closed).
+* **Daily series**: each trade's P&L is booked on the UTC day of its side's exit; days without exits are 0; one
   value per calendar day of the evaluation window, as a fraction (``bps / 1e4``). Several exits on one day are
   summed (one position at a time, so the sum is the day's return of the one unit of capital; log and simple
   returns are not distinguished at these magnitudes).
@@ -149,7 +154,7 @@ def auc_null_sigma(n_pos: int, n_neg: int, block: int = 1) -> float:
 
 # ----------------------------------------------------------------------------------------------- trades
 @njit(cache=True, nogil=True)
-def _select_trades(t0, t1, p, threshold):  # pragma: no cover - compiled
+def _select_trades(t0, t1, t1_short, p, threshold):  # pragma: no cover - compiled
     n = t0.size
     idx = np.empty(n, dtype=np.int64)
     side = np.empty(n, dtype=np.int8)
@@ -170,28 +175,44 @@ def _select_trades(t0, t1, p, threshold):  # pragma: no cover - compiled
             idx[m] = i
             side[m] = s
             m += 1
-            busy_until = t1[i]
+            busy_until = t1[i] if s > 0 else t1_short[i]  # the exit of the side actually taken
             busy = True
     return idx[:m], side[:m]
 
 
-def select_trades(t0: np.ndarray, t1: np.ndarray, p: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    """Row indices (int64) and sides (int8, +1 long / -1 short) of the trades taken, one position at a time."""
+def select_trades(
+    t0: np.ndarray, t1: np.ndarray, p: np.ndarray, threshold: float, t1_short: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices (int64) and sides (int8, +1 long / -1 short) of the trades taken, one position at a time.
+
+    ``t1`` is the long's exit per row and ``t1_short`` the short's (default: ``t1``, one exit for both sides):
+    the position is busy until the exit of the side taken."""
     t0 = np.ascontiguousarray(t0, dtype=np.int64)
     t1 = np.ascontiguousarray(t1, dtype=np.int64)
-    if t0.ndim != 1 or t0.shape != t1.shape:
-        raise ValueError(f"t0 and t1 must be 1-D of the same length, got {t0.shape} and {t1.shape}")
+    t1_short = t1 if t1_short is None else np.ascontiguousarray(t1_short, dtype=np.int64)
+    if t0.ndim != 1 or t0.shape != t1.shape or t1_short.shape != t1.shape:
+        raise ValueError(
+            f"t0, t1 and t1_short must be 1-D of the same length, got {t0.shape}, {t1.shape} and {t1_short.shape}"
+        )
     p = np.ascontiguousarray(_probs(p, t0.size))
     if not 0.0 <= threshold < 0.5:
         raise ValueError(f"threshold must be in [0, 0.5), got {threshold!r}")
-    return _select_trades(t0, t1, p, float(threshold))
+    return _select_trades(t0, t1, t1_short, p, float(threshold))
 
 
-def trade_pnl_bps(side: np.ndarray, ret_bps: np.ndarray, cost_bps: np.ndarray) -> np.ndarray:
-    """Net P&L of each trade in bps: ``side x ret_bps - cost_bps``."""
-    return np.asarray(side, dtype=np.float64) * np.asarray(ret_bps, dtype=np.float64) - np.asarray(
-        cost_bps, dtype=np.float64
-    )
+def side_return_bps(side: np.ndarray, ret_long_bps: np.ndarray, ret_short_bps: np.ndarray) -> np.ndarray:
+    """Gross return of each trade in bps: the long's own outcome for ``side`` +1, the short's for -1, 0 for 0."""
+    side = np.asarray(side)
+    long_, short = np.asarray(ret_long_bps, dtype=np.float64), np.asarray(ret_short_bps, dtype=np.float64)
+    return np.where(side > 0, long_, np.where(side < 0, short, 0.0))
+
+
+def trade_pnl_bps(
+    side: np.ndarray, ret_long_bps: np.ndarray, ret_short_bps: np.ndarray, cost_bps: np.ndarray
+) -> np.ndarray:
+    """Net P&L of each trade in bps: ``ret_long_bps - cost_bps`` for a long, ``ret_short_bps - cost_bps`` for a
+    short (each side's own outcome, never ``-ret_long_bps``)."""
+    return side_return_bps(side, ret_long_bps, ret_short_bps) - np.asarray(cost_bps, dtype=np.float64)
 
 
 def daily_returns(t1_of_trades: np.ndarray, pnl_bps: np.ndarray, first_day_ms: int, last_day_ms: int) -> np.ndarray:
@@ -261,6 +282,15 @@ def expected_max_sharpe(n_trials: int, trials_sharpe_var: float) -> float:
     return math.sqrt(trials_sharpe_var) * z
 
 
+def null_sharpe_var(n_days: int) -> float:
+    """``1 / (T - 1)``: the sampling variance of the per-period Sharpe ratio of ``T`` daily returns of a strategy
+    with no edge (the ``sqrt(n - 1)`` of the PSR); the spread that unskilled trials show by luck alone, so a floor
+    under any estimate of the trials' Sharpe variance. NaN for ``T < 2``."""
+    if not _is_count(n_days) or n_days < 0:
+        raise ValueError(f"n_days must be an int >= 0, got {n_days!r}")
+    return 1.0 / (n_days - 1) if n_days >= 2 else math.nan
+
+
 def deflated_sharpe_ratio(daily: np.ndarray, n_trials: int, trials_sharpe_var: float) -> float:
     """DSR (Bailey & López de Prado 2014): the PSR against the expected maximum Sharpe of ``n_trials`` unskilled
     trials, ``expected_max_sharpe(n_trials, trials_sharpe_var)``. ``trials_sharpe_var`` is the variance of the
@@ -292,7 +322,7 @@ def _is_count(value: object) -> bool:
 # ----------------------------------------------------------------------------------------------- bundles
 def metrics_from_trades(
     side: np.ndarray,
-    ret_bps: np.ndarray,
+    gross_bps: np.ndarray,
     cost_bps: np.ndarray,
     t1: np.ndarray,
     first_day_ms: int,
@@ -301,10 +331,13 @@ def metrics_from_trades(
     n_trials: int = 1,
     trials_sharpe_var: float = 0.0,
 ) -> dict[str, float]:
-    """The trading metrics of given trades (``ret_bps``, ``cost_bps``, ``t1`` are the traded rows' values)."""
+    """The trading metrics of given trades: ``side``, ``gross_bps`` (each trade's return from its own side's
+    outcome, :func:`side_return_bps`), ``cost_bps`` and ``t1`` (the exit of the side taken) per trade."""
     side = np.asarray(side, dtype=np.float64)
-    gross = side * np.asarray(ret_bps, dtype=np.float64)
+    gross = np.asarray(gross_bps, dtype=np.float64)
     cost = np.asarray(cost_bps, dtype=np.float64)
+    if gross.shape != side.shape or cost.shape != side.shape:
+        raise ValueError("gross_bps and cost_bps must have one value per trade")
     pnl = gross - cost
     daily = daily_returns(t1, pnl, first_day_ms, last_day_ms)
     has = side.size > 0
@@ -327,10 +360,12 @@ def trading_metrics(
     t0: np.ndarray,
     t1: np.ndarray,
     p: np.ndarray,
-    ret_bps: np.ndarray,
+    ret_long_bps: np.ndarray,
     cost_bps: np.ndarray,
     threshold: float,
     *,
+    ret_short_bps: np.ndarray,
+    t1_short: np.ndarray,
     first_day_ms: int | None = None,
     last_day_ms: int | None = None,
     n_trials: int = 1,
@@ -339,25 +374,28 @@ def trading_metrics(
     """Select the trades of ``p`` (``select_trades``) and measure them: n_trades, n_days, hit_rate,
     net/gross/cost bps per trade, sharpe (annualized), psr, dsr, max_drawdown, turnover_per_day.
 
-    The daily series spans ``first_day_ms`` .. ``last_day_ms`` (default: the first ``t0`` to the last ``t1`` of
-    the rows), so idle days count as zero-return days.
+    Each row's long and short trades are separate outcomes: ``ret_long_bps`` closing at ``t1``, ``ret_short_bps``
+    at ``t1_short``. The daily series spans ``first_day_ms`` .. ``last_day_ms`` (default: the first ``t0`` to the
+    last exit of either side), so idle days count as zero-return days.
     """
     t0 = np.asarray(t0, dtype=np.int64)
     t1 = np.asarray(t1, dtype=np.int64)
+    t1_short = np.asarray(t1_short, dtype=np.int64)
     if t0.size == 0:
         raise ValueError("trading_metrics needs at least one row")
-    ret_bps = np.asarray(ret_bps, dtype=np.float64)
+    ret_long = np.asarray(ret_long_bps, dtype=np.float64)
+    ret_short = np.asarray(ret_short_bps, dtype=np.float64)
     cost_bps = np.asarray(cost_bps, dtype=np.float64)
-    if ret_bps.shape != t0.shape or cost_bps.shape != t0.shape:
-        raise ValueError("ret_bps and cost_bps must have one value per row")
+    if any(a.shape != t0.shape for a in (ret_long, ret_short, cost_bps, t1_short)):
+        raise ValueError("ret_long_bps, ret_short_bps, cost_bps and t1_short must have one value per row")
     first = int(t0.min()) if first_day_ms is None else first_day_ms
-    last = int(t1.max()) if last_day_ms is None else last_day_ms
-    idx, side = select_trades(t0, t1, p, threshold)
+    last = max(int(t1.max()), int(t1_short.max())) if last_day_ms is None else last_day_ms
+    idx, side = select_trades(t0, t1, p, threshold, t1_short)
     return metrics_from_trades(
         side,
-        ret_bps[idx],
+        side_return_bps(side, ret_long[idx], ret_short[idx]),
         cost_bps[idx],
-        t1[idx],
+        np.where(side > 0, t1[idx], t1_short[idx]),
         first,
         last,
         n_trials=n_trials,

@@ -6,17 +6,32 @@ the concatenated out-of-sample predictions: AUC, log loss and the trading metric
 it reports is out of sample: a row's prediction comes from a model that never trained on it or on any row whose
 label interval overlaps its fold.
 
+**Each side is scored on its own outcome.** A row carries the long's trade (``ret_long_bps``, exit ``t1``) and
+the short's (``ret_short_bps``, exit ``t1_short``), each with its own barriers; a long earns ``ret_long_bps -
+cost``, a short ``ret_short_bps - cost``, and one-position-at-a-time waits for the exit of the side taken. So the
+per-trade P&L is the shadow trader's on the same entries (a short is never credited with ``-ret_long_bps``, which
+on a bar touching both barriers would turn the short's stop into a profit-take). ``y`` and the purging use ``t1``:
+the label is the long's outcome.
+
 **Deflated Sharpe.** The DSR needs the number of strategies tried and the variance of their Sharpe ratios.
 The number is ``config.dsr_trials`` (the caller's honest count of the model / feature / threshold variants
 tried, default 30). The variance is estimated from the folds: the fold Sharpes are the out-of-sample Sharpes of
-the same procedure on disjoint periods, so their dispersion is the best in-run proxy for how much a Sharpe
-varies by luck alone. ``trials_sharpe_var_folds`` is the sample variance (ddof 1) of the finite annualized fold
-Sharpes divided by 365, i.e. in per-period units like the DSR itself; with fewer than two finite fold Sharpes
-it is NaN and so is every DSR. Each fold's DSR uses it as is (a fold Sharpe is measured over a fold's length).
-The overall Sharpe is measured over all the out-of-sample days, and the sampling variance of a Sharpe shrinks
-like 1 / length, so by default (``dsr_scale_var_to_length``) the overall DSR uses ``trials_sharpe_var =
-trials_sharpe_var_folds x mean fold days / overall days``: the variance the trials would show over the overall
-length. Unscaled, five folds make the benchmark ~sqrt(5) too high and the DSR of any real edge ~0.
+the same procedure on disjoint periods, so their dispersion is an in-run proxy for how much a Sharpe varies by
+luck. ``trials_sharpe_var_folds`` is the sample variance (ddof 1) of the finite annualized fold Sharpes divided
+by 365, i.e. in per-period units like the DSR itself; NaN with fewer than two finite fold Sharpes. The overall
+Sharpe is measured over all the out-of-sample days, and the sampling variance of a Sharpe shrinks like
+1 / length, so by default (``dsr_scale_var_to_length``) the overall DSR scales it by ``mean fold days / overall
+days``: the variance the trials would show over the overall length (unscaled, five folds make the benchmark
+~sqrt(5) too high and the DSR of any real edge ~0).
+
+A handful of fold Sharpes (``n_folds - 1`` degrees of freedom: 3 with 4 folds) is a noisy variance estimate that
+can land near 0 by chance, and a variance near 0 deflates nothing. But unskilled trials differ by luck at least as
+much as the sampling noise of a Sharpe: a per-period Sharpe of ``T`` daily returns with no edge has variance
+``1 / (T - 1)`` (``metrics.null_sharpe_var``, the ``sqrt(n - 1)`` of the PSR). So every DSR uses the **larger**
+of that null variance, ``T`` being the number of daily returns of the series being deflated (the fold's days for
+a fold's DSR, all out-of-sample days for the overall one), and the trials' variance above (the null alone when
+the trials' variance is NaN). A fold record reports its ``trials_sharpe_var``; ``overall`` reports
+``trials_sharpe_var_folds``, ``trials_sharpe_var_null`` and the ``trials_sharpe_var`` used.
 
 **Trades across folds.** Fold metrics select trades inside the fold's rows; the overall metrics select them on
 the concatenated out-of-sample rows (one position at a time across fold boundaries, as a live trader would), so
@@ -44,7 +59,9 @@ from huracan_assets.core.validation.metrics import (
     auc_null_sigma,
     log_loss,
     metrics_from_trades,
+    null_sharpe_var,
     select_trades,
+    side_return_bps,
     trading_metrics,
 )
 from huracan_assets.core.validation.splits import Fold, WalkForwardSpec, purged_splits, validate_event_times
@@ -87,7 +104,9 @@ class WalkForwardResult:
 
     folds: list[dict[str, Any]]
     overall: dict[str, Any]
-    oos: pl.DataFrame  # t0, t1, fold, y, p, side (0: no trade), pnl_bps (null: no trade), ret_bps, cost_bps
+    # t0, t1, t1_short, fold, y, p, side (0: no trade), pnl_bps (null: no trade), ret_bps (the long's),
+    # ret_short_bps, cost_bps
+    oos: pl.DataFrame
     splits: list[Fold]
     config: WalkForwardConfig
 
@@ -113,8 +132,9 @@ def _json_safe(value: Any) -> Any:
 
 
 # ----------------------------------------------------------------------------------------------- inputs
-def _validate(X, y, t0, t1, ret_bps, cost_bps):
+def _validate(X, y, t0, t1, ret_bps, cost_bps, ret_short_bps, t1_short):
     t0, t1 = validate_event_times(t0, t1)
+    _, t1_short = validate_event_times(t0, t1_short)
     n = t0.size
     X = np.asarray(X)
     if X.ndim != 2 or X.shape[0] != n:
@@ -123,12 +143,12 @@ def _validate(X, y, t0, t1, ret_bps, cost_bps):
     if y.shape != (n,) or not np.all((y == 0) | (y == 1)):
         raise ValueError(f"y must be 1-D with {n} values, each 0 or 1")
     out = []
-    for name, arr in (("ret_bps", ret_bps), ("cost_bps", cost_bps)):
+    for name, arr in (("ret_long_bps", ret_bps), ("cost_bps", cost_bps), ("ret_short_bps", ret_short_bps)):
         arr = np.asarray(arr, dtype=np.float64)
         if arr.shape != (n,) or not np.all(np.isfinite(arr)):
             raise ValueError(f"{name} must be 1-D with {n} finite values")
         out.append(arr)
-    return X, y.astype(np.int8), t0, t1, out[0], out[1]
+    return X, y.astype(np.int8), t0, t1, out[0], out[1], out[2], t1_short
 
 
 def _predict_fold(fit_predict: FitPredict, X: np.ndarray, y: np.ndarray, fold: Fold) -> np.ndarray:
@@ -158,9 +178,18 @@ def _finite_mean(values: list[float]) -> float:
     return float(np.mean(finite)) if finite else math.nan
 
 
-def _fold_record(fold, p, y, t0, t1, ret, cost, config, trials_var) -> dict[str, Any]:
+def _floored_var(trials_var: float, n_days: int) -> float:
+    """The larger of the trials' Sharpe variance and the null variance ``1 / (T - 1)`` (module docstring)."""
+    null = null_sharpe_var(n_days)
+    if math.isnan(trials_var):
+        return null
+    return trials_var if math.isnan(null) else max(trials_var, null)
+
+
+def _fold_record(fold, p, y, t0, t1, ret, cost, ret_s, t1_s, config, trials_var, n_days) -> dict[str, Any]:
     test, train = fold.test, fold.train
     yt = y[test]
+    trials_var = _floored_var(trials_var, n_days)
     record: dict[str, Any] = {
         "fold": fold.index,
         "n_train": int(train.size),
@@ -170,11 +199,12 @@ def _fold_record(fold, p, y, t0, t1, ret, cost, config, trials_var) -> dict[str,
         "train_start_ms": int(t0[train].min()),
         "train_end_ms": int(t1[train].max()),
         "test_start_ms": int(t0[test].min()),
-        "test_end_ms": int(t1[test].max()),
+        "test_end_ms": max(int(t1[test].max()), int(t1_s[test].max())),
         "n_pos": int(yt.sum()),
         "n_neg": int(yt.size - yt.sum()),
         "auc": auc(yt, p),
         "log_loss": log_loss(yt, p),
+        "trials_sharpe_var": trials_var,
     }
     record.update(
         trading_metrics(
@@ -184,6 +214,8 @@ def _fold_record(fold, p, y, t0, t1, ret, cost, config, trials_var) -> dict[str,
             ret[test],
             cost[test],
             config.threshold,
+            ret_short_bps=ret_s[test],
+            t1_short=t1_s[test],
             n_trials=config.dsr_trials,
             trials_sharpe_var=trials_var,
         )
@@ -196,50 +228,75 @@ def walk_forward(
     y: np.ndarray,
     t0: np.ndarray,
     t1: np.ndarray,
-    ret_bps: np.ndarray,
+    ret_long_bps: np.ndarray,
     cost_bps: np.ndarray,
     fit_predict: FitPredict,
     config: WalkForwardConfig | None = None,
+    *,
+    ret_short_bps: np.ndarray,
+    t1_short: np.ndarray,
 ) -> WalkForwardResult:
-    """Fit and predict every purged walk-forward fold; measure the folds and the pooled out-of-sample rows."""
+    """Fit and predict every purged walk-forward fold; measure the folds and the pooled out-of-sample rows.
+
+    Per row: ``t1`` and ``ret_long_bps`` are the long trade's exit and return, ``t1_short`` and ``ret_short_bps``
+    the short trade's (its own barriers: never ``-ret_long_bps``); ``cost_bps`` the round trip of either."""
     config = WalkForwardConfig() if config is None else config
-    X, y, t0, t1, ret, cost = _validate(X, y, t0, t1, ret_bps, cost_bps)
+    X, y, t0, t1, ret, cost, ret_s, t1_s = _validate(X, y, t0, t1, ret_long_bps, cost_bps, ret_short_bps, t1_short)
     splits = purged_splits(t0, t1, config.splits)
     preds = [_predict_fold(fit_predict, X, y, fold) for fold in splits]
-    fold_base = [
-        trading_metrics(t0[f.test], t1[f.test], p, ret[f.test], cost[f.test], config.threshold)
-        for f, p in zip(splits, preds, strict=True)
-    ]
+
+    def base(test: np.ndarray, p: np.ndarray) -> dict[str, Any]:  # a fold's metrics before the DSR
+        return trading_metrics(
+            t0[test],
+            t1[test],
+            p,
+            ret[test],
+            cost[test],
+            config.threshold,
+            ret_short_bps=ret_s[test],
+            t1_short=t1_s[test],
+        )
+
+    fold_base = [base(f.test, p) for f, p in zip(splits, preds, strict=True)]
     fold_var, fold_days = _trials_sharpe_var(fold_base)
-    folds = [_fold_record(f, p, y, t0, t1, ret, cost, config, fold_var) for f, p in zip(splits, preds, strict=True)]
+    folds = [
+        _fold_record(f, p, y, t0, t1, ret, cost, ret_s, t1_s, config, fold_var, base["n_days"])
+        for f, p, base in zip(splits, preds, fold_base, strict=True)
+    ]
     oos_idx = np.concatenate([f.test for f in splits])
     p_oos = np.concatenate(preds)
     fold_of = np.concatenate([np.full(f.test.size, f.index, dtype=np.int32) for f in splits])
     ot0, ot1, oy, oret, ocost = t0[oos_idx], t1[oos_idx], y[oos_idx], ret[oos_idx], cost[oos_idx]
-    trade_idx, trade_side = select_trades(ot0, ot1, p_oos, config.threshold)
+    oret_s, ot1_s = ret_s[oos_idx], t1_s[oos_idx]
+    trade_idx, trade_side = select_trades(ot0, ot1, p_oos, config.threshold, ot1_s)
+    last_ms = max(int(ot1.max()), int(ot1_s.max()))
     overall: dict[str, Any] = {
         "n_folds": len(splits),
         "n_oos": int(oos_idx.size),
         "n_pos": int(oy.sum()),
         "n_neg": int(oy.size - oy.sum()),
         "test_start_ms": int(ot0.min()),
-        "test_end_ms": int(ot1.max()),
+        "test_end_ms": last_ms,
         "auc": auc(oy, p_oos),
         "log_loss": log_loss(oy, p_oos),
         "auc_fold_mean": _finite_mean([f["auc"] for f in folds]),
         "dsr_trials": int(config.dsr_trials),
         "trials_sharpe_var_folds": fold_var,
     }
-    n_days = int(ot1.max()) // DAY_MS - int(ot0.min()) // DAY_MS + 1
-    overall["trials_sharpe_var"] = fold_var * fold_days / n_days if config.dsr_scale_var_to_length else fold_var
+    n_days = last_ms // DAY_MS - int(ot0.min()) // DAY_MS + 1
+    trials_var = fold_var * fold_days / n_days if config.dsr_scale_var_to_length else fold_var
+    overall["trials_sharpe_var_null"] = null_sharpe_var(n_days)
+    overall["trials_sharpe_var"] = _floored_var(trials_var, n_days)
+    gross = side_return_bps(trade_side, oret[trade_idx], oret_s[trade_idx])
+    exits = np.where(trade_side > 0, ot1[trade_idx], ot1_s[trade_idx])
     overall.update(
         metrics_from_trades(
             trade_side,
-            oret[trade_idx],
+            gross,
             ocost[trade_idx],
-            ot1[trade_idx],
+            exits,
             int(ot0.min()),
-            int(ot1.max()),
+            last_ms,
             n_trials=config.dsr_trials,
             trials_sharpe_var=overall["trials_sharpe_var"],
         )
@@ -247,17 +304,19 @@ def walk_forward(
     side = np.zeros(oos_idx.size, dtype=np.int8)
     side[trade_idx] = trade_side
     pnl = np.full(oos_idx.size, np.nan)
-    pnl[trade_idx] = trade_side * oret[trade_idx] - ocost[trade_idx]
+    pnl[trade_idx] = gross - ocost[trade_idx]
     oos = pl.DataFrame(
         {
             "t0": pl.Series(ot0, dtype=pl.Int64),
             "t1": pl.Series(ot1, dtype=pl.Int64),
+            "t1_short": pl.Series(ot1_s, dtype=pl.Int64),
             "fold": pl.Series(fold_of, dtype=pl.Int32),
             "y": pl.Series(oy, dtype=pl.Int8),
             "p": pl.Series(p_oos, dtype=pl.Float64),
             "side": pl.Series(side, dtype=pl.Int8),
             "pnl_bps": pl.Series(pnl, dtype=pl.Float64, nan_to_null=True),
             "ret_bps": pl.Series(oret, dtype=pl.Float64),
+            "ret_short_bps": pl.Series(oret_s, dtype=pl.Float64),
             "cost_bps": pl.Series(ocost, dtype=pl.Float64),
         }
     )
@@ -276,9 +335,10 @@ def block_shuffle_labels(y: np.ndarray, block: int, seed: int) -> np.ndarray:
     return np.concatenate([y[starts[k] : starts[k] + block] for k in order]) if y.size else y.copy()
 
 
-def _block_shuffle_canary(X, y, t0, t1, ret, cost, fit_predict, config) -> dict[str, Any]:
+def _block_shuffle_canary(X, y, t0, t1, ret, cost, ret_s, t1_s, fit_predict, config) -> dict[str, Any]:
     shuffled = block_shuffle_labels(y, config.shuffle_block, config.seed)
-    overall = walk_forward(X, shuffled, t0, t1, ret, cost, fit_predict, config).overall
+    overall = walk_forward(X, shuffled, t0, t1, ret, cost, fit_predict, config, ret_short_bps=ret_s, t1_short=t1_s)
+    overall = overall.overall
     sigma = auc_null_sigma(overall["n_pos"], overall["n_neg"], block=config.shuffle_block)
     bound = config.canary_sigmas * sigma
     value = overall["auc"]
@@ -300,9 +360,10 @@ def _truncation_canary(build_full: MatrixBuilder | None, build_cut: MatrixBuilde
     return {"passed": bool(np.array_equal(full, cut, equal_nan=True)), "n_diff": n_diff, "shape": list(full.shape)}
 
 
-def _injected_leak_canary(X, y, t0, t1, ret, cost, fit_predict, config) -> dict[str, Any]:
+def _injected_leak_canary(X, y, t0, t1, ret, cost, ret_s, t1_s, fit_predict, config) -> dict[str, Any]:
     leaky = np.column_stack([np.asarray(X, dtype=np.float64), np.asarray(ret, dtype=np.float64)])
-    value = walk_forward(leaky, y, t0, t1, ret, cost, fit_predict, config).overall["auc"]
+    result = walk_forward(leaky, y, t0, t1, ret, cost, fit_predict, config, ret_short_bps=ret_s, t1_short=t1_s)
+    value = result.overall["auc"]
     passed = bool(math.isfinite(value) and value >= config.leak_min_auc)
     return {"passed": passed, "auc": value, "min_auc": config.leak_min_auc}
 
@@ -312,14 +373,18 @@ def canaries(
     y: np.ndarray,
     t0: np.ndarray,
     t1: np.ndarray,
-    ret_bps: np.ndarray,
+    ret_long_bps: np.ndarray,
     cost_bps: np.ndarray,
     fit_predict: FitPredict,
     config: WalkForwardConfig | None = None,
     build_matrix_full: MatrixBuilder | None = None,
     build_matrix_cut: MatrixBuilder | None = None,
+    *,
+    ret_short_bps: np.ndarray,
+    t1_short: np.ndarray,
 ) -> dict[str, Any]:
-    """Run the leakage canaries; ``"passed"`` is True iff every canary that ran passed.
+    """Run the leakage canaries; ``"passed"`` is True iff every canary that ran passed. The outcome arrays are
+    :func:`walk_forward`'s.
 
     * ``block_shuffle``: ``y`` block-shuffled (``shuffle_block`` rows, ``seed``), walk-forward rerun; passed iff
       ``|AUC - 0.5| <= canary_sigmas x auc_null_sigma(n_pos, n_neg, block=shuffle_block)`` on the pooled
@@ -328,16 +393,17 @@ def canaries(
     * ``truncation``: only with both builders (zero-argument callables returning the training matrix of the
       same window, built from all data / from data cut at the window's end); passed iff the matrices are
       identical (NaN equal NaN). ``{"passed": None, "reason": "not run"}`` without them.
-    * ``injected_leak`` (a control): ``ret_bps`` appended to ``X`` as a feature, walk-forward rerun; passed iff
-      the pooled AUC >= ``leak_min_auc``. A failure means the harness cannot see even a blatant leak.
+    * ``injected_leak`` (a control): ``ret_long_bps`` (what ``y`` is made of) appended to ``X`` as a feature,
+      walk-forward rerun; passed iff the pooled AUC >= ``leak_min_auc``. A failure means the harness cannot see
+      even a blatant leak.
     """
     config = WalkForwardConfig() if config is None else config
-    X, y, t0, t1, ret, cost = _validate(X, y, t0, t1, ret_bps, cost_bps)
+    X, y, t0, t1, ret, cost, ret_s, t1_s = _validate(X, y, t0, t1, ret_long_bps, cost_bps, ret_short_bps, t1_short)
     truncation = _truncation_canary(build_matrix_full, build_matrix_cut)  # first: cheap, and may reject misuse
     report: dict[str, Any] = {
-        "block_shuffle": _block_shuffle_canary(X, y, t0, t1, ret, cost, fit_predict, config),
+        "block_shuffle": _block_shuffle_canary(X, y, t0, t1, ret, cost, ret_s, t1_s, fit_predict, config),
         "truncation": truncation,
-        "injected_leak": _injected_leak_canary(X, y, t0, t1, ret, cost, fit_predict, config),
+        "injected_leak": _injected_leak_canary(X, y, t0, t1, ret, cost, ret_s, t1_s, fit_predict, config),
     }
     report["passed"] = all(c["passed"] for c in report.values() if c["passed"] is not None)
     return report

@@ -1,5 +1,6 @@
 """Calibration, regime gate and meta combiner: hand-worked cases, and the time semantics on real candles."""
 
+import math
 from datetime import date
 
 import numpy as np
@@ -13,6 +14,7 @@ from huracan_assets.core.engines.combiner import (
     MetaSpec,
     cold_start,
     combine,
+    observations,
     project_weights,
     update_state,
 )
@@ -37,7 +39,10 @@ def _dirs(values: dict[str, list[float]], start: int = 0) -> pl.DataFrame:
 
 def test_calibration_by_hand():
     dirs = _dirs({"a": [1.0, 1.0, -1.0, 0.0, np.nan, 1.0], "b": [0.0] * 6})
-    outcomes = pl.DataFrame({"ts": [i * H for i in range(6)], "ret_bps": [10.0, 30.0, -20.0, 99.0, 99.0, -40.0]})
+    ret = [10.0, 30.0, -20.0, 99.0, 99.0, -40.0]
+    short = [-r for r in ret]
+    short[2] = -25.0  # event 2's exit bar touched both barriers: the short stopped out too
+    outcomes = pl.DataFrame({"ts": [i * H for i in range(6)], "ret_bps": ret, "ret_short_bps": short})
     spec = CalibrationSpec(min_samples=2, shrinkage=1.0)
     table = calibrate(dirs, outcomes, ["a", "b"], spec, horizon_minutes=60)
     row = table.filter((pl.col("engine") == "a") & (pl.col("direction") == 1)).row(0, named=True)
@@ -46,13 +51,15 @@ def test_calibration_by_hand():
     assert row["edge_bps"] == pytest.approx(0.0) and row["confidence"] == 0.0
     sell = table.filter((pl.col("engine") == "a") & (pl.col("direction") == -1)).row(0, named=True)
     assert sell["n"] == 1 and sell["edge_bps"] == 0.0  # below min_samples: uncalibrated
+    assert sell["mean_bps"] == -25.0 and sell["hit_rate"] == 0.0  # its own stop, not +20 (-ret of the long)
     assert table.filter(pl.col("engine") == "b")["n"].to_list() == [0, 0]
 
 
 def test_calibration_shrinks_and_counts_overlapping_outcomes_once():
     # 48 consecutive hourly buys with a one-day horizon: only 2 independent outcomes
     dirs = _dirs({"a": [1.0] * 48})
-    outcomes = pl.DataFrame({"ts": [i * H for i in range(48)], "ret_bps": [20.0 + (i % 2) for i in range(48)]})
+    ret = [20.0 + (i % 2) for i in range(48)]
+    outcomes = pl.DataFrame({"ts": [i * H for i in range(48)], "ret_bps": ret, "ret_short_bps": [-r for r in ret]})
     table = calibrate(dirs, outcomes, ["a"], CalibrationSpec(min_samples=20, shrinkage=10.0), horizon_minutes=1440)
     row = table.filter(pl.col("direction") == 1).row(0, named=True)
     assert row["n"] == 48 and row["n_eff"] == 2
@@ -75,8 +82,48 @@ def test_apply_calibration_outputs_the_contract():
 
 
 def test_outcomes_ignore_unresolved_events():
-    labels = pl.DataFrame({"ts": [0, H, 2 * H], "ret": [0.01, None, 0.02], "label": [1, None, 1]})
-    assert outcomes_from_labels(labels)["ret_bps"].to_list() == pytest.approx([100.0, 200.0])
+    labels = pl.DataFrame(
+        {"ts": [0, H, 2 * H], "ret": [0.01, None, 0.02], "label": [1, None, 1], "ret_short": [-0.01, None, -0.03]}
+    )
+    out = outcomes_from_labels(labels)
+    # simple returns of each side's own trade (exit / entry - 1 for the long, 1 - exit / entry for the short)
+    assert out["ret_bps"].to_list() == pytest.approx([(math.exp(0.01) - 1) * 1e4, (math.exp(0.02) - 1) * 1e4])
+    assert out["ret_short_bps"].to_list() == pytest.approx([(1 - math.exp(0.01)) * 1e4, (1 - math.exp(0.03)) * 1e4])
+
+
+def test_a_sell_on_a_bar_touching_both_barriers_is_scored_as_the_shorts_stop():
+    # flat at 100 (volatility floored at 1 %): events at bars 4 and 5, then a bar touching 101.005 and 99.005 (and
+    # not beyond the 102.0 / 98.0 of a doubled vol): both the long's and the short's stop, for both events
+    flat = (100.0, 100.0, 100.0, 100.0)
+    rows = [flat] * 6 + [(100.0, 101.5, 98.5, 100.1)] + [(100.0, 100.2, 99.8, 100.0)] * 6
+    candles = pl.DataFrame(
+        {"ts": [i * H for i in range(len(rows))], **{c: [r[k] for r in rows] for k, c in enumerate(("open", "high",
+         "low", "close"))}}
+    )  # fmt: skip
+    spec = BarrierSpec(pt_mult=1.0, sl_mult=1.0, max_holding_bars=5, vol_window=4, min_vol=0.01)
+    labels = triple_barrier(candles, 4 * H, 6 * H, spec, H)
+    assert labels["barrier"].to_list() == labels["barrier_short"].to_list() == ["sl", "sl"]
+    outcomes = outcomes_from_labels(labels)
+    stop = (1 - math.exp(0.01)) * 1e4  # the short's stop at 101.005: -100.5 bps
+    assert outcomes["ret_short_bps"].to_list() == pytest.approx([stop, stop], rel=1e-12)
+    dirs = pl.DataFrame({"ts": [4 * H, 5 * H], "seller": [-1.0, -1.0], "buyer": [1.0, 1.0]})
+    table = calibrate(dirs, outcomes, ["seller", "buyer"], CalibrationSpec(min_samples=2, shrinkage=0.0), 60)
+    sell = table.filter((pl.col("engine") == "seller") & (pl.col("direction") == -1)).row(0, named=True)
+    # -ret of the long would have made this a +99.5 bps edge with a 100 % hit rate
+    assert sell["mean_bps"] == pytest.approx(stop, rel=1e-12) and sell["edge_bps"] == pytest.approx(stop, rel=1e-12)
+    assert sell["hit_rate"] == 0.0 and sell["confidence"] == 0.0
+    buy = table.filter((pl.col("engine") == "buyer") & (pl.col("direction") == 1)).row(0, named=True)
+    assert buy["mean_bps"] == pytest.approx((math.exp(-0.01) - 1) * 1e4, rel=1e-12)  # the long's stop too
+    # the gate's leaderboard and the combiner's observations score the sell the same way
+    board = leaderboard(
+        dirs, outcomes, pl.DataFrame({"ts": dirs["ts"], "regime": ["RANGE"] * 2}),
+        pl.DataFrame({"ts": dirs["ts"], "cost_bps": [4.0, 4.0]}), ["seller"],
+    )  # fmt: skip
+    assert board["mean_net_bps"].to_list() == pytest.approx([stop - 4.0]) and board["hit_rate"].to_list() == [0.0]
+    seller = EngineOutput("seller", np.array([-1, -1], dtype=np.int8), np.zeros(2), np.zeros(2), 60)
+    obs = observations({"seller": seller}, dirs["ts"].to_numpy(), outcomes, np.array([4.0, 4.0]))
+    assert obs["hit"].to_list() == [False, False]
+    assert obs["net_bps"].to_list() == pytest.approx([stop - 4.0] * 2, rel=1e-12)
 
 
 # ---------------------------------------------------------------------------------------------- gate
@@ -85,7 +132,7 @@ def test_outcomes_ignore_unresolved_events():
 def test_gate_hard_and_soft():
     n = 30
     dirs = _dirs({"good": [1.0] * n, "bad": [1.0] * n, "rare": [1.0] + [0.0] * (n - 1)})
-    outcomes = pl.DataFrame({"ts": dirs["ts"], "ret_bps": [15.0] * n})
+    outcomes = pl.DataFrame({"ts": dirs["ts"], "ret_bps": [15.0] * n, "ret_short_bps": [-15.0] * n})
     regimes = pl.DataFrame({"ts": dirs["ts"], "regime": ["TREND"] * n})
     costs = pl.DataFrame({"ts": dirs["ts"], "cost_bps": [5.0] * n})
     board = leaderboard(dirs, outcomes, regimes, costs, ["good", "bad", "rare"])
@@ -237,7 +284,7 @@ def test_calibration_uses_only_the_past_and_the_future_cannot_move_today(sol):
     base, table = day_signals(registry, inp, start, end, known, regimes, meta.state, meta.gate, _spec())
     assert base.height == 24 and table["n"].sum() > 0
     # outcomes after the cut-off (even wildly wrong ones) change nothing today
-    future = outcomes.filter(pl.col("ts") >= start - DAY).with_columns(ret_bps=pl.col("ret_bps") * -50.0)
+    future = outcomes.filter(pl.col("ts") >= start - DAY).with_columns(pl.col("ret_bps", "ret_short_bps") * -50.0)
     noisy, _ = day_signals(
         registry, inp, start, end, pl.concat([known, future]), regimes, meta.state, meta.gate, _spec()
     )

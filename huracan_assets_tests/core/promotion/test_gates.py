@@ -23,6 +23,7 @@ from huracan_assets.core.validation.metrics import deflated_sharpe_ratio, max_dr
 DAY = 86_400_000
 CUTOFF = 1_722_470_400_000  # 2024-08-01: both models trained until at most this
 SPEC = PromotionSpec()
+LEVEL_1 = 0.05 / 31  # the first retest's level: alpha x h / ((h + 0)(h + 1)), h = 30
 
 
 def _exact(mean: float, sd: float, n: int, seed: int) -> np.ndarray:
@@ -72,12 +73,15 @@ def test_first_champion_passes_the_absolute_gates():
     d = decide(_stats(), None, SPEC)
     assert d.promote and not d.kill_switch
     assert d.reason.startswith("promote challenger: all gates passed; absolute_edge")
-    assert set(d.gates) == {"kill_switch", "canaries", "min_trades", "max_drawdown", "dsr", "absolute_edge"}
+    assert set(d.gates) == {"kill_switch", "canaries", "min_trades", "max_drawdown", "dsr", "absolute_edge", "fdr"}
     assert all(g["passed"] for g in d.gates.values())
-    # the bound is the one-sided Student t bound: mean - t(0.9, n-1) s / sqrt(n)
-    expected = 12.0 - stats.t.ppf(0.9, 59) * 10.0 / math.sqrt(60)
-    assert d.gates["absolute_edge"]["value"] == pytest.approx(expected, rel=1e-9)
-    assert d.gates["absolute_edge"]["threshold"] == 0.0
+    # the bound is the one-sided Student t bound at the first retest's level: mean - t(1 - level, n-1) s / sqrt(n)
+    gate = d.gates["absolute_edge"]
+    assert gate["level"] == pytest.approx(LEVEL_1) and gate["trial"] == 1
+    expected = 12.0 - stats.t.isf(LEVEL_1, 59) * 10.0 / math.sqrt(60)
+    assert gate["value"] == pytest.approx(expected, rel=1e-9)
+    assert gate["threshold"] == 0.0
+    assert gate["p_value"] == pytest.approx(stats.t.sf(12.0 / (10.0 / math.sqrt(60)), 59), rel=1e-6)
 
 
 def test_first_champion_fails_the_absolute_gates():
@@ -107,8 +111,8 @@ def test_a_tiny_noisy_improvement_is_refused():
     _refused_by(d, "champion_margin")
     gate = d.gates["champion_margin"]
     assert gate["mean_bps"] - gate["baseline_bps"] == pytest.approx(3.0) and gate["value"] < 2.0
-    # without the confidence requirement (a 50% bound is the point estimate) the same data would pass
-    assert decide(challenger, champ, PromotionSpec(confidence=0.5)).promote
+    # without the confidence requirement (a 50% bound is the point estimate, no retest control) the same data pass
+    assert decide(challenger, champ, PromotionSpec(confidence=0.5, alpha=None, fdr_q=None)).promote
 
 
 def test_a_large_consistent_improvement_is_accepted():
@@ -116,10 +120,11 @@ def test_a_large_consistent_improvement_is_accepted():
     d = decide(_stats(trades=_exact(25.0, 5.0, 40, 9)), champ, SPEC)
     assert d.promote and d.reason.startswith("promote challenger: all gates passed; champion_margin")
     assert "absolute_edge" not in d.gates
-    # Welch: difference minus t(0.9, Welch–Satterthwaite df) x standard error (equal sizes and sds: df = 78)
+    # Welch: difference minus t(1 - level, Welch–Satterthwaite df) x standard error (equal sizes and sds: df = 78)
     se = math.sqrt(25 / 40 + 25 / 40)
     assert d.gates["champion_margin"]["df"] == pytest.approx(78.0)
-    assert d.gates["champion_margin"]["value"] == pytest.approx(20.0 - stats.t.ppf(0.9, 78) * se, rel=1e-9)
+    assert d.gates["champion_margin"]["value"] == pytest.approx(20.0 - stats.t.isf(LEVEL_1, 78) * se, rel=1e-9)
+    assert d.gates["champion_margin"]["p_value"] == pytest.approx(stats.t.sf((20.0 - 2.0) / se, 78), rel=1e-6)
     # the margin is the threshold: a 20 bps gain does not clear a 25 bps margin
     _refused_by(
         decide(_stats(trades=_exact(25.0, 5.0, 40, 9)), champ, PromotionSpec(margin_bps=25.0)), "champion_margin"
@@ -145,8 +150,8 @@ def test_a_champion_with_fewer_than_two_trades_counts_as_zero_bps():
         gate = d.gates["champion_margin"]
         assert gate["baseline_bps"] == 0.0
         assert "0 net bps" in gate["detail"] and f"{champ_trades.size} trade(s) < 2" in d.reason
-        assert gate["value"] == pytest.approx(6.0 - stats.t.ppf(0.9, 59) * 10.0 / math.sqrt(60), rel=1e-9)
-        assert d.promote  # 6 bps/trade, lower bound 4.3 > the 2 bps margin over 0
+        assert gate["value"] == pytest.approx(6.0 - stats.t.isf(LEVEL_1, 59) * 10.0 / math.sqrt(60), rel=1e-9)
+        assert d.promote  # 6 bps/trade, lower bound 2.04 > the 2 bps margin over 0
     _refused_by(decide(_stats(trades=_exact(3.0, 10.0, 60, 12)), _champion(np.array([80.0])), SPEC), "champion_margin")
 
 
@@ -203,7 +208,9 @@ def test_kill_switch():
 def test_failed_canaries_never_promote():
     d = decide(_stats(trades=_exact(100.0, 1.0, 500, 15), canaries=False), _champion(), SPEC)
     _refused_by(d, "canaries")
-    assert [name for name, g in d.gates.items() if not g["passed"]] == ["canaries"]
+    assert [name for name, g in d.gates.items() if not g["passed"]] == ["canaries", "fdr"]
+    assert d.gates["fdr"]["tested"] is False and d.gates["fdr"]["value"] == 1.0  # entered BH with p = 1
+    assert d.gates["champion_margin"]["passed"]  # the edge itself is fine: the canaries alone refused it
     assert "leakage" in d.reason
 
 
@@ -213,8 +220,10 @@ def test_stats_covering_in_sample_bars_are_refused():
         decide(_stats(), late_champion, SPEC)
     with pytest.raises(ValueError, match="challenger challenger"):
         decide(_stats(compared_from=CUTOFF - DAY), None, SPEC)
-    # starting exactly at the cutoff is fine
-    assert decide(_stats(), _champion(compared_from=CUTOFF - 30 * DAY), SPEC).promote
+    # starting exactly at the cutoff is fine: decided (p 0.004 does not clear the first retest's level 0.0016)
+    d = decide(_stats(), _champion(compared_from=CUTOFF - 30 * DAY), SPEC)
+    assert d.gates["champion_margin"]["p_value"] == pytest.approx(stats.t.sf(5.0 / math.sqrt(200 / 60), 118))
+    assert decide(_stats(), _champion(compared_from=CUTOFF - 30 * DAY), PromotionSpec(alpha=None)).promote
 
 
 @pytest.mark.parametrize(

@@ -19,9 +19,11 @@ from huracan_assets.core.validation.metrics import (
     max_drawdown,
     norm_cdf,
     norm_ppf,
+    null_sharpe_var,
     probabilistic_sharpe_ratio,
     select_trades,
     sharpe,
+    side_return_bps,
     trade_pnl_bps,
     trading_metrics,
     turnover,
@@ -92,12 +94,31 @@ def test_select_trades_threshold_zero_and_edges():
         select_trades(t0, t1, np.full(4, 0.5), 0.5)
 
 
-def test_trade_pnl_bps():
-    assert trade_pnl_bps(np.array([1, -1, -1]), np.array([30.0, 30.0, -30.0]), np.array([5.0, 5.0, 5.0])).tolist() == [
-        25.0,
-        -35.0,
-        25.0,
-    ]
+def test_trade_pnl_bps_uses_each_sides_own_outcome():
+    side = np.array([1, -1, -1, -1, 0])
+    ret_long = np.array([30.0, 30.0, -30.0, -100.0, 7.0])
+    # the last short: the long stopped out at -100 on a bar that touched both barriers, and so did the short
+    ret_short = np.array([-30.0, -30.0, 30.0, -100.0, -7.0])
+    cost = np.full(5, 5.0)
+    assert side_return_bps(side, ret_long, ret_short).tolist() == [30.0, -30.0, 30.0, -100.0, 0.0]
+    assert trade_pnl_bps(side, ret_long, ret_short, cost).tolist() == [25.0, -35.0, 25.0, -105.0, -5.0]
+    # -ret of the long would have booked that short as a +95 bps win
+
+
+def test_select_trades_waits_for_the_exit_of_the_side_taken():
+    # row 0 short: its own exit is at 4 h, the long's would have been at 1 h -> rows 1-3 are skipped
+    t0 = D0 + np.arange(6, dtype=np.int64) * H
+    t1 = t0 + H
+    t1_short = t1.copy()
+    t1_short[0] = D0 + 4 * H
+    p = np.array([0.1, 0.9, 0.9, 0.1, 0.9, 0.1])
+    idx, side = select_trades(t0, t1, p, 0.25, t1_short)
+    assert idx.tolist() == [0, 4, 5] and side.tolist() == [-1, 1, -1]
+    assert select_trades(t0, t1, p, 0.25)[0].tolist() == [0, 1, 2, 3, 4, 5]  # one exit time for both sides
+    t1_short[2] = D0 + 5 * H  # a long at row 2 is not delayed by its short's exit
+    assert select_trades(t0, t1, np.array([0.5, 0.5, 0.9, 0.9, 0.5, 0.5]), 0.25, t1_short)[0].tolist() == [2, 3]
+    with pytest.raises(ValueError, match="t1_short"):
+        select_trades(t0, t1, p, 0.25, t1_short[:-1])
 
 
 def test_daily_returns_books_on_the_exit_day():
@@ -187,8 +208,10 @@ def test_trading_metrics_by_hand():
     t1 = t0 + 2 * H
     p = np.array([0.7, 0.9, 0.3])
     ret = np.array([50.0, 80.0, 20.0])
+    ret_short = np.array([-50.0, -80.0, -20.0])  # mirrored outcomes: the short exits with the long
     cost = np.array([10.0, 10.0, 6.0])
-    m = trading_metrics(t0, t1, p, ret, cost, 0.1, last_day_ms=D0 + 2 * DAY_MS)
+    short = {"ret_short_bps": ret_short, "t1_short": t1}
+    m = trading_metrics(t0, t1, p, ret, cost, 0.1, last_day_ms=D0 + 2 * DAY_MS, **short)
     # trades: +50 - 10 = 40, -20 - 6 = -26 bps, both exit on day 0 -> daily [0.0014, 0, 0]
     assert m["n_trades"] == 2 and m["n_days"] == 3
     assert m["hit_rate"] == 0.5
@@ -199,5 +222,24 @@ def test_trading_metrics_by_hand():
     assert m["turnover_per_day"] == pytest.approx(4 / 3)
     assert m["sharpe"] == pytest.approx(sharpe(np.array([0.0014, 0.0, 0.0])))
     assert m["dsr"] == m["psr"]  # one trial
-    none = trading_metrics(t0, t1, np.full(3, 0.5), ret, cost, 0.1)
+    none = trading_metrics(t0, t1, np.full(3, 0.5), ret, cost, 0.1, **short)
     assert none["n_trades"] == 0 and math.isnan(none["net_bps_per_trade"]) and math.isnan(none["sharpe"])
+    # the short's own outcome: row 2's exit bar touched both barriers, the short stopped out (-35 bps) a day later
+    own = {"ret_short_bps": np.array([-50.0, -80.0, -35.0]), "t1_short": t1 + np.array([0, 0, DAY_MS])}
+    m = trading_metrics(t0, t1, p, ret, cost, 0.1, last_day_ms=D0 + 2 * DAY_MS, **own)
+    assert m["net_bps_per_trade"] == pytest.approx((40.0 - 41.0) / 2) and m["hit_rate"] == 0.5
+    assert m["gross_bps_per_trade"] == pytest.approx((50.0 - 35.0) / 2)
+    assert m["sharpe"] == pytest.approx(sharpe(np.array([0.004, -0.0041, 0.0])))  # booked on the short's exit day
+    with pytest.raises(TypeError, match="ret_short_bps"):
+        trading_metrics(t0, t1, p, ret, cost, 0.1)  # no silent mirror of the long
+
+
+def test_null_sharpe_var():
+    assert null_sharpe_var(2) == 1.0 and null_sharpe_var(366) == 1 / 365
+    assert math.isnan(null_sharpe_var(1)) and math.isnan(null_sharpe_var(0))
+    with pytest.raises(ValueError, match="n_days"):
+        null_sharpe_var(-1)
+    # it is the sampling variance of the per-period Sharpe of T no-edge daily returns (here T = 60)
+    rng = np.random.default_rng(5)
+    sharpes = [sharpe(rng.normal(0.0, 0.01, 60), periods_per_year=1.0) for _ in range(4000)]
+    assert np.var(sharpes) == pytest.approx(null_sharpe_var(60), rel=0.08)

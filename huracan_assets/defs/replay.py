@@ -1,0 +1,130 @@
+"""The truncation canary's wiring: a coin's training matrix rebuilt from raw candles cut at the window's end.
+
+``replay_spec`` gathers the settings the daily assets use; ``candle_days_needed`` is how far back the rebuild
+reads; ``rebuilt_training_frame`` loads the coin's stored candles (and the reference coin's) of the days
+before the cut, replays features -> regimes -> labels -> meta weights -> engine signals through
+:class:`CoinReplay` (the pure functions the assets call), and returns the training frame of the window.
+``truncation_canary`` compares it with the frame built from the stored assets: any difference is a stored
+row that depends on data after the window (or a pipeline that no longer reproduces itself).
+"""
+
+from datetime import date, timedelta
+
+import numpy as np
+import polars as pl
+
+from huracan_assets.core.engines.signals import MetaState
+from huracan_assets.core.market_data.candles import date_range
+from huracan_assets.core.pipeline.replay import CoinReplay, ReplaySpec
+from huracan_assets.core.training.dataset import Windows
+from huracan_assets.defs.derived import (
+    REFERENCE_SYMBOL,
+    barrier_spec,
+    feature_warmup_days,
+    label_vol_days,
+    recipe_for,
+    regime_days,
+    regime_spec,
+)
+from huracan_assets.defs.signals import engine_registry, engine_warmup_days, signal_spec
+from huracan_assets.settings import Settings
+from huracan_assets.storage.partitioned import PartitionWindow
+
+DAY_MS = 86_400_000
+
+
+def replay_spec(settings: Settings) -> ReplaySpec:
+    return ReplaySpec(
+        recipe=recipe_for(settings),
+        feature_warmup_days=feature_warmup_days(settings),
+        barrier=barrier_spec(settings),
+        label_vol_days=label_vol_days(settings),
+        regimes=regime_spec(settings),
+        regime_days=regime_days(settings),
+        registry=engine_registry(settings),
+        signals=signal_spec(settings),
+        engine_warmup_days=engine_warmup_days(settings),
+        calibration_days=settings.engines.calibration_days,
+        gate_days=settings.gate.window_days,
+        bar_minutes=settings.bar_minutes,
+    )
+
+
+def replay_lead_days(settings: Settings) -> int:
+    """Days before the training window's first day whose products the window's signals read (calibration,
+    gate and engine warm-up), plus the candle history those products need themselves."""
+    e, g = settings.engines.calibration_days, settings.gate.window_days
+    products = max(e, g + 1) + engine_warmup_days(settings) + 1
+    candles = max(feature_warmup_days(settings), regime_days(settings), label_vol_days(settings) + 1)
+    return products + candles
+
+
+def candle_days_needed(settings: Settings) -> tuple[int, int]:
+    """The candles window of the challenger op for the canary, as (days before D, days after D): from the
+    replay's first day to the last day before the training window's end."""
+    w = settings.windows
+    before = w.shadow_days + w.training_days + replay_lead_days(settings)
+    return before, -(w.shadow_days + w.embargo_days + 1)
+
+
+def _store_days(store, asset: str, symbol: str | None, days: list[date]) -> dict[date, pl.DataFrame]:
+    keys = [f"{d.isoformat()}|{symbol}" if symbol else d.isoformat() for d in days]
+    window = PartitionWindow(store, asset, keys)
+    return {d: window[k] for d, k in zip(days, keys, strict=True) if window.status(k).status == "ok"}
+
+
+def coin_replay(
+    settings: Settings,
+    store,
+    candles: PartitionWindow,
+    meta_weights: PartitionWindow,
+    symbol: str,
+    win: Windows,
+) -> CoinReplay:
+    """A :class:`CoinReplay` of ``symbol`` given only the candles of the days before ``win``'s training end."""
+    first_train = date(1970, 1, 1) + timedelta(days=win.training_start_ms // DAY_MS)
+    last = date(1970, 1, 1) + timedelta(days=win.training_end_ms // DAY_MS - 1)  # the last day before the cut
+    days = date_range(first_train - timedelta(days=replay_lead_days(settings)), last)
+    coin = {}
+    for d in days:
+        key = f"{d.isoformat()}|{symbol}"
+        if key in candles and candles.status(key).status == "ok":
+            coin[d] = candles[key]
+    refs = _store_days(store, "reference_candles", None, days)
+    feature_reference = {d: f.filter(pl.col("symbol") == REFERENCE_SYMBOL) for d, f in refs.items()}
+    feature_reference = {d: f.select("ts", "close") for d, f in feature_reference.items() if f.height}
+    engine_reference = {
+        d: f.select("ts", "close") for d, f in _store_days(store, "candles", REFERENCE_SYMBOL, days).items()
+    }
+    seed_day = first_train - timedelta(days=1)
+    seed_key = f"{seed_day.isoformat()}|{symbol}"
+    seed = None
+    if seed_key in meta_weights and meta_weights.status(seed_key).status == "ok":
+        seed = MetaState.from_frame(meta_weights[seed_key])
+    cut = {d: f for d, f in coin.items() if d <= last}
+    return CoinReplay(cut, feature_reference, engine_reference, replay_spec(settings), (seed_day, seed))
+
+
+def compare_frames(stored: pl.DataFrame, rebuilt: pl.DataFrame) -> dict:
+    """``passed`` iff both frames hold the same rows, columns and values (NaN equals NaN, null equals null)."""
+    if stored.columns != rebuilt.columns:
+        return {"passed": False, "reason": "columns differ", "n_diff": None}
+    if stored.height != rebuilt.height:
+        only_stored = stored.join(rebuilt.select("t0"), on="t0", how="anti").height
+        only_rebuilt = rebuilt.join(stored.select("t0"), on="t0", how="anti").height
+        return {
+            "passed": False,
+            "reason": f"{stored.height} stored rows vs {rebuilt.height} rebuilt "
+            f"({only_stored} only stored, {only_rebuilt} only rebuilt)",
+            "n_diff": None,
+            "shape": [stored.height, stored.width],
+        }
+    a = stored.select(pl.all().cast(pl.Float64).fill_null(np.nan)).to_numpy()
+    b = rebuilt.select(pl.all().cast(pl.Float64).fill_null(np.nan)).to_numpy()
+    differ = ~((a == b) | (np.isnan(a) & np.isnan(b)))
+    cols = [c for c, bad in zip(stored.columns, differ.any(axis=0), strict=True) if bad]
+    out = {"passed": not cols, "n_diff": int(differ.sum()), "shape": [stored.height, stored.width]}
+    if cols:
+        out["reason"] = f"{len(cols)} column(s) differ: {', '.join(cols[:8])}"
+        out["columns"] = cols[:50]
+    return out
