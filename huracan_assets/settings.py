@@ -84,6 +84,12 @@ class LabelSettings(_Strict):
     cost_bps: float = Field(0.0, ge=0)
     min_coverage: float = Field(0.9, ge=0, le=1)  # resolved events / events, per run
     max_class_share: float = Field(0.9, gt=0, le=1)  # label balance guard
+    # execution (core/execution.py), read by the labels, the walk-forward's costs and the shadow trader alike, so
+    # the three can never disagree: the signal of bar t fills at the open of bar t + entry_lag_bars (0: at t's
+    # close), and a stop pays stop_slippage_half_spreads x the exit bar's half-spread + stop_slippage_bps
+    entry_lag_bars: int = Field(1, ge=0)
+    stop_slippage_half_spreads: float = Field(1.0, ge=0)
+    stop_slippage_bps: float = Field(2.0, ge=0)
 
 
 class RegimeSettings(_Strict):
@@ -106,24 +112,34 @@ class EngineSettings(_Strict):
 
 
 class CostSettings(_Strict):
-    """The cost model (core/costs.py): fees of the venue, spread and slippage per bar, net-edge floor."""
+    """The cost model (core/costs.py): fees of the venue, spread and slippage per bar, net-edge floor; and the
+    ``spreads`` asset (one spread estimate per coin-day from the ``spread_timeframe`` bars)."""
 
     venue: str = "binance_spot"
     maker_bps: float | None = None  # overrides of the venue's schedule
     taker_bps: float | None = None
-    spread_estimator: Literal["corwin_schultz", "abdi_ranaldo"] = "abdi_ranaldo"
-    spread_window: int = Field(24, ge=2)
-    min_spread_bps: float = Field(1.0, ge=0)
+    spread_estimator: Literal["corwin_schultz", "abdi_ranaldo", "roll"] = "abdi_ranaldo"
+    spread_timeframe: str = "5m"  # the spreads asset's bars; the training bars when the exchange lacks them
+    spread_days: int = Field(7, ge=1)  # a bar pays the median spread of this many days before its day
+    spread_window: int = Field(24, ge=2)  # bars: the per-bar estimate, used only without daily spreads
+    min_spread_bps: float = Field(1.0, ge=0)  # floor (with one tick, from the daily spreads)
     max_spread_bps: float = Field(500.0, gt=0)
-    slippage_vol_coef: float = Field(0.1, ge=0)
-    slippage_impact_coef: float = Field(10.0, ge=0)
+    slippage_vol_coef: float = Field(0.0, ge=0)  # uncalibrated extra slippage in bar volatilities: off
+    impact_y: float = Field(1.0, ge=0)  # Y of the square-root impact law (core/costs.py cites the source)
     vol_window: int = Field(24, ge=2)
     funding_bps_per_8h: float = 0.0  # perpetuals only; spot pays no funding
     net_edge_floor_bps: float = 5.0
     order_notional: float = Field(1000.0, ge=0)  # quote currency per trade, for slippage
 
+    @field_validator("spread_timeframe")
+    @classmethod
+    def _known_timeframe(cls, value: str) -> str:
+        if value not in TIMEFRAME_MINUTES:
+            raise ValueError(f"spread_timeframe must be one of {sorted(TIMEFRAME_MINUTES)}, got {value!r}")
+        return value
+
     def model_config_mapping(self) -> dict:
-        return self.model_dump(exclude={"order_notional"}, exclude_none=True)
+        return self.model_dump(exclude={"order_notional", "spread_timeframe"}, exclude_none=True)
 
 
 class GateSettings(_Strict):
@@ -173,7 +189,7 @@ class ValidationSettings(_Strict):
 
 class ShadowSettings(_Strict):
     """Paper trading of challenger and champion on the shadow window (core/shadow); the net-edge floor is
-    ``costs.net_edge_floor_bps`` and the barriers are ``labels``'s."""
+    ``costs.net_edge_floor_bps``, and the barriers, the entry latency and the stop slippage are ``labels``'s."""
 
     threshold: float = Field(0.05, ge=0, lt=0.5)  # model side when |p - 0.5| >= threshold
     max_spread_bps: float = Field(50.0, gt=0)  # no entry on a thinner book

@@ -99,12 +99,9 @@ def build_assets(settings: Settings) -> list:
 
 
 def _trading_part(store, reg, timeframe: str, day: date, status_rows: list[dict]) -> dict:
-    """Shadow trades, promotions, walk-forward and engine weights of D, and the portfolio daily_equity row."""
-    challengers = {m["model_id"] for m in reg.select("models", as_of=day, timeframe=timeframe, kind="challenger")}
-    trades = [
-        {**t, "role": "challenger" if t["model_id"] in challengers else "champion"}
-        for t in reg.select("shadow_trades", as_of=day, timeframe=timeframe)
-    ]
+    """The forward ledgers' trades that closed on D (``shadow_trades``), promotions, walk-forward and engine weights
+    of D, and the portfolio ``daily_equity`` rows (equal-weight mean of the coins' ledger NAVs, per role)."""
+    trades = reg.select("shadow_trades", as_of=day, timeframe=timeframe)
     promotions = reg.select("promotions", as_of=day, timeframe=timeframe)
     reports = reg.select("model_metrics", as_of=day, timeframe=timeframe, window="wf_overall")
     weights_ok = [r["symbol"] for r in status_rows if r["asset"] == "meta_weights" and r["status"] == "ok"]
@@ -114,9 +111,14 @@ def _trading_part(store, reg, timeframe: str, day: date, status_rows: list[dict]
         if window.status(key).status == "ok":
             engines += window[key].unique("engine").select("engine", "weight", "ema_net_bps").to_dicts()
     part = trading_summary(trades, promotions, reports, engines)
-    equity = [e for e in reg.select("daily_equity", date=day, timeframe=timeframe) if e["model_id"] in challengers]
-    nav = portfolio_nav(e["nav"] for e in equity)
-    if nav is not None:
+    rows = reg.select("daily_equity", date=day, timeframe=timeframe)
+    navs = {}
+    for role in ("challenger", "champion"):
+        equity = [e for e in rows if e.get("role") == role and e["symbol"] != "*"]
+        nav = portfolio_nav(e["nav"] for e in equity)
+        navs[role] = nav
+        if nav is None:
+            continue
         reg.upsert(
             "daily_equity",
             [
@@ -124,22 +126,27 @@ def _trading_part(store, reg, timeframe: str, day: date, status_rows: list[dict]
                     "date": day,
                     "symbol": "*",
                     "timeframe": timeframe,
-                    "model_id": "portfolio:challengers",
+                    "model_id": f"portfolio:{role}s",
                     "nav": nav,
                     "max_dd": max(e["max_dd"] for e in equity),
                     "turnover": sum(e["turnover"] for e in equity) / len(equity),
                     "fees_bps": sum(e["fees_bps"] for e in equity) / len(equity),
                     "sha256": None,
+                    "role": role,
+                    "n_trades": sum(e.get("n_trades") or 0 for e in equity),
                 }
             ],
         )
+    nav = navs["challenger"]
     part["portfolio_nav"] = nav
+    part["portfolio_navs"] = navs
     return part
 
 
 # assets of the symbol x day graph, in order; the per-symbol "done" state is the last one reached
 SYMBOL_DAY_ASSETS = (
     "candles",
+    "spreads",
     "features",
     "labels",
     "regimes",

@@ -39,7 +39,7 @@ from huracan_assets.telegram.control import SELECTOR_KEY, parse_selector_bytes
 PRELUDE_ASSETS = ("universe", "reference_candles")
 SYMBOL_DAY_JOB_ASSETS = SYMBOL_DAY_ASSETS  # the whole symbol x day graph, in order
 # the data part of the graph, without training: history backfills that only feed the windows use it
-SYMBOL_DAY_DATA_ASSETS = SYMBOL_DAY_JOB_ASSETS[:6]
+SYMBOL_DAY_DATA_ASSETS = SYMBOL_DAY_JOB_ASSETS[: SYMBOL_DAY_JOB_ASSETS.index("engine_signals") + 1]
 SUMMARY_ASSETS = ("daily_summary",)
 LANE_TAG = "huracan/lane"
 DATE_TAG = "huracan/date"

@@ -28,15 +28,16 @@ from dagster import (
     multi_asset,
 )
 
-from huracan_assets.core.market_data.candles import date_range
+from huracan_assets.core.market_data.candles import date_range, day_bounds_ms
 from huracan_assets.core.models.bundle import BUNDLE_FILES, BundleError, ModelBundle, load_bundle_model, verify_bundle
 from huracan_assets.core.promotion.gates import Candidate, Decision, PromotionSpec, ShadowStats, decide_day
 from huracan_assets.core.promotion.multiplicity import next_trial, retests_after
 from huracan_assets.core.reporting.charts import line_chart, markdown_image, png
 from huracan_assets.core.shadow.daily import daily_returns, sparkline
+from huracan_assets.core.shadow.ledger import Ledger, ledger_day
 from huracan_assets.core.shadow.trader import RISK_PRESETS, ShadowResult, ShadowSpec, simulate
 from huracan_assets.core.training.dataset import Windows, inference_frame, matrix
-from huracan_assets.defs.derived import label_vol_days, recipe_for
+from huracan_assets.defs.derived import label_vol_days, recipe_for, stop_slippage
 from huracan_assets.defs.market_data import SYMBOL_DAY_TAG
 from huracan_assets.defs.partitions import symbol_day_partitions, window_mapping
 from huracan_assets.defs.per_symbol import check_result, run_keys, summarize
@@ -48,7 +49,14 @@ from huracan_assets.storage.object_store import ObjectNotFound
 from huracan_assets.storage.partitioned import PartitionWindow, SymbolOutcome
 
 DAY_MS = 86_400_000
-TRADE_TABLE_COLUMNS = ("trade_id", "time", "side", "size", "entry", "exit", "fees", "net_pnl", "model_id", "sha256")
+COST_PARTS = ("fee_bps", "spread_bps", "slippage_bps", "stop_slippage_bps")
+TRADE_TABLE_COLUMNS = ("trade_id", "time", "side", "size", "entry", "exit", "fees", "net_pnl", "model_id", "sha256",
+                       "role", "exit_time", "exit_reason", "gross_bps", "cost_bps", "net_bps", *COST_PARTS)  # fmt: skip
+TRADE_SCHEMA = {"trade_id": pl.String, "time": pl.Datetime("us", "UTC"), "side": pl.String, "size": pl.Float64,
+                "entry": pl.Float64, "exit": pl.Float64, "fees": pl.Float64, "net_pnl": pl.Float64,
+                "model_id": pl.String, "sha256": pl.String, "role": pl.String, "exit_time": pl.Datetime("us", "UTC"),
+                "exit_reason": pl.String, "gross_bps": pl.Float64, "cost_bps": pl.Float64, "net_bps": pl.Float64,
+                **dict.fromkeys(COST_PARTS, pl.Float64)}  # fmt: skip
 POINTER_SCHEMA = {
     "champion_model_id": pl.String,
     "bucket_path": pl.String,
@@ -69,6 +77,9 @@ POINTER_SCHEMA = {
     "champion_return": pl.Float64,
     "gates": pl.String,
     "tests_since_promotion": pl.Int64,  # retests since the last promotion, today's included (0: promoted today)
+    # the forward-only track records (core/shadow/ledger.py), as JSON: each day appends only D's bars
+    "champion_ledger": pl.String,  # the champion's, since the day after its promotion (None: promoted today)
+    "challenger_ledger": pl.String,  # "always trade the latest challenger", one per coin
 }
 
 
@@ -86,6 +97,8 @@ def shadow_spec(settings: Settings) -> ShadowSpec:
         max_holding_bars=lab.horizon_minutes // settings.bar_minutes,
         vol_window=lab.vol_window,
         risk=RISK_PRESETS[s.risk_preset],
+        latency_bars=lab.entry_lag_bars,  # the labels' latency and stop slippage: the walk-forward's rules
+        stop_slippage=stop_slippage(settings),
     )
 
 
@@ -151,6 +164,9 @@ class _ShadowDay:
         self.bundles = _Bundles(store, self.recipe.hash)
         self.pointers: dict[str, object] = {}
         self.bad_bundles: dict[str, str] = {}
+        self.ledgers: dict[str, dict[str, Ledger | None]] = {}  # key -> role -> the ledger after D
+        self.day_trades: dict[tuple[str, str], pl.DataFrame] = {}  # (key, role) -> trades closed on D
+        self.trade_log: dict[str, pl.DataFrame | None] = {}  # key -> the ledger trade rows of D
 
     # -------------------------------------------------------------------------------------------- inputs
 
@@ -165,8 +181,21 @@ class _ShadowDay:
         return None
 
     def shadow_one(self, d: date, symbol: str):
-        """Both models on the shadow window: a dict of results, or a SymbolOutcome saying why not."""
+        """The day's ledgers and the challenger's shadow window: a dict of results, or a SymbolOutcome saying why
+        not (the champion's ledger still advances on a day without a challenger; ``carry`` stores it)."""
         key = f"{d.isoformat()}|{symbol}"
+        previous = self.previous_pointer(d, symbol)
+        bars = self._bars(d, symbol)
+        champion, champ_ledger = None, None
+        if previous is not None and previous["champion_model_id"] is not None:
+            try:  # the published bundle itself: its ledger holds only bars after its promotion, unseen by it
+                champion = self.bundles.get(previous["bucket_path"])
+            except (BundleError, ObjectNotFound) as exc:
+                self.bad_bundles[key] = f"champion {previous['bucket_path']}: {exc}"
+                return SymbolOutcome.failed(f"champion bundle does not verify: {exc}")
+            if not isinstance(bars, SymbolOutcome):
+                champ_ledger = self._advance(key, _ledger(previous, "champion", d), champion, bars, d)
+                self.ledgers[key] = {"champion": champ_ledger}
         challengers = self.inputs["challenger_model"]
         st = challengers.status(key)
         if st.status != "ok":
@@ -177,19 +206,11 @@ class _ShadowDay:
         except (BundleError, ObjectNotFound) as exc:
             self.bad_bundles[key] = f"challenger {row['bundle_path']}: {exc}"
             return SymbolOutcome.failed(f"challenger bundle does not verify: {exc}")
-        previous = self.previous_pointer(d, symbol)
-        champion = None
-        if previous is not None and previous["champion_model_id"] is not None:
-            path = _validated(previous)[1]  # a published refit is judged by the model that was validated
-            try:
-                champion = self.bundles.get(path)
-            except (BundleError, ObjectNotFound) as exc:
-                self.bad_bundles[key] = f"champion {path}: {exc}"
-                return SymbolOutcome.failed(f"champion bundle does not verify: {exc}")
-        bars = self._bars(d, symbol)
         if isinstance(bars, SymbolOutcome):
             return bars
-        return self._simulate_pair(d, symbol, bars, row, challenger, previous, champion)
+        roll = self._advance(key, _ledger(previous, "challenger", d), challenger, bars, d)
+        self.ledgers[key] = {"champion": champ_ledger, "challenger": roll}
+        return self._decision_inputs(d, symbol, bars, row, challenger, previous, champion)
 
     def _bars(self, d: date, symbol: str):
         win = Windows.for_day(d, self.settings.windows.training_days, self.settings.windows.shadow_days, 0)
@@ -214,81 +235,89 @@ class _ShadowDay:
         missing = [c for c in names if c not in bars["inputs"].columns]
         if missing:
             raise ValueError(f"model {bundle.bundle_id()} needs inputs this graph no longer makes: {missing[:5]}")
-        p = load_bundle_model(bundle).predict_proba(matrix(bars["inputs"], names))
+        model = load_bundle_model(bundle, threads=self.settings.execution.thread_budget)
+        p = model.predict_proba(matrix(bars["inputs"], names))
         scored = pl.DataFrame({"ts": bars["inputs"]["ts"], "p": p})
         return bars["frame"].select("ts").join(scored, on="ts", how="left")["p"].fill_null(float("nan")).to_numpy()
 
-    def _run(self, bars: dict, p: np.ndarray, start_ms: int) -> ShadowResult:
+    def _run(self, bars: dict, p: np.ndarray, start_ms: int, end_ms: int | None = None, **carry) -> ShadowResult:
         f = bars["frame"]
         col = {c: f[c].cast(pl.Float64).fill_null(float("nan")).to_numpy() for c in f.columns if c != "ts"}
+        end = bars["end"] if end_ms is None else end_ms
         return simulate(
             f["ts"].to_numpy(), col["open"], col["high"], col["low"], col["close"], p, col["combined_raw_direction"],
-            col["fee_bps"], col["spread_bps"], col["slippage_bps"], start_ms, bars["end"], self.sspec, self.bar_ms,
+            col["fee_bps"], col["spread_bps"], col["slippage_bps"], start_ms, end, self.sspec, self.bar_ms, **carry,
         )  # fmt: skip
 
-    def _simulate_pair(self, d, symbol, bars, row, challenger, previous, champion) -> dict:
-        compared_from = bars["start"]
-        if champion is not None:  # the champion is compared only on bars after its own training cutoff
-            compared_from = max(compared_from, training_cutoff_ms(champion))
-        ch_model = row["model_id"]
-        ch = self._run(bars, self._probabilities(challenger, bars), compared_from)
-        result = {"row": row, "challenger": ch, "champion": None, "previous": previous, "from": compared_from}
-        result["challenger_stats"] = self._stats(ch_model, ch, challenger, compared_from, row["canaries_passed"])
-        frames = [_trade_rows(d, ch, ch_model, challenger.content_hash, "challenger")]
-        if champion is not None:
-            cp = self._run(bars, self._probabilities(champion, bars), compared_from)
-            result["champion"] = cp
-            canaries = bool(champion.metrics.get("canaries", {}).get("passed", False))
-            cp_model = _validated(previous)[0]
-            result["champion_stats"] = self._stats(cp_model, cp, champion, compared_from, canaries)
-            frames.append(_trade_rows(d, cp, cp_model, champion.content_hash, "champion"))
-        result["trades"] = pl.concat(frames, how="vertical_relaxed")
-        self._equity_rows(d, symbol, result, challenger, champion)
+    def _advance(self, key: str, ledger: Ledger, bundle: ModelBundle, bars: dict, d: date) -> Ledger:
+        """``ledger`` with the bars of D appended: ``bundle`` trades D only, from the state D-1 left."""
+        if ledger.last_day is not None and ledger.last_day >= d:
+            return ledger  # already holds D: never count a bar twice
+        start, end = day_bounds_ms(d)
+        res = self._run(bars, self._probabilities(bundle, bars), start, end, initial_state=ledger.trader_state,
+                        carry=True)  # fmt: skip
+        self.day_trades[(key, ledger.role)] = res.trades
+        return ledger_day(ledger, d, res, self.sspec.initial_equity)
+
+    def _decision_inputs(self, d, symbol, bars, row, challenger, previous, champion) -> dict:
+        """The challenger on its whole shadow window, which it has never seen, and the champion's forward record
+        over the same window, from the day after its promotion on (never a re-simulation: a champion is judged
+        only on bars after it was chosen, and a published refit never on bars it trained on)."""
+        key = f"{d.isoformat()}|{symbol}"
+        ledgers = self.ledgers[key]
+        ch = self._run(bars, self._probabilities(challenger, bars), bars["start"])
+        result = {"row": row, "challenger": ch, "previous": previous, "from": bars["start"], "ledgers": ledgers}
+        result["challenger_stats"] = ShadowStats(
+            model_id=row["model_id"],
+            trade_net_bps=ch.trades["net_bps"].to_numpy(),
+            daily_returns=daily_returns(ch.equity, self.sspec.initial_equity),
+            max_drawdown=float(ch.stats["max_drawdown"]),
+            canaries_passed=bool(row["canaries_passed"]),
+            trained_until_ms=training_cutoff_ms(challenger),
+            compared_from_ms=int(bars["start"]),
+        )
+        champ_ledger = ledgers.get("champion")
+        if champion is not None and champ_ledger is not None:
+            cutoff = training_cutoff_ms(champion)
+            start = max(bars["start"], day_bounds_ms(champ_ledger.since)[0], cutoff)
+            net, returns, drawdown = champ_ledger.window(date(1970, 1, 1) + timedelta(days=start // DAY_MS))
+            result["champion_stats"] = ShadowStats(
+                model_id=previous["champion_model_id"],
+                trade_net_bps=net,
+                daily_returns=returns,
+                max_drawdown=min(1.0, drawdown),
+                canaries_passed=bool(champion.metrics.get("canaries", {}).get("passed", False)),
+                trained_until_ms=cutoff,
+                compared_from_ms=int(start),
+            )
         return result
 
-    def _stats(self, model_id: str, res: ShadowResult, bundle: ModelBundle, start: int, canaries: bool) -> ShadowStats:
-        return ShadowStats(
-            model_id=model_id,
-            trade_net_bps=res.trades["net_bps"].to_numpy(),
-            daily_returns=daily_returns(res.equity, self.sspec.initial_equity),
-            max_drawdown=float(res.stats["max_drawdown"]),
-            canaries_passed=bool(canaries),
-            trained_until_ms=training_cutoff_ms(bundle),
-            compared_from_ms=int(start),
-        )
-
-    def _equity_rows(self, d, symbol, result, challenger, champion) -> None:
-        rows = []
-        for role, bundle in (("challenger", challenger), ("champion", champion)):
-            res = result[role]
-            if res is None:
+    def ledger_rows(self, d: date, symbol: str, key: str, sim: dict | None) -> pl.DataFrame | None:
+        """The trades each ledger closed on D (registry ``shadow_trades``) and its ``daily_equity`` rows."""
+        ledgers = self.ledgers.get(key, {})
+        previous = self.previous_pointer(d, symbol)
+        frames, equity = [], []
+        for role, ledger in ledgers.items():
+            if ledger is None or ledger.last_day != d:
                 continue
-            model_id = result["row"]["model_id"] if role == "challenger" else _validated(result["previous"])[0]
-            equity = res.equity["equity"]
-            costs = res.trades["cost_bps"]
-            rows.append(
-                {
-                    "date": d,
-                    "symbol": symbol,
-                    "timeframe": self.settings.timeframe,
-                    "model_id": model_id,
-                    "nav": float(equity[-1]) if equity.len() else self.sspec.initial_equity,
-                    "max_dd": float(res.stats["max_drawdown"]),
-                    "turnover": float(res.stats["turnover_per_day"]),
-                    "fees_bps": float(costs.mean()) if costs.len() else 0.0,
-                    "sha256": bundle.content_hash,
-                }
-            )
-        self.reg.upsert("daily_equity", rows)
+            if role == "champion":
+                model_id, sha = previous["champion_model_id"], previous["sha256"]
+            else:
+                model_id, sha = sim["row"]["model_id"], sim["row"]["sha256"]
+            trades = self.day_trades.get((key, role))
+            if trades is not None and trades.height:
+                frames.append(_trade_rows(symbol, trades, model_id, sha, role))
+            equity.append(_equity_row(d, symbol, self.settings.timeframe, role, model_id, sha, ledger, trades))
+        if equity:
+            self.reg.upsert("daily_equity", equity)
+        return pl.concat(frames, how="vertical_relaxed") if frames else None
 
     # -------------------------------------------------------------------------------------------- decide
 
     def kill(self, sim: dict) -> bool:
         limit = self.pspec.kill_switch_drawdown
-        champ = sim["champion"]
-        return sim["challenger"].stats["max_drawdown"] > limit or (
-            champ is not None and champ.stats["max_drawdown"] > limit
-        )
+        champ = sim["ledgers"].get("champion")
+        return sim["challenger"].stats["max_drawdown"] > limit or (champ is not None and champ.max_drawdown > limit)
 
     def decide_all(self, sims: dict[str, dict]) -> dict[str, Decision | ValueError]:
         """Pass 2's decisions: every coin of the day together (the BH family is the day's coins), each at its
@@ -311,18 +340,22 @@ class _ShadowDay:
         if stop_all and decision.promote:
             decision = Decision(False, "global kill switch: no promotion anywhere today", decision.gates, True)
         previous, row = sim["previous"], sim["row"]
+        ledgers = sim["ledgers"]
         doc = {"gates": decision.gates, "challenger": _plain(sim["challenger"].stats), "published": _published(row)}
-        if sim["champion"] is not None:
-            doc["champion"] = _plain(sim["champion"].stats)
+        if ledgers.get("champion") is not None:
+            doc["champion"] = _plain(ledgers["champion"].stats())
+        if ledgers.get("challenger") is not None:
+            doc["challenger_ledger"] = _plain(ledgers["challenger"].stats())
         base = {
             "promoted": decision.promote,
             "reason": decision.reason,
             "kill_switch": decision.kill_switch,
             "challenger_model_id": row["model_id"],
             **_summary("challenger", sim["challenger"]),
-            **_summary("champion", sim["champion"]),
+            **_champion_summary(sim.get("champion_stats")),
             "gates": json.dumps(doc, sort_keys=True, default=str),
             "tests_since_promotion": retests_after(sim["trial"], decision.promote),
+            **_ledger_columns(ledgers, promoted=decision.promote),
         }
         if decision.promote:
             path = row.get("refit_path") or row["bundle_path"]  # the refit through D, when the config makes one
@@ -348,7 +381,7 @@ class _ShadowDay:
                 "bucket_path": pointer.bucket_path,
                 "sha256": pointer.sha256,
                 "champion_as_of": d,
-                # a published refit is judged later by its validated twin (None: the published bundle itself)
+                # the model the promotion was validated on, when a refit through D was published instead
                 "validated_model_id": row["model_id"] if row.get("refit_path") else None,
                 "validated_path": row["bundle_path"] if row.get("refit_path") else None,
                 "latest_moved": pointer.latest_moved,
@@ -363,6 +396,9 @@ class _ShadowDay:
         reason = getattr(outcome, "reason", None) or "no shadow result"
         if isinstance(outcome, SymbolOutcome) and outcome.status == "failed":
             return outcome
+        ledgers = {"champion": _ledger(previous, "champion", d) if previous and previous["champion_model_id"] else None,
+                   "challenger": _ledger(previous, "challenger", d) if previous else None,
+                   **self.ledgers.get(f"{d.isoformat()}|{symbol}", {})}  # fmt: skip
         frame = pl.DataFrame(
             [
                 {
@@ -371,6 +407,7 @@ class _ShadowDay:
                     "reason": f"no decision: {reason}",
                     "kill_switch": False,
                     "tests_since_promotion": _tests_since_promotion(previous) or 0,  # no retest today
+                    **_ledger_columns(ledgers, promoted=False),
                 }
             ],
             schema=POINTER_SCHEMA,
@@ -384,10 +421,17 @@ class _ShadowDay:
         pcfg = self.settings.promotion
 
         def one(d: date, symbol: str):
+            key = f"{d.isoformat()}|{symbol}"
             out = self.shadow_one(d, symbol)
             if isinstance(out, dict):
-                sims[f"{d.isoformat()}|{symbol}"] = out
-                return out["trades"].select(TRADE_TABLE_COLUMNS)  # the registry table's columns
+                sims[key] = out
+            rows = self.ledger_rows(d, symbol, key, out if isinstance(out, dict) else None)
+            self.trade_log[key] = rows
+            frame = rows.select(TRADE_TABLE_COLUMNS) if rows is not None else pl.DataFrame(schema=TRADE_SCHEMA)
+            if isinstance(out, dict):
+                return frame  # the ledger trades that closed on D: the registry table's columns
+            if isinstance(out, SymbolOutcome) and out.status == "skipped" and rows is not None:
+                return SymbolOutcome.skipped(out.reason, frame=frame)  # the champion's ledger still moved
             return out
 
         results = run_keys(context, one, keys=day_keys, label=f"shadow {day}")
@@ -415,14 +459,11 @@ class _ShadowDay:
                 self.pointers[key] = SymbolOutcome.failed(f"{type(exc).__name__}: {exc}")
             if not acc.charts or symbol == "BTCUSDT":
                 acc.charts[:] = [_equity_chart(key, sim, self.sspec.initial_equity)]
-        self.write_trade_log(day, sims)
+        self.write_trade_log(day)
 
-    def write_trade_log(self, day: str, sims: dict[str, dict]) -> None:
-        frames = [
-            sim["trades"].with_columns(symbol=pl.lit(key.split("|")[1]))
-            for key, sim in sims.items()
-            if sim["trades"].height
-        ]
+    def write_trade_log(self, day: str) -> None:
+        """``shadow_logs/trades/D.parquet``: every ledger trade that closed on D, both roles."""
+        frames = [f for k, f in self.trade_log.items() if k.startswith(day) and f is not None and f.height]
         if not frames:
             return
         buf = io.BytesIO()
@@ -456,14 +497,6 @@ def _carried(previous: dict | None) -> dict:
     return {**{k: (previous or {}).get(k) for k in keep}, "latest_moved": False}
 
 
-def _validated(pointer: dict) -> tuple[str, str]:
-    """The champion's validated model (id, bundle prefix): the published bundle itself, or for a published refit
-    the challenger it was refitted from. Shadow comparisons use it: a refit through D has seen the shadow bars."""
-    if pointer.get("validated_path"):
-        return pointer["validated_model_id"], pointer["validated_path"]
-    return pointer["champion_model_id"], pointer["bucket_path"]
-
-
 def _published(row: dict) -> dict:
     """What a promotion of ``row`` publishes, for the pointer's snapshot."""
     validated = {"validated_model_id": row["model_id"], "validated_bundle": row["bundle_path"]}
@@ -474,10 +507,11 @@ def _published(row: dict) -> dict:
     return {"model": "validated", **validated, **({"note": note} if note else {})}
 
 
-def _trade_rows(d: date, res: ShadowResult, model_id: str, sha: str, role: str) -> pl.DataFrame:
-    t = res.trades
-    return t.select(
-        pl.format("{}:{}:{}", pl.lit(d.isoformat()), pl.lit(model_id), pl.col("entry_ts")).alias("trade_id"),
+def _trade_rows(symbol: str, trades: pl.DataFrame, model_id: str, sha: str, role: str) -> pl.DataFrame:
+    """A ledger's trades of one day as ``shadow_trades`` rows; the id is the coin, role and entry time, so a rerun
+    of the day replaces them and a position carried over midnight is one trade, booked on its exit day."""
+    return trades.select(
+        pl.format("{}:{}:{}", pl.lit(symbol), pl.lit(role), pl.col("entry_ts")).alias("trade_id"),
         pl.from_epoch("entry_ts", time_unit="ms").dt.replace_time_zone("UTC").alias("time"),
         pl.when(pl.col("side") > 0).then(pl.lit("buy")).otherwise(pl.lit("sell")).alias("side"),
         pl.col("size"),
@@ -488,31 +522,103 @@ def _trade_rows(d: date, res: ShadowResult, model_id: str, sha: str, role: str) 
         pl.lit(model_id).alias("model_id"),
         pl.lit(sha).alias("sha256"),
         pl.lit(role).alias("role"),
-        "net_bps",
+        pl.from_epoch("exit_ts", time_unit="ms").dt.replace_time_zone("UTC").alias("exit_time"),
         "exit_reason",
-    )
+        "gross_bps",
+        "cost_bps",
+        "net_bps",
+        *[pl.col(c) if c in trades.columns else pl.lit(None, dtype=pl.Float64).alias(c) for c in COST_PARTS],
+    ).with_columns(symbol=pl.lit(symbol))
+
+
+def _equity_row(d, symbol, timeframe, role, model_id, sha, ledger: Ledger, trades) -> dict:
+    costs = trades["cost_bps"] if trades is not None else pl.Series([], dtype=pl.Float64)
+    return {
+        "date": d,
+        "symbol": symbol,
+        "timeframe": timeframe,
+        "model_id": model_id,
+        "nav": ledger.nav,
+        "max_dd": ledger.max_drawdown,
+        "turnover": float(2 * trades["size"].sum() / ledger.nav) if trades is not None and trades.height else 0.0,
+        "fees_bps": float(costs.mean()) if costs.len() else 0.0,
+        "sha256": sha,
+        "role": role,
+        "since": ledger.since,
+        "n_trades": ledger.n_trades,
+    }
+
+
+def _ledger(previous: dict | None, role: str, d: date) -> Ledger:
+    """The ledger the pointer of D-1 left for ``role``, or a new one. A champion's ledger starts the day after
+    its promotion (or today, for a champion whose pointer predates ledgers): bars after it was chosen only."""
+    text = (previous or {}).get(f"{role}_ledger")
+    if role == "challenger":
+        return Ledger.from_json(text) if text else Ledger("challenger", since=d)
+    model_id = previous["champion_model_id"]
+    if text:
+        ledger = Ledger.from_json(text)
+        if ledger.model_id == model_id:
+            return ledger
+    promoted = previous.get("champion_as_of")
+    since = max(d, promoted + timedelta(days=1)) if promoted else d
+    return Ledger("champion", since=since, model_id=model_id)
+
+
+def _ledger_columns(ledgers: dict, promoted: bool) -> dict:
+    """The pointer's ledger columns (JSON). A promotion ends the old champion's ledger: the new champion's starts
+    the next day, on bars it has never seen."""
+    champion = ledgers.get("champion")
+    challenger = ledgers.get("challenger")
+    return {
+        "champion_ledger": None if promoted or champion is None else champion.to_json(),
+        "challenger_ledger": None if challenger is None else challenger.to_json(),
+    }
+
+
+def _champion_summary(stats: ShadowStats | None) -> dict:
+    if stats is None:
+        return {"champion_trades": None, "champion_net_bps": None, "champion_return": None}
+    net = stats.trade_net_bps
+    return {
+        "champion_trades": int(net.size),
+        "champion_net_bps": float(net.mean()) if net.size else None,
+        "champion_return": float(np.prod(1.0 + stats.daily_returns) - 1.0),
+    }
 
 
 def _equity_chart(key: str, sim: dict, initial_equity: float) -> str:
-    lines = [f"**{key}**: equity on the shadow window (same bars, after costs)", "", "| model | equity | trades | "
-             "net bps/trade | return | max DD |", "|---|---|---:|---:|---:|---:|"]  # fmt: skip
+    """The decision (the challenger on its shadow window) and the forward track records (each role's ledger)."""
+    ch = sim["challenger"].stats
+    net = ch["net_bps_per_trade"]
+    spark = sparkline(sim["challenger"].equity["equity"].to_numpy())
+    head = "| record | curve | days | trades | gross / cost / net bps per trade | return | max DD |"
+    lines = [f"**{key}**", "", head,
+             "|---|---|---:|---:|---|---:|---:|",
+             f"| challenger, shadow window (decision) | `{spark}` | | {ch['n_trades']} | net {_bps(net)} | "
+             f"{ch['total_return']:+.2%} | {ch['max_drawdown']:.2%} |"]  # fmt: skip
+    curves = []
     for role in ("challenger", "champion"):
-        res = sim[role]
-        if res is None:
-            lines.append(f"| {role} | (none yet) | | | | |")
+        ledger = sim["ledgers"].get(role)
+        if ledger is None:
+            lines.append(f"| {role} ledger | (none yet) | | | | | |")
             continue
-        st = res.stats
-        net = st["net_bps_per_trade"]
+        st = ledger.stats()
+        parts = " / ".join(_bps(st[f"{x}_bps_per_trade"]) for x in ("gross", "cost", "net"))
         lines.append(
-            f"| {role} | `{sparkline(res.equity['equity'].to_numpy())}` | {st['n_trades']} | "
-            f"{'' if not np.isfinite(net) else f'{net:+.1f}'} | {st['total_return']:+.2%} | {st['max_drawdown']:.2%} |"
+            f"| {role} ledger since {st['since']} | `{sparkline(np.asarray(ledger.daily_navs))}` | {st['days']} | "
+            f"{st['n_trades']} | {parts} | {st['total_return']:+.2%} | {st['max_drawdown']:.2%} |"
         )
-    curves = [sim[role].equity["equity"].to_numpy() for role in ("challenger", "champion") if sim[role] is not None]
-    if curves and curves[0].size:
+        curves.append(np.concatenate(([1.0], np.asarray(ledger.daily_navs))) * initial_equity)
+    if curves and max(c.size for c in curves) > 1:
         image = png(line_chart(curves, reference=initial_equity))
-        lines += ["", "blue: challenger, orange: champion, dashed: the initial equity", "",
-                  markdown_image(image, f"equity {key}")]  # fmt: skip
+        lines += ["", "forward NAV by day, blue: challengers' ledger, orange: champion's ledger; dashed: the start", "",
+                  markdown_image(image, f"ledgers {key}")]  # fmt: skip
     return "\n".join(lines)
+
+
+def _bps(value: float) -> str:
+    return "n/a" if value is None or not np.isfinite(value) else f"{value:+.1f}"
 
 
 def _shadow_and_champion_asset(settings: Settings):

@@ -20,6 +20,7 @@ from dagster import (
     asset,
 )
 
+from huracan_assets.core.execution import StopSlippage
 from huracan_assets.core.features.canary import lookahead_violations
 from huracan_assets.core.features.recipe import FeatureRecipe, default_recipe, features_for_window
 from huracan_assets.core.labels.triple_barrier import BarrierSpec, triple_barrier
@@ -69,7 +70,8 @@ def regime_spec(settings: Settings) -> RegimeSpec:
 
 
 def barrier_spec(settings: Settings) -> BarrierSpec:
-    """The triple barrier of the ``labels`` asset (and of everything that rebuilds or scores its events)."""
+    """The triple barrier of the ``labels`` asset (and of everything that rebuilds or scores its events); its
+    entry latency is the shadow trader's too (``labels.entry_lag_bars``)."""
     lcfg = settings.labels
     return BarrierSpec(
         pt_mult=lcfg.pt_mult,
@@ -78,7 +80,14 @@ def barrier_spec(settings: Settings) -> BarrierSpec:
         vol_window=lcfg.vol_window,
         side=lcfg.side,
         cost_bps=lcfg.cost_bps,
+        entry_lag_bars=lcfg.entry_lag_bars,
     )
+
+
+def stop_slippage(settings: Settings) -> StopSlippage:
+    """A stop's extra cost, for the walk-forward's scoring and the shadow trader alike (``labels:`` in config)."""
+    lcfg = settings.labels
+    return StopSlippage(lcfg.stop_slippage_half_spreads, lcfg.stop_slippage_bps)
 
 
 def regime_days(settings: Settings) -> int:

@@ -1,5 +1,7 @@
-"""Market data assets: ``universe`` and ``reference_candles`` (per day), ``candles`` (per symbol x day)."""
+"""Market data assets: ``universe`` and ``reference_candles`` (per day), ``candles`` and ``spreads`` (per
+symbol x day)."""
 
+from dataclasses import replace
 from datetime import date
 
 import polars as pl
@@ -14,13 +16,15 @@ from dagster import (
     asset,
 )
 
-from huracan_assets.core.market_data.candles import DAY_MS, day_bounds_ms
+from huracan_assets.core.costs import day_spread_frame
+from huracan_assets.core.market_data.candles import DAY_MS, TIMEFRAME_MINUTES, bars_per_day, day_bounds_ms
 from huracan_assets.core.market_data.cleaning import CleaningPolicy, clean_candles
 from huracan_assets.core.market_data.ingest import QualityThresholds, assess, first_missing_ts, merge_bars
 from huracan_assets.core.market_data.universe import UniverseRules, parse_selector, rank_universe, selector_as_of
 from huracan_assets.defs.partitions import SYMBOLS, date_partitions, day_of_symbol_day, split_key, symbol_day_partitions
 from huracan_assets.defs.per_symbol import check_result, outputs_with_check, run_keys
 from huracan_assets.defs.resources import ExchangeResource, ObjectStoreResource
+from huracan_assets.exchange.files import ExchangeError
 from huracan_assets.settings import Settings
 from huracan_assets.storage.object_store import ObjectNotFound
 from huracan_assets.storage.partitioned import PartitionWindow, SymbolOutcome, bytes_to_frame, data_key
@@ -41,7 +45,12 @@ RUN_AFTER_MS = 2 * 3_600_000  # the daily schedule runs D at 02:00 UTC on D+1 (d
 
 
 def build_market_data_assets(settings: Settings) -> list:
-    return [_universe_asset(settings), _reference_candles_asset(settings), _candles_asset(settings)]
+    return [
+        _universe_asset(settings),
+        _reference_candles_asset(settings),
+        _candles_asset(settings),
+        _spreads_asset(settings),
+    ]
 
 
 def _policy(settings: Settings) -> CleaningPolicy:
@@ -73,9 +82,10 @@ def _universe_asset(settings: Settings):
         check_specs=[AssetCheckSpec("universe_is_not_empty", asset="universe")],
     )
     def universe(context: AssetExecutionContext, exchange: ExchangeResource, object_store: ObjectStoreResource):
-        """Coins ranked by liquidity known at the end of D (trailing quote volume, Corwin–Schultz spread,
-        listing age); registers new symbol partitions. Delisted coins stay registered (their history is
-        kept) and are simply not selected. Named coins (``--symbols``, else the Telegram selector file
+        """The coins that traded on D, delisted since or not, ranked on the ``rank_lookback_days`` before D
+        (trailing quote volume, Corwin–Schultz spread; D's own bars never move the rank) and listing age;
+        registers new symbol partitions. A coin whose data ended before D is not in D's universe; it stays
+        registered (its history is kept). Named coins (``--symbols``, else the Telegram selector file
         ``control/symbols_selector.json``) bypass the ranking filters."""
         client = exchange.client()
         client.refresh()
@@ -86,7 +96,7 @@ def _universe_asset(settings: Settings):
             versions = selector_versions(store) if selector_error is None else []
         if selector_error:
             context.log.error(f"ignoring the symbols selector: {selector_error}")
-        results, errors, selected_all, sources = {}, {}, [], {}
+        results, errors, selected_all, sources, inactive = {}, {}, [], {}, []
         for key in sorted(context.partition_keys):
             day, _ = split_key(key)
             _, end = day_bounds_ms(day)
@@ -95,11 +105,11 @@ def _universe_asset(settings: Settings):
                 document = selector_as_of(current, versions, end + RUN_AFTER_MS)
                 explicit = parse_selector(document) if document is not None else None
             sources[key] = "explicit" if ucfg.symbols else ("selector" if explicit else "ranking")
-            stats, errors = client.listing_stats(end, ucfg.rank_lookback_days * DAY_MS)
+            ranked, errors = universe_of_day(client, day, ucfg.rank_lookback_days, rules, explicit)
             for symbol, error in errors.items():
                 context.log.warning(f"universe {day}: {symbol} unreadable, left out: {error}")
-            ranked = rank_universe(stats, as_of_end_ms=end, rules=rules, explicit=explicit)
             results[key] = ranked
+            inactive += [s for s in ranked.filter("selected")["symbol"].to_list() if _inactive(client, s)]
             selected_all += [s for s in ranked.filter("selected")["symbol"].to_list() if s not in selected_all]
         registered = context.instance.get_dynamic_partitions(SYMBOLS)
         new = [s for s in selected_all if s not in set(registered)]
@@ -114,6 +124,7 @@ def _universe_asset(settings: Settings):
                 "new_symbols": MetadataValue.json(new),
                 "not_selected_registered": MetadataValue.json(retired[:100]),
                 "unreadable_markets": MetadataValue.json(errors),
+                "selected_inactive_now": MetadataValue.json(sorted(set(inactive))[:100]),
                 "source": MetadataValue.json(sources),
                 "selector_error": selector_error or "",
             },
@@ -122,6 +133,23 @@ def _universe_asset(settings: Settings):
         yield check_result("universe_is_not_empty", {k: "no coin selected" for k in empty}, AssetCheckSeverity.ERROR)
 
     return universe
+
+
+def universe_of_day(
+    client, day: date, lookback_days: int, rules: UniverseRules, explicit: tuple[str, ...] | None = None
+) -> tuple[pl.DataFrame, dict[str, str]]:
+    """D's universe from any exchange client: the coins with a bar on D (whatever their status today), ranked
+    on the bars of ``[D - lookback_days, D)``, listing age at the end of D. Returns it and the unreadable
+    markets."""
+    start, end = day_bounds_ms(day)
+    stats, errors = client.listing_stats(start, lookback_days * DAY_MS, through_ms=end)
+    ranked = rank_universe(stats, as_of_end_ms=end, rules=rules, explicit=explicit, day_start_ms=start)
+    return ranked, errors
+
+
+def _inactive(client, symbol: str) -> bool:
+    market = client.markets.get(symbol)
+    return market is not None and not market.active
 
 
 def _reference_candles_asset(settings: Settings):
@@ -207,6 +235,83 @@ def _candles_asset(settings: Settings):
         yield from candle_checks(results, details, thresholds)
 
     return candles
+
+
+def _spreads_asset(settings: Settings):
+    symbol_days = symbol_day_partitions(settings.partitions.start_date)
+    c, q = settings.costs, settings.candles
+    fine_minutes = TIMEFRAME_MINUTES[c.spread_timeframe]
+    fetch_fine = fine_minutes < settings.bar_minutes  # finer than the training bars: ask the exchange for them
+    fine_policy = replace(_policy(settings), bar_minutes=fine_minutes)
+    min_fine_bars = q.min_completeness * bars_per_day(fine_minutes)
+
+    @asset(
+        partitions_def=symbol_days,
+        group_name="market_data",
+        io_manager_key="parquet_io_manager",
+        backfill_policy=BackfillPolicy.single_run(),
+        ins={"candles": AssetIn()},
+        check_specs=[
+            AssetCheckSpec("spreads_all_symbols_ok", asset="spreads"),
+            AssetCheckSpec("spreads_from_finest_bars", asset="spreads"),
+        ],
+        op_tags=SYMBOL_DAY_TAG,
+        metadata={"estimator": c.spread_estimator, "spread_timeframe": c.spread_timeframe},
+    )
+    def spreads(context: AssetExecutionContext, exchange: ExchangeResource, candles: PartitionWindow):
+        """D's bid-ask spread estimate per coin, one row (``core/costs.py`` ``SPREAD_SCHEMA``): the configured
+        estimator (Abdi-Ranaldo by default) over D's ``costs.spread_timeframe`` bars (5m), fetched from the
+        exchange whatever the training bars are, plus the tick seen on D. Where the exchange serves no such bars
+        (or too few) the estimate comes from D's training candles and the row is flagged ``coarse``, with the
+        reason; ``spreads_from_finest_bars`` names those keys. The cost model reads the days before a bar's day
+        only (a trailing median), never D's own row for bars of D."""
+        fine, now, unavailable = None, None, ""
+        if fetch_fine:
+            try:
+                fine = exchange.client(c.spread_timeframe)
+                fine.refresh()
+                now = fine.now_ms()
+            except ExchangeError as exc:
+                fine, unavailable = None, f"no {c.spread_timeframe} bars: {str(exc).splitlines()[0][:160]}"
+        coarse_keys: dict[str, str] = {}
+
+        def one(day: date, symbol: str):
+            key = f"{day.isoformat()}|{symbol}"
+            status = candles.status(key)
+            if status.status != "ok":
+                return SymbolOutcome.skipped(f"candles {status.status}: {status.reason}")
+            start, end = day_bounds_ms(day)
+            bars, note = None, unavailable
+            if fine is not None:
+                try:
+                    raw = fine.fetch_ohlcv(symbol, start, end, now_ms=now)
+                    cleaned, _ = clean_candles(raw, start, end, fine_policy)
+                    if cleaned.height >= min_fine_bars:
+                        bars = cleaned
+                    else:
+                        note = f"{cleaned.height} {c.spread_timeframe} bars, fewer than {min_fine_bars:.0f}"
+                except (ExchangeError, ValueError) as exc:
+                    note = f"no {c.spread_timeframe} bars: {str(exc).splitlines()[0][:160]}"
+            if bars is None:  # the training bars: coarse when finer ones were asked for
+                bars, minutes, coarse = candles[key], settings.bar_minutes, fetch_fine
+            else:
+                minutes, coarse = fine_minutes, False
+            if coarse:
+                coarse_keys[key] = note
+            row = day_spread_frame(bars, day, c.spread_estimator, minutes, coarse=coarse, note=note if coarse else "")
+            detail = {k: row[k][0] for k in ("spread_bps", "tick_bps", "bar_minutes", "n_bars", "coarse", "note")}
+            return SymbolOutcome.ok(row, detail={k: None if v != v else v for k, v in detail.items()})  # NaN: null
+
+        results = run_keys(context, one)
+        estimates = [v["spread_bps"][0] for v in results.values() if isinstance(v, pl.DataFrame)]
+        extra = {
+            "coarse_keys": len(coarse_keys),
+            "median_spread_bps": float(pl.Series(estimates, dtype=pl.Float64).median() or 0.0) if estimates else 0.0,
+        }
+        yield from outputs_with_check(results, "spreads_all_symbols_ok", extra)
+        yield check_result("spreads_from_finest_bars", coarse_keys, AssetCheckSeverity.WARN)
+
+    return spreads
 
 
 def ingest_day(

@@ -32,14 +32,21 @@ from huracan_assets.core.market_data.candles import date_range
 from huracan_assets.core.models.base import ModelSpec, TrainSet, fit, library_versions
 from huracan_assets.core.models.bundle import ModelBundle, make_bundle
 from huracan_assets.core.reporting.charts import bar_chart, markdown_image, png
-from huracan_assets.core.training.dataset import Windows, matrix, signal_feature_names, training_frame
+from huracan_assets.core.training.dataset import (
+    Windows,
+    fill_missing_costs,
+    matrix,
+    signal_feature_names,
+    trade_costs,
+    training_frame,
+)
 from huracan_assets.core.validation.splits import WalkForwardSpec
 from huracan_assets.core.validation.walk_forward import WalkForwardConfig, canaries, walk_forward
-from huracan_assets.defs.derived import barrier_spec, recipe_for
+from huracan_assets.defs.derived import barrier_spec, recipe_for, stop_slippage
 from huracan_assets.defs.market_data import SYMBOL_DAY_TAG
 from huracan_assets.defs.partitions import symbol_day_partitions, window_mapping
 from huracan_assets.defs.per_symbol import check_result, run_keys, summarize
-from huracan_assets.defs.replay import candle_days_needed, coin_replay, compare_frames
+from huracan_assets.defs.replay import candle_days_needed, coin_replay, compare_frames, spread_days_needed
 from huracan_assets.defs.resources import ObjectStoreResource, RegistryResource
 from huracan_assets.defs.signals import engine_registry
 from huracan_assets.settings import Settings
@@ -95,10 +102,8 @@ def _fit_predict(spec: ModelSpec, names: tuple[str, ...], deadline: float):
 
 
 def _fill_costs(frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
-    """Rows without a cost estimate (no engine_signals that day) take the window's median cost."""
-    missing = frame["cost_bps"].null_count()
-    median = frame["cost_bps"].median()
-    return frame.with_columns(pl.col("cost_bps").fill_null(median if median is not None else 0.0)), missing
+    """Rows without a cost estimate (no engine_signals on their bars nor at t0) take the window's median costs."""
+    return fill_missing_costs(frame)
 
 
 def _report_rows(model_id: str, sha: str, wf: dict, passed: bool) -> pl.DataFrame:
@@ -199,8 +204,9 @@ class _Training:
         frame = self.frame(stored, win)
         if frame.height < self.mcfg.min_train_rows:
             return {"passed": None, "reason": f"short history: {frame.height} events"}
+        inputs = self.inputs
         replay = coin_replay(
-            self.settings, self.store, self.inputs["candles"], self.inputs["meta_weights"], symbol, win
+            self.settings, self.store, inputs["candles"], inputs["meta_weights"], inputs["spreads"], symbol, win
         )
         first = win.training_start_ms // DAY_MS
         days = [date(1970, 1, 1) + timedelta(days=i) for i in range(first, win.training_end_ms // DAY_MS)]
@@ -282,9 +288,10 @@ class _Training:
         frame, no_cost = _fill_costs(frame)
         x = matrix(frame, names)
 
-        cols = [frame[c].to_numpy() for c in ("y", "t0", "t1", "ret_bps", "cost_bps", "ret_short_bps", "t1_short")]
-        y, t0, t1, ret, cost = cols[0].astype(np.int8), *[c for c in cols[1:5]]
-        short = {"ret_short_bps": cols[5], "t1_short": cols[6]}  # each side scored on its own outcome
+        cols = [frame[c].to_numpy() for c in ("y", "t0", "t1", "ret_bps", "ret_short_bps", "t1_short")]
+        y, t0, t1, ret = cols[0].astype(np.int8), *[c for c in cols[1:4]]
+        cost = trade_costs(frame, stop_slippage(self.settings))  # each side's own round trip, by part
+        short = {"ret_short_bps": cols[4], "t1_short": cols[5]}  # each side scored on its own outcome
         deadline = time.monotonic() + mcfg.timeout_seconds
         run = _fit_predict(self.spec, names, deadline)
         wf = walk_forward(x, y, t0, t1, ret, cost, run, self.wf_config, **short).to_dict()
@@ -441,6 +448,7 @@ def _challenger_asset(settings: Settings):
             # the truncation canary: raw candles up to the training window's end, and the meta weights of the
             # day before the window (the start of the chain it replays)
             "candles": AssetIn(partition_mapping=window_mapping(*candle_days_needed(settings))),
+            "spreads": AssetIn(partition_mapping=window_mapping(*spread_days_needed(settings))),
             "meta_weights": AssetIn(partition_mapping=window_mapping(span + 1, -(span + 1))),
         },
         deps=["reference_candles"],
@@ -458,11 +466,12 @@ def _challenger_asset(settings: Settings):
         labels: PartitionWindow,
         candles: PartitionWindow,
         meta_weights: PartitionWindow,
+        spreads: PartitionWindow,
         object_store: ObjectStoreResource,
         registry: RegistryResource,
     ):
         inputs = {"features": features, "engine_signals": engine_signals, "labels": labels, "candles": candles,
-                  "meta_weights": meta_weights}  # fmt: skip
+                  "meta_weights": meta_weights, "spreads": spreads}  # fmt: skip
         run = _Training(settings, object_store.get_store(), registry.get_registry(), inputs)
         run.check_truncation(context, sorted(str(k) for k in context.partition_keys))
         results = run_keys(context, run.one, label="challenger_model")

@@ -59,6 +59,13 @@ def replay_lead_days(settings: Settings) -> int:
     return products + candles
 
 
+def spread_days_needed(settings: Settings) -> tuple[int, int]:
+    """The spreads window of the challenger op for the canary: the candles' window and the days of daily spreads
+    the first replayed signals read before it."""
+    before, after = candle_days_needed(settings)
+    return before + settings.costs.spread_days, after
+
+
 def candle_days_needed(settings: Settings) -> tuple[int, int]:
     """The candles window of the challenger op for the canary, as (days before D, days after D): from the
     replay's first day to the last day before the training window's end."""
@@ -78,18 +85,16 @@ def coin_replay(
     store,
     candles: PartitionWindow,
     meta_weights: PartitionWindow,
+    spreads: PartitionWindow,
     symbol: str,
     win: Windows,
 ) -> CoinReplay:
-    """A :class:`CoinReplay` of ``symbol`` given only the candles of the days before ``win``'s training end."""
+    """A :class:`CoinReplay` of ``symbol`` given only the candles (and daily spreads) of the days before ``win``'s
+    training end."""
     first_train = date(1970, 1, 1) + timedelta(days=win.training_start_ms // DAY_MS)
     last = date(1970, 1, 1) + timedelta(days=win.training_end_ms // DAY_MS - 1)  # the last day before the cut
     days = date_range(first_train - timedelta(days=replay_lead_days(settings)), last)
-    coin = {}
-    for d in days:
-        key = f"{d.isoformat()}|{symbol}"
-        if key in candles and candles.status(key).status == "ok":
-            coin[d] = candles[key]
+    coin = _window_days(candles, symbol, days)
     refs = _store_days(store, "reference_candles", None, days)
     feature_reference = {d: f.filter(pl.col("symbol") == REFERENCE_SYMBOL) for d, f in refs.items()}
     feature_reference = {d: f.select("ts", "close") for d, f in feature_reference.items() if f.height}
@@ -102,7 +107,21 @@ def coin_replay(
     if seed_key in meta_weights and meta_weights.status(seed_key).status == "ok":
         seed = MetaState.from_frame(meta_weights[seed_key])
     cut = {d: f for d, f in coin.items() if d <= last}
-    return CoinReplay(cut, feature_reference, engine_reference, replay_spec(settings), (seed_day, seed))
+    # the signals of the window's first days read the spreads of up to spread_days (+ the gate) before them
+    spread_days = date_range(days[0] - timedelta(days=settings.costs.spread_days), last)
+    daily_spreads = _window_days(spreads, symbol, spread_days)
+    spec = replay_spec(settings)
+    return CoinReplay(cut, feature_reference, engine_reference, spec, (seed_day, seed), daily_spreads)
+
+
+def _window_days(window: PartitionWindow, symbol: str, days: list[date]) -> dict[date, pl.DataFrame]:
+    """The usable objects of ``symbol`` on ``days`` in a declared input window, by day."""
+    out = {}
+    for d in days:
+        key = f"{d.isoformat()}|{symbol}"
+        if key in window and window.status(key).status == "ok":
+            out[d] = window[key]
+    return out
 
 
 def compare_frames(stored: pl.DataFrame, rebuilt: pl.DataFrame) -> dict:

@@ -85,15 +85,18 @@ class ExchangeResource(ConfigurableResource):
     api_key: str | None = None
     api_secret: str | None = None
 
-    def client(self) -> FilesExchange | CcxtExchange:
+    def client(self, timeframe: str | None = None) -> FilesExchange | CcxtExchange:
+        """A client for ``timeframe`` bars (default: the training ``timeframe``); the ``spreads`` asset asks for
+        finer ones. ``ExchangeError`` when the source has no such bars at all (a folder without ``DIR/5m``)."""
+        timeframe = timeframe or self.timeframe
         if self.kind == "files":
             if not self.data_dir:
                 raise ExchangeError("the files exchange needs data_dir")
-            return _files_exchange(self.data_dir, self.timeframe, self.quote)
+            return _files_exchange(self.data_dir, timeframe, self.quote)
         if self.kind == "ccxt":
             return _ccxt_exchange(
                 self.exchange_id,
-                self.timeframe,
+                timeframe,
                 self.quote,
                 self.base_url,
                 self.api_key,

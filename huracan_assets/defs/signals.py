@@ -24,7 +24,7 @@ from dagster import (
     asset,
 )
 
-from huracan_assets.core.costs import CostModel
+from huracan_assets.core.costs import SPREAD_SCHEMA, CostModel
 from huracan_assets.core.engines.base import EngineInput, EngineRegistry, engine_input
 from huracan_assets.core.engines.calibration import CalibrationSpec, outcomes_from_labels
 from huracan_assets.core.engines.combiner import MetaSpec
@@ -108,6 +108,13 @@ def build_signal_assets(settings: Settings) -> list:
     return [_meta_weights_asset(settings), _engine_signals_asset(settings)]
 
 
+def spreads_between(spreads: PartitionWindow, symbol: str, first: date, last: date) -> pl.DataFrame:
+    """The coin's stored daily spreads of ``first..last`` (empty when none: the cost model then charges its cap,
+    ``costs.max_spread_bps``, on bars without ``ceil(spread_days / 2)`` known days before theirs)."""
+    frame, _ = spreads.days(symbol, date_range(first, last)) if first <= last else (None, [])
+    return frame if frame is not None else pl.DataFrame(schema=SPREAD_SCHEMA)
+
+
 def _labels_between(labels: PartitionWindow, symbol: str, first: date, last: date) -> pl.DataFrame:
     frame, _ = labels.days(symbol, date_range(first, last)) if first <= last else (None, [])
     return outcomes_from_labels(frame) if frame is not None else outcomes_from_labels(pl.DataFrame())
@@ -117,6 +124,7 @@ def _engine_signals_asset(settings: Settings):
     registry, spec = engine_registry(settings), signal_spec(settings)
     warm, calib = engine_warmup_days(settings), settings.engines.calibration_days
     floor = spec.costs.net_edge_floor_bps
+    spread_days = spec.costs.spread_days
 
     @asset(
         partitions_def=symbol_day_partitions(settings.partitions.start_date),
@@ -129,6 +137,8 @@ def _engine_signals_asset(settings: Settings):
             "labels": AssetIn(partition_mapping=window_mapping(calib - 1, -1)),
             "regimes": AssetIn(),
             "meta_weights": AssetIn(partition_mapping=window_mapping(1, -1)),
+            # the bars of D pay the median spread of the days before D, never D's own estimate
+            "spreads": AssetIn(partition_mapping=window_mapping(spread_days, -1)),
         },
         check_specs=[
             AssetCheckSpec("engine_signals_all_symbols_ok", asset="engine_signals"),
@@ -145,6 +155,7 @@ def _engine_signals_asset(settings: Settings):
         labels: PartitionWindow,
         regimes: PartitionWindow,
         meta_weights: PartitionWindow,
+        spreads: PartitionWindow,
         object_store: ObjectStoreResource,
     ):
         """Every engine's EngineOutput per bar of D (direction, calibrated edge before costs, confidence,
@@ -171,7 +182,10 @@ def _engine_signals_asset(settings: Settings):
                 meta = MetaState.cold(list(registry.names()))
                 cold.append(key)
             start, end = day_bounds_ms(day)
-            out, _table = day_signals(registry, inp, start, end, outcomes, regimes[key], meta.state, meta.gate, spec)
+            known = spreads_between(spreads, symbol, day - timedelta(days=spread_days), day - timedelta(days=1))
+            out, _table = day_signals(
+                registry, inp, start, end, outcomes, regimes[key], meta.state, meta.gate, spec, known
+            )
             _audit(key, out, meta, below_floor, leaks)
             for name, n in out.group_by("combined_direction").len().iter_rows():
                 counts[str(name)] += n
@@ -207,6 +221,7 @@ def _engine_signals_asset(settings: Settings):
 def _meta_weights_asset(settings: Settings):
     registry, spec = engine_registry(settings), signal_spec(settings)
     warm, gate_days = engine_warmup_days(settings), settings.gate.window_days
+    spread_days = spec.costs.spread_days
 
     @asset(
         partitions_def=symbol_day_partitions(settings.partitions.start_date),
@@ -219,6 +234,8 @@ def _meta_weights_asset(settings: Settings):
             "labels": AssetIn(partition_mapping=window_mapping(gate_days - 1)),
             "regimes": AssetIn(partition_mapping=window_mapping(gate_days, -1)),
             "meta_weights": AssetIn(partition_mapping=window_mapping(1, -1)),
+            # the gate window's and D-1's bars pay the median spread of the days before their own
+            "spreads": AssetIn(partition_mapping=window_mapping(gate_days + spread_days, -2)),
         },
         check_specs=[
             AssetCheckSpec("meta_weights_all_symbols_ok", asset="meta_weights"),
@@ -234,6 +251,7 @@ def _meta_weights_asset(settings: Settings):
         labels: PartitionWindow,
         regimes: PartitionWindow,
         meta_weights: PartitionWindow,
+        spreads: PartitionWindow,
         object_store: ObjectStoreResource,
     ):
         """Per-coin engine weights (EMAs of accuracy and net edge after costs, clipped, normalized,
@@ -265,7 +283,10 @@ def _meta_weights_asset(settings: Settings):
                 gate_args = (window, _labels_between(labels, symbol, g0 + timedelta(days=1), day), regs)
                 if regs is None:
                     gate_args = (None, None, None)
-            state, info = update_meta(registry, previous, day, inp, day_bounds_ms(yday), today, *gate_args, spec)
+            known = spreads_between(
+                spreads, symbol, day - timedelta(days=gate_days + spread_days), day - timedelta(days=2)
+            )
+            state, info = update_meta(registry, previous, day, inp, day_bounds_ms(yday), today, *gate_args, spec, known)
             produced[key] = state
             w = state.state["weight"]
             if not (w.is_finite().all() and abs(float(w.sum()) - 1.0) < 1e-9):

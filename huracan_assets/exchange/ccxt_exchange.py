@@ -6,7 +6,9 @@
   ``Retry-After`` header is honoured) and on unparsable answers (``BadResponse``/garbled JSON).
   ``BadSymbol`` and authentication errors fail at once with a clear message.
 - The still-open last candle (its close is after the exchange's clock) is dropped.
-- Exchange symbols (``BTC/USDT``) map to partition keys (``BTCUSDT``) through the markets.
+- Exchange symbols (``BTC/USDT``) map to partition keys (``BTCUSDT``) through the markets. Inactive markets
+  (halted or delisted: Binance's ``BREAK``, ccxt's ``active: False``) are kept, with their status: their
+  history is still served, and a past date's universe must see the coins that traded then.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import ccxt
 import polars as pl
 
 from huracan_assets.core.market_data.candles import CANDLE_SCHEMA
-from huracan_assets.exchange.files import BadSymbol, ExchangeError, Market, MarketCatalog
+from huracan_assets.exchange.files import BadSymbol, ExchangeError, Market, MarketCatalog, stats_frame, stats_row
 
 T = TypeVar("T")
 
@@ -113,6 +115,7 @@ class CcxtExchange(MarketCatalog):
         self._sleep = sleep
         self.retries = 0  # retries performed (for metadata and tests)
         self._first_bars: dict[str, int | None] = {}
+        self._last_bars: dict[str, int | None] = {}  # of inactive markets only (their data have ended)
 
     # -- plumbing -------------------------------------------------------------------------------
     def _retry_after(self) -> float | None:
@@ -155,15 +158,32 @@ class CcxtExchange(MarketCatalog):
             return loaded
 
         raw = self._call("load_markets", load)
-        out = {}
+        out: dict[str, Market] = {}
         for m in raw.values():
-            if not m.get("spot") or m.get("active") is False:
+            if not m.get("spot"):
                 continue
             if self.quote and m.get("quote") != self.quote:
                 continue
             key = partition_key(m["base"], m["quote"])
-            out[key] = Market(symbol=key, base=m["base"], quote=m["quote"], path=None)  # type: ignore[arg-type]
+            active = m.get("active") is not False  # None: the exchange does not say
+            if key in out and out[key].active and not active:
+                continue  # an active market wins a key over an inactive one
+            info = m.get("info")
+            status = info.get("status") if isinstance(info, dict) else None  # Binance: TRADING, BREAK, ...
+            out[key] = Market(
+                symbol=key,
+                base=m["base"],
+                quote=m["quote"],
+                path=None,
+                active=active,
+                status=str(status) if status is not None else None,
+            )
         return dict(sorted(out.items()))
+
+    def refresh(self) -> None:
+        """Forget the markets and the inactive markets' last bars (a halted coin may trade again)."""
+        super().refresh()
+        self._last_bars.clear()
 
     def describe(self) -> str:
         return f"{self.exchange_id} {self.quote or ''} spot".replace("  ", " ")
@@ -181,7 +201,7 @@ class CcxtExchange(MarketCatalog):
         return self._call("fetch_time", fetch)
 
     # -- candles --------------------------------------------------------------------------------
-    def _page(self, unified: str, since: int, limit: int, params: dict) -> list[list]:
+    def _page(self, unified: str, since: int | None, limit: int, params: dict) -> list[list]:
         page = self.client.fetch_ohlcv(unified, self.timeframe, since, limit, params)
         check_last_body(self.client)
         return checked_page(page)
@@ -213,31 +233,34 @@ class CcxtExchange(MarketCatalog):
         )
         return frame.filter(pl.col("ts") + self.bar_ms <= now)  # drop the still-open candle
 
-    def listing_stats(self, as_of_ms: int, lookback_ms: int) -> tuple[pl.DataFrame, dict[str, str]]:
-        """Per market: first bar known before ``as_of_ms``, trailing quote volume and a spread estimate.
+    def listing_stats(
+        self, as_of_ms: int, lookback_ms: int, *, through_ms: int | None = None
+    ) -> tuple[pl.DataFrame, dict[str, str]]:
+        """Per market listed before ``through_ms`` (default ``as_of_ms``), active or not: ``first_bar_ts``,
+        ``last_bar_ts`` (the last bar in ``[as_of_ms - lookback_ms, through_ms)``), and the trailing quote volume
+        and spread estimate of the bars in ``[as_of_ms - lookback_ms, as_of_ms)`` (``files.STATS_SCHEMA``).
 
-        Built from candles before ``as_of_ms`` only (never from live tickers, which would be look-ahead
-        for any past date).
+        Built from candles only (never from live tickers, which would be look-ahead for any past date). An
+        inactive market whose last bar opened before ``as_of_ms`` is left out without fetching its window: it
+        did not trade at or after ``as_of_ms`` (its last bar is read once per run: :meth:`refresh` forgets it).
         """
+        through = as_of_ms if through_ms is None else through_ms
         rows, errors = [], {}
-        for symbol in self.markets:
+        for symbol, market in self.markets.items():
             try:
-                bars = self.fetch_ohlcv(symbol, as_of_ms - lookback_ms, as_of_ms, now_ms=as_of_ms)
-                first = self._first_bar(symbol, as_of_ms)
+                if not market.active:
+                    last = self._last_bar(symbol)
+                    if last is None or last < as_of_ms:
+                        continue
+                first = self._first_bar(symbol, through)
+                if first is None:
+                    continue
+                recent = self.fetch_ohlcv(symbol, as_of_ms - lookback_ms, through, now_ms=through)
             except (ExchangeError, BadSymbol) as exc:
                 errors[symbol] = str(exc).splitlines()[0][:200]
                 continue
-            if first is None:
-                continue
-            rows.append(
-                {
-                    "symbol": symbol,
-                    "first_bar_ts": first,
-                    "quote_volume": float((bars["close"] * bars["volume"]).sum()) if bars.height else 0.0,
-                    "bars": bars,
-                }
-            )
-        return _stats_frame(rows), errors
+            rows.append(stats_row(symbol, first, recent, as_of_ms))
+        return stats_frame(rows), errors
 
     def _first_bar(self, symbol: str, as_of_ms: int) -> int | None:
         if symbol not in self._first_bars:
@@ -247,19 +270,10 @@ class CcxtExchange(MarketCatalog):
         first = self._first_bars[symbol]
         return first if first is not None and first < as_of_ms else None
 
-
-def _stats_frame(rows: list[dict]) -> pl.DataFrame:
-    from huracan_assets.core.market_data.universe import spread_estimate_bps
-
-    return pl.DataFrame(
-        [
-            {
-                "symbol": r["symbol"],
-                "first_bar_ts": r["first_bar_ts"],
-                "quote_volume": r["quote_volume"],
-                "spread_bps": spread_estimate_bps(r["bars"]),
-            }
-            for r in rows
-        ],
-        schema={"symbol": pl.String, "first_bar_ts": pl.Int64, "quote_volume": pl.Float64, "spread_bps": pl.Float64},
-    )
+    def _last_bar(self, symbol: str) -> int | None:
+        """Open time of the last bar the exchange serves for an inactive market (the latest page of one bar)."""
+        if symbol not in self._last_bars:
+            unified = self.market(symbol).exchange_symbol
+            page = self._call(f"last bar of {unified}", lambda: self._page(unified, None, 1, {}))
+            self._last_bars[symbol] = int(max(bar[0] for bar in page)) if page else None
+        return self._last_bars[symbol]

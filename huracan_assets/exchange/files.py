@@ -2,7 +2,8 @@
 
 The embedded default's exchange: the bundled real sample, or any folder in the same format
 (``../shared/data/ohlcv/binance_spot`` is one). It answers only what was known at the time asked
-about: listings and volumes are computed from bars that opened before the as-of instant.
+about: listings and volumes are computed from bars that opened before the as-of instant. Every file is a
+market, whenever its data end (a folder has no exchange status).
 """
 
 from __future__ import annotations
@@ -26,10 +27,16 @@ class BadSymbol(ExchangeError):
 
 @dataclass(frozen=True)
 class Market:
+    """One market, listed or delisted: ``active`` and ``status`` are what the exchange says now (Binance:
+    ``TRADING``, or ``BREAK`` for a halted or delisted symbol, whose history it still serves). A past date's
+    universe reads bars, never today's status."""
+
     symbol: str  # partition key form, BTCUSDT
     base: str
     quote: str
     path: Path | None = None
+    active: bool = True
+    status: str | None = None
 
     @property
     def exchange_symbol(self) -> str:
@@ -100,35 +107,30 @@ class FilesExchange(MarketCatalog):
             end_ms = min(end_ms, now_ms - self.bar_ms + 1)
         return self._scan(symbol).filter((pl.col("ts") >= start_ms) & (pl.col("ts") < end_ms)).collect()
 
-    def listing_stats(self, as_of_ms: int, lookback_ms: int) -> tuple[pl.DataFrame, dict[str, str]]:
-        """Per symbol listed before ``as_of_ms``: first bar, trailing quote volume, spread estimate.
+    def listing_stats(
+        self, as_of_ms: int, lookback_ms: int, *, through_ms: int | None = None
+    ) -> tuple[pl.DataFrame, dict[str, str]]:
+        """Per market listed before ``through_ms`` (default ``as_of_ms``): ``first_bar_ts``, ``last_bar_ts`` (the
+        last bar in ``[as_of_ms - lookback_ms, through_ms)``, null if none), and the trailing ``quote_volume`` and
+        ``spread_bps`` of the bars in ``[as_of_ms - lookback_ms, as_of_ms)`` (:data:`STATS_SCHEMA`).
 
-        Only bars that opened before ``as_of_ms`` are read (no look-ahead). Returns the stats and
-        ``{symbol: error}`` for markets that could not be read, so one bad file leaves that coin out
-        instead of failing the whole universe.
+        Nothing at or after ``through_ms`` is read (no look-ahead). Returns the stats and ``{symbol: error}``
+        for markets that could not be read, so one bad file leaves that coin out instead of failing the whole
+        universe.
         """
-        from huracan_assets.core.market_data.universe import spread_estimate_bps
-
+        through = as_of_ms if through_ms is None else through_ms
         rows, errors = [], {}
         for symbol in self.markets:
             try:
-                past = self._scan(symbol).filter(pl.col("ts") < as_of_ms)
-                first = past.select(pl.col("ts").min()).collect().item()
-                bars = past.filter(pl.col("ts") >= as_of_ms - lookback_ms).collect()
+                known = self._scan(symbol).filter(pl.col("ts") < through)
+                first = known.select(pl.col("ts").min()).collect().item()
+                recent = known.filter(pl.col("ts") >= as_of_ms - lookback_ms).collect()
             except Exception as exc:
                 errors[symbol] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
                 continue
             if first is not None:
-                rows.append(
-                    {
-                        "symbol": symbol,
-                        "first_bar_ts": first,
-                        "quote_volume": float((bars["close"] * bars["volume"]).sum()),
-                        "spread_bps": spread_estimate_bps(bars),
-                    }
-                )
-        schema = {"symbol": pl.String, "first_bar_ts": pl.Int64, "quote_volume": pl.Float64, "spread_bps": pl.Float64}
-        return pl.DataFrame(rows, schema=schema), errors
+                rows.append(stats_row(symbol, first, recent, as_of_ms))
+        return stats_frame(rows), errors
 
     def coverage(self) -> tuple[int, int] | None:
         """(first, last) bar open over all markets, or ``None`` for an empty folder."""
@@ -142,3 +144,31 @@ class FilesExchange(MarketCatalog):
                 firsts.append(span["a"][0])
                 lasts.append(span["b"][0])
         return (min(firsts), max(lasts)) if firsts else None
+
+
+STATS_SCHEMA = {
+    "symbol": pl.String,
+    "first_bar_ts": pl.Int64,
+    "last_bar_ts": pl.Int64,
+    "quote_volume": pl.Float64,
+    "spread_bps": pl.Float64,
+}
+
+
+def stats_row(symbol: str, first_bar_ts: int, recent: pl.DataFrame, as_of_ms: int) -> dict:
+    """One market's listing stats from its bars of ``[as_of_ms - lookback, through)``: the ranking reads only
+    those before ``as_of_ms``; the last bar says whether it still traded after."""
+    from huracan_assets.core.market_data.universe import spread_estimate_bps
+
+    ranked = recent.filter(pl.col("ts") < as_of_ms)
+    return {
+        "symbol": symbol,
+        "first_bar_ts": int(first_bar_ts),
+        "last_bar_ts": int(recent["ts"].max()) if recent.height else None,  # type: ignore[arg-type]
+        "quote_volume": float((ranked["close"] * ranked["volume"]).sum()) if ranked.height else 0.0,
+        "spread_bps": spread_estimate_bps(ranked),
+    }
+
+
+def stats_frame(rows: list[dict]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema=STATS_SCHEMA)

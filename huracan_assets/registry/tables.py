@@ -97,8 +97,19 @@ shadow_trades = Table(
     Column("net_pnl", Float, nullable=True),
     Column("model_id", String(128), nullable=False),
     Column("sha256", String(64), nullable=True),
-    Column("as_of", Date, nullable=False),
+    Column("as_of", Date, nullable=False),  # the day the trade closed (the ledger day that appended it)
     Column("timeframe", String(8), nullable=False),
+    # 0004: the forward ledger (role champion | challenger) and each trade's gross, cost and net, cost in parts
+    Column("role", String(16), nullable=True),
+    Column("exit_time", DateTime(timezone=True), nullable=True),
+    Column("exit_reason", String(16), nullable=True),
+    Column("gross_bps", Float, nullable=True),
+    Column("cost_bps", Float, nullable=True),
+    Column("net_bps", Float, nullable=True),
+    Column("fee_bps", Float, nullable=True),
+    Column("spread_bps", Float, nullable=True),
+    Column("slippage_bps", Float, nullable=True),
+    Column("stop_slippage_bps", Float, nullable=True),
     Index("ix_shadow_trades_symbol_as_of", "symbol", "as_of"),
 )
 
@@ -114,6 +125,10 @@ daily_equity = Table(
     Column("turnover", Float, nullable=False),
     Column("fees_bps", Float, nullable=False),
     Column("sha256", String(64), nullable=True),
+    # 0004: the forward ledger's role, first day and cumulative trade count (nav is that ledger's NAV)
+    Column("role", String(16), nullable=True),
+    Column("since", Date, nullable=True),
+    Column("n_trades", Integer, nullable=True),
 )
 
 # Per-symbol status of every (asset, symbol, day): how one bad coin is recorded without blocking others.

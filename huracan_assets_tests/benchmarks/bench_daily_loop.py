@@ -70,6 +70,7 @@ from huracan_assets.core.engines.calibration import CalibrationSpec
 from huracan_assets.core.engines.combiner import MetaSpec
 from huracan_assets.core.engines.gate import GateSpec
 from huracan_assets.core.engines.signals import SignalSpec, day_signals, update_meta
+from huracan_assets.core.execution import StopSlippage
 from huracan_assets.core.features.recipe import build_features, default_recipe, features_for_window
 from huracan_assets.core.labels.triple_barrier import BarrierSpec, triple_barrier
 from huracan_assets.core.market_data.candles import bars_per_day, day_bounds_ms, ms_to_date
@@ -79,11 +80,14 @@ from huracan_assets.core.regime.classifier import RegimeRules, classify_rules
 from huracan_assets.core.shadow.trader import RISK_PRESETS, ShadowResult, ShadowSpec, simulate
 from huracan_assets.core.training.dataset import (
     Windows,
+    fill_missing_costs,
     inference_frame,
     matrix,
     signal_feature_names,
+    trade_costs,
     training_frame,
 )
+from huracan_assets.core.validation.metrics import TradeCosts
 from huracan_assets.core.validation.splits import WalkForwardSpec
 from huracan_assets.core.validation.walk_forward import WalkForwardConfig, canaries, walk_forward
 from huracan_assets.settings import Settings, load_settings
@@ -97,7 +101,7 @@ TARGET_SHARE = 0.15  # the issue: time outside model fitting <= 15 % of the fitt
 # Dagster overhead per date at N = 100 symbols, RESULTS.md "Dagster overhead for one date with N symbols",
 # run 1 (the larger of the two runs on both backends): 3 chained symbol x day assets with trivial compute.
 DAGSTER_OVERHEAD_100 = {"postgres": 2.76, "sqlite": 4.86}
-GRAPH_OUTPUTS, BENCH_OUTPUTS = 10, 3  # symbol x day outputs of the daily graph (SYMBOL_DAY_ASSETS) / of that bench
+GRAPH_OUTPUTS, BENCH_OUTPUTS = 11, 3  # symbol x day outputs of the graph (defs.assets.SYMBOL_DAY_ASSETS) / the bench
 
 # (key, label, group): group "rest" = load / features / labels / regimes, "signals" = per-day signal work,
 # "prep" = training set, matrix, bundle, shadow; "fit" = model fitting
@@ -190,6 +194,8 @@ def loop_config(rounds: int | None = None, threads: int | None = None) -> LoopCo
         max_holding_bars=lab.horizon_minutes // s.bar_minutes,
         vol_window=lab.vol_window,
         risk=RISK_PRESETS[s.shadow.risk_preset],
+        latency_bars=lab.entry_lag_bars,
+        stop_slippage=StopSlippage(lab.stop_slippage_half_spreads, lab.stop_slippage_bps),
     )
     barrier = BarrierSpec(  # defs.derived labels asset
         pt_mult=lab.pt_mult,
@@ -198,6 +204,7 @@ def loop_config(rounds: int | None = None, threads: int | None = None) -> LoopCo
         vol_window=lab.vol_window,
         side=lab.side,
         cost_bps=lab.cost_bps,
+        entry_lag_bars=lab.entry_lag_bars,
     )
     registry = EngineRegistry.default(e.enabled, e.params)
     return LoopConfig(s, registry, model, wf, signals, shadow, barrier, rounds)
@@ -329,10 +336,8 @@ class FitClock:
 
 
 def fill_costs(frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
-    """``defs.models._fill_costs``: rows without a cost estimate take the window's median cost."""
-    missing = frame["cost_bps"].null_count()
-    median = frame["cost_bps"].median()
-    return frame.with_columns(pl.col("cost_bps").fill_null(median if median is not None else 0.0)), missing
+    """``defs.models._fill_costs``: rows without a cost estimate take the window's median costs."""
+    return fill_missing_costs(frame)
 
 
 # ----------------------------------------------------------------------------------------------- one coin
@@ -455,9 +460,10 @@ class CoinLoop:
 
         frame: pl.DataFrame = self.stage("training_set", build, repeats)
 
-        def arrays() -> tuple[np.ndarray, ...]:  # x, y, t0, t1, ret, cost, ret_short, t1_short
-            cols = [frame[c].to_numpy() for c in ("y", "t0", "t1", "ret_bps", "cost_bps", "ret_short_bps", "t1_short")]
-            return (matrix(frame, self.names), cols[0].astype(np.int8), *cols[1:])
+        def arrays() -> tuple[np.ndarray, ...]:  # x, y, t0, t1, ret, cost (TradeCosts), ret_short, t1_short
+            cols = [frame[c].to_numpy() for c in ("y", "t0", "t1", "ret_bps", "ret_short_bps", "t1_short")]
+            cost = trade_costs(frame, cfg.shadow.stop_slippage)  # defs.models: the labels' stop slippage
+            return (matrix(frame, self.names), cols[0].astype(np.int8), *cols[1:4], cost, *cols[4:])
 
         self.info["training_rows"] = frame.height
         return self.stage("matrix", arrays, repeats)
@@ -559,7 +565,7 @@ class CoinLoop:
 def warm_up_fits(cfg: LoopConfig, arrays: tuple[np.ndarray, ...], names: tuple[str, ...]) -> None:
     """A small untimed walk-forward + canaries (numba metrics, LightGBM's first load) before any fit timing."""
     n = min(arrays[0].shape[0], 3000)
-    small = tuple(a[:n] for a in arrays)
+    small = tuple(a.take(np.arange(n)) if isinstance(a, TradeCosts) else a[:n] for a in arrays)
     spec = ModelSpec(cfg.model.kind, {"num_boost_round": 5}, cfg.model.seed, cfg.model.threads)
     clock = FitClock(spec, names)
     x, y, t0, t1, ret, cost, ret_short, t1_short = small

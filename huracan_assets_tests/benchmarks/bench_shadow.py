@@ -6,8 +6,10 @@ Data: ``load_market`` of bench_features: the 14 shared real 5m files, cut to a c
 - a pseudo-probability ``p = 1 / (1 + exp(-r12 / 0.01))`` of the 12-bar log return ``r12`` (a momentum score;
   NaN for the first 12 bars), and ``meta_direction`` = the sign of the 288-bar (one day) log return;
 - Binance spot costs, ``CostModel.from_config({"venue": "binance_spot"}).round_trip_bps(frame, 1000.0, 120)``;
-- the default ``ShadowSpec`` (balanced preset, 2 x vol barriers, 24-bar vertical barrier, 48-bar volatility); the
-  window is every bar of the frame (the first 24 have no volatility yet, so no trade).
+- the default ``ShadowSpec`` (balanced preset, 2 x vol barriers, 24-bar vertical barrier, 48-bar volatility, the
+  default stop slippage) but a fill at the signal bar's close (``latency_bars=0``: ``from_signals`` cannot check a
+  stop inside the bar it entered at the open of; the bar loop costs the same either way); the window is every bar
+  of the frame (the first 24 have no volatility yet, so no trade).
 
 Sides (each the median of ``--repeats`` timed runs, the sides taking turns, after one untimed warm-up that
 JIT-compiles both):
@@ -20,17 +22,18 @@ JIT-compiles both):
   at the vertical barrier (``exits`` / ``short_exits``). It finds the profit-takes and stops itself:
   ``sl_stop`` / ``tp_stop`` per entry as fractions giving the same barrier prices (long: ``sl = 1 - exp(-2 vol)``,
   ``tp = exp(2 vol) - 1``; short mirrored) from ``open``/``high``/``low`` (stop checked before take-profit, a gap
-  fills at the open: our rules). Costs: ``fees`` = our per-side cost ``(fee + spread + slippage) / 2`` of the
-  entry bar, held until the exit; ``size = position_fraction`` of equity (``size_type="percent"``),
+  fills at the open: our rules). Costs: ``fees`` = our per-side cost ``(fee + spread + slippage) / 2`` of each
+  bar, charged on the bar of the order (our rule: the entry bar's in, the exit bar's out; the stop slippage is
+  not charged); ``size = position_fraction`` of equity (``size_type="percent"``),
   ``init_cash=1``. One coin is one column; 100 coins are one call on 100 columns (vectorbt's favoured layout).
   Two baselines: ``from_signals`` alone (the simulation: order records), and ``from_signals`` + what
   ``simulate`` returns besides: per-bar equity ``pf.value()``, the trade records ``pf.trades.records``, and
   ``total_return``, ``max_drawdown``, ``sharpe_ratio``.
 
 How the two differ: vectorbt charges the exit fee on the exit notional and takes fees from cash, while
-``simulate`` subtracts both sides' cost from the trade's return; a position open at the end stays open in
-vectorbt (valued at the close, no exit cost), ``simulate`` marks it with its exit cost. Agreement is checked
-outside the timing: vectorbt's orders must sit on the bars of our entries and exits at the same prices.
+``simulate`` subtracts both sides' cost (and a stop's slippage) from the trade's return; a position open at the end
+stays open in vectorbt (valued at the close, no exit cost), ``simulate`` marks it with its exit cost. Agreement is
+checked outside the timing: vectorbt's orders must sit on the bars of our entries and exits at the same prices.
 
     python -m huracan_assets_tests.benchmarks.bench_shadow [--coins 100] [--bars 51840] [--repeats 3]
 """
@@ -57,7 +60,7 @@ from huracan_assets.core.shadow import ShadowResult, ShadowSpec, simulate
 from huracan_assets_tests.benchmarks.bench_features import SHARED_5M, load_market
 
 BAR_MS = 300_000
-SPEC = ShadowSpec()
+SPEC = ShadowSpec(latency_bars=0)
 P_SCALE = 0.01  # log-return scale of the logistic momentum score
 TARGET = 10.0
 __all__ = ["SHARED_5M", "main"]
@@ -155,9 +158,7 @@ def vbt_columns(inputs: dict, result: ShadowResult) -> dict[str, np.ndarray]:
     cols["sl_stop"][entry] = np.where(side > 0, below, np.expm1(SPEC.sl_mult * vol))
     cols["tp_stop"][entry] = np.where(side > 0, above, -np.expm1(-SPEC.pt_mult * vol))
     per_side = (inputs["fee_bps"] + inputs["spread_bps"] + inputs["slippage_bps"]) / 2.0 / 1e4
-    held = np.full(n, np.nan)
-    held[entry] = per_side[entry]
-    cols["fees"] = pd.Series(held).ffill().fillna(0.0).to_numpy()  # the entry bar's cost until the next entry
+    cols["fees"] = np.nan_to_num(per_side)  # each order pays its own bar's cost (no trade where it is NaN)
     for name in ("open_", "high", "low", "close"):
         cols[name] = inputs[name]
     return cols

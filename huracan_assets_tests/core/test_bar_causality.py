@@ -410,12 +410,13 @@ def test_inference_matrix_is_causal(long_avax, warm_meta):
 
 def test_training_matrix_is_causal_except_for_labels_that_resolve_later(long_avax, warm_meta):
     """Training window [D-2, D+1) with cuts inside D. A row at t0 <= cut keeps its model inputs (features, engine
-    signals, cost); its label may resolve differently, and the row may leave or join the window with it. A row
-    resolved by the cut (t1 <= cut, its exit bar's close) keeps everything, its membership included."""
+    signals, the entry's cost: a fill at t0's close with these labels); its label may resolve differently, and the
+    row may leave or join the window with it. A row resolved by the cut (t1 <= cut, its exit bar's close) keeps
+    everything, its membership included."""
     candles, reference = long_avax
     days = [SIGNAL_DAY - timedelta(days=2), SIGNAL_DAY - timedelta(days=1), SIGNAL_DAY]
     lo, hi = day_bounds_ms(days[0])[0], day_bounds_ms(SIGNAL_DAY)[1]
-    inputs = [*FEATURES, *signal_feature_names(ENGINES), "cost_bps"]
+    inputs = [*FEATURES, *signal_feature_names(ENGINES), "entry_fee_bps", "entry_spread_bps", "entry_slippage_bps"]
 
     def train(c: pl.DataFrame, leak: bool = False) -> pl.DataFrame:
         features, signals, labels = _products(c, reference, days, warm_meta)

@@ -150,8 +150,10 @@ def test_round_trip_by_hand():
     assert vol3 == pytest.approx(60.828, abs=1e-3)
     quote = [100 * math.exp(c) * v for (_, _, c), v in zip(BARS_A, VOLUMES_A, strict=True)]
     turnover2, turnover3 = sum(quote[:3]) / 3, sum(quote[1:]) / 3
-    slip2 = 0.1 * vol2 + 10 * math.sqrt(1000 / turnover2)
-    slip3 = 0.1 * vol3 + 10 * math.sqrt(1000 / turnover3)
+    # square-root impact per side, Y = 1: vol x sqrt(Q / bar turnover) (= sigma_daily x sqrt(Q / V_daily))
+    slip2 = vol2 * math.sqrt(1000 / turnover2)  # 7.071 x sqrt(1000 / 1997.7) = 5.003
+    slip3 = vol3 * math.sqrt(1000 / turnover3)  # 60.828 x sqrt(1000 / 2998.7) = 35.127
+    assert (slip2, slip3) == (pytest.approx(5.003, abs=1e-3), pytest.approx(35.127, abs=1e-3))
     np.testing.assert_allclose(model.slippage_bps(f, 1000.0)[2:], [slip2, slip3], rtol=1e-6)
     slippage = out["slippage_bps"].to_numpy()
     assert np.isnan(slippage[:2]).all()  # fewer than 2 returns: undefined
@@ -172,9 +174,9 @@ def test_round_trip_by_hand():
     net = model.net_edge_bps([cost + 100.0, np.nan, cost + 100.0], [cost, cost, np.nan])
     assert net[0] == pytest.approx(100.0) and np.isnan(net[1:]).all()
     assert model.should_trade(net).tolist() == [True, False, False]
-    # 20 + 28.284 + 2 x 7.782 + 0.45 = 64.299 and 20 + 32.660 + 2 x 11.858 + 0.45 = 76.825: an edge of 75 bps
-    # nets 10.7 (trade) at bar 2, -1.8 at bar 3, and never trades in the warm-up
-    np.testing.assert_allclose(total[2:], [64.299, 76.825], atol=1e-3)
+    # 20 + 28.284 + 2 x 5.003 + 0.45 = 58.740 and 20 + 32.660 + 2 x 35.127 + 0.45 = 123.363: an edge of 75 bps
+    # nets 16.3 (trade) at bar 2, -48.4 at bar 3, and never trades in the warm-up
+    np.testing.assert_allclose(total[2:], [58.740, 123.363], atol=1e-3)
     assert model.should_trade(model.net_edge_bps([75.0] * 4, total)).tolist() == [False, False, True, False]
 
 
@@ -229,10 +231,12 @@ def test_slippage_grows_with_order_size():
 
 def test_zero_order_has_only_the_volatility_term():
     frame = _walk(1.0, volume=0.0)  # no turnover at all: a positive order cannot be placed
-    model = _model(vol_window=24)
+    model = _model(vol_window=24, slippage_vol_coef=0.1)
     np.testing.assert_array_equal(model.slippage_bps(frame, 0.0), 0.1 * trailing_vol_bps(frame["close"], 24))
     assert np.isnan(model.slippage_bps(frame, 1.0)).all()
     assert (model.slippage_bps(frame, 0.0)[12:] > 0).all()
+    # the volatility term is uncalibrated and off by default: a zero order slips nothing
+    assert (_model(vol_window=24).slippage_bps(frame, 0.0)[12:] == 0).all()
     with pytest.raises(ValueError, match="order_notional"):
         model.slippage_bps(frame, -1.0)
 
@@ -323,7 +327,8 @@ def test_from_config_venue_defaults():
         24,
     )
     assert (model.min_spread_bps, model.max_spread_bps, model.net_edge_floor_bps) == (1.0, 500.0, 5.0)
-    assert (model.slippage_vol_coef, model.slippage_impact_coef, model.funding_bps_per_8h) == (0.1, 10.0, 0.0)
+    assert (model.slippage_vol_coef, model.impact_y, model.funding_bps_per_8h) == (0.0, 1.0, 0.0)
+    assert model.spread_days == 7
     assert CostModel.from_config({"venue": "binance_spot_bnb"}).fees == FeeSchedule(7.5, 7.5)
     assert CostModel.from_config({"venue": "binance_usdm"}).fees == FeeSchedule(2.0, 5.0)
     assert set(VENUE_FEES) == {"binance_spot", "binance_spot_bnb", "binance_usdm"}
@@ -353,13 +358,15 @@ def test_from_config_overrides():
         ({"venue": "kraken_spot"}, "unknown venue"),
         ({"maker_bps": 1.0}, "needs a 'venue'"),
         ({}, "needs a 'venue'"),
-        ({"venue": "binance_spot", "spread_estimator": "roll"}, "spread_estimator"),
+        ({"venue": "binance_spot", "spread_estimator": "hasbrouck"}, "spread_estimator"),
+        ({"venue": "binance_spot", "spread_days": 0}, "spread_days"),
         ({"venue": "binance_spot", "spread_window": 0}, "spread_window"),
         ({"venue": "binance_spot", "vol_window": 1}, "vol_window"),
         ({"venue": "binance_spot", "max_spread_bps": 0.5}, "max_spread_bps"),
         ({"venue": "binance_spot", "taker": "yes"}, "taker"),
         ({"venue": "binance_spot", "taker_bps": "10"}, "taker_bps"),
-        ({"venue": "binance_spot", "slippage_impact_coef": -1}, "slippage_impact_coef"),
+        ({"venue": "binance_spot", "impact_y": -1}, "impact_y"),
+        ({"venue": "binance_spot", "slippage_impact_coef": 10.0}, "unknown cost model keys"),  # the old term
         ({"venue": "binance_spot", "net_edge_floor_bps": float("nan")}, "net_edge_floor_bps"),
     ],
 )

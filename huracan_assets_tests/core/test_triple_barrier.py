@@ -199,6 +199,8 @@ def test_truncated_future_is_unresolved_never_labelled():
     touch_idx, barrier, exit_price = _first_touch(
         *(path[c].to_numpy() for c in ("ts", "open", "high", "low", "close")),
         np.array([WARM], dtype=np.int64),
+        np.array([WARM + 1], dtype=np.int64),  # the path starts after the event bar (a fill at its close)
+        np.array([100.0]),
         np.array([0.01]),
         1.0,
         1.0,
@@ -216,6 +218,80 @@ def test_too_little_history_is_no_vol():
     row = _event(_path([Q] * 5, warm=1))  # one return of history; vol_window 4 needs 2
     assert (row["barrier"], row["vol"], row["pt_price"], row["label"]) == ("no_vol", None, None, None)
     assert _event(_path([Q] * 5, warm=2))["barrier"] == "vertical"  # two returns are enough
+
+
+# ------------------------------------------------------------------------------------------ entry latency
+
+
+def test_latency_one_fills_at_the_next_open_and_the_fill_bar_is_in_the_path():
+    # the event bar closes at 100; the next bar opens at 100.5 (the fill) and its high reaches 101.6 >= 100.5 e^0.01
+    path = _path([(100.5, 101.6, 100.4, 101.0), Q, Q, Q, Q, (100, 102, 98, 100)])
+    row = _event(path, entry_lag_bars=1)
+    assert (row["entry_ts"], row["entry"], row["vol"]) == (_at(1), 100.5, 0.01)  # volatility of the event bar
+    assert row["pt_price"] == 100.5 * math.exp(0.01) and row["sl_price"] == 100.5 * math.exp(-0.01)
+    assert (row["barrier"], row["touch_ts"], row["holding_bars"], row["label"]) == ("pt", _at(1), 1, 1)
+    assert row["ret"] == pytest.approx(0.01, abs=1e-15)
+    # no latency: filled at the event's close, 100, with its barriers around 100
+    lag0 = _event(path)
+    assert (lag0["entry_ts"], lag0["entry"], lag0["pt_price"], lag0["touch_ts"]) == (EVENT_TS, 100.0, PT, _at(1))
+    # the vertical barrier is still the event's: 5 bars after the event bar, whatever the latency (bar 6, beyond
+    # the horizon, would touch both barriers)
+    fill = (100.5, 100.6, 100.4, 100.5)
+    flat = _event(_path([fill, Q, Q, Q, (100.2, 100.3, 100.1, 100.2), (100, 102, 98, 100)]), entry_lag_bars=1)
+    assert (flat["barrier"], flat["touch_ts"], flat["holding_bars"]) == ("vertical", _at(5), 5)
+    assert flat["ret"] == math.log(100.2 / 100.5)
+
+
+def test_latency_after_a_hole_fills_at_the_open_of_the_first_bar_that_exists():
+    # bar 1 is missing: the order of the event's signal fills at the open of bar 2 (99.0), the first market after
+    # the hole; barriers 99 e^+-0.01 from there, and bar 3's low 97.9 is below 99 e^-0.01 = 98.015
+    path = _path([Q, (99.0, 99.5, 98.6, 99.2), (99.2, 99.4, 97.9, 98.1), Q, Q], gaps=(1,))
+    row = _event(path, entry_lag_bars=1)
+    assert (row["entry_ts"], row["entry"]) == (_at(2), 99.0)
+    assert (row["barrier"], row["touch_ts"], row["holding_bars"]) == ("sl", _at(3), 3)
+    assert row["ret"] == pytest.approx(-0.01, abs=1e-15)  # filled at the stop price, from the fill price
+    assert row["barrier_short"] == "pt" and row["ret_short"] == pytest.approx(0.01, abs=1e-15)
+    # latency 2 on gap-free bars is the same fill bar: ts >= event + 2 bars
+    gap_free = _path([(100.0, 100.1, 99.9, 100.0), (99.0, 99.5, 98.6, 99.2), (99.2, 99.4, 97.9, 98.1), Q, Q])
+    assert _event(gap_free, entry_lag_bars=2)["entry_ts"] == _at(2)
+
+
+def test_no_fill_before_the_vertical_barrier_is_unresolved():
+    # bars 1..5 missing: the first bar after the event is past its vertical barrier, nothing could be bought
+    row = _event(_path([Q] * 7, gaps=(1, 2, 3, 4, 5)), entry_lag_bars=1)
+    assert (row["barrier"], row["barrier_short"], row["vol"]) == ("unresolved", "unresolved", 0.01)
+    assert [row[c] for c in ("entry_ts", "entry", "pt_price", "sl_price", "touch_ts", "label")] == [None] * 6
+    # the last bar of the data: no next bar at all
+    last = triple_barrier(_path([Q] * 2), _at(2), _at(3), SPEC, BAR)
+    lagged = triple_barrier(_path([Q] * 2), _at(2), _at(3), dataclasses.replace(SPEC, entry_lag_bars=1), BAR)
+    assert last["entry"].to_list() == [100.0] and lagged["entry"].to_list() == [None]
+    assert lagged["barrier"].to_list() == ["unresolved"]
+    # a latency as long as the horizon fills on the vertical bar and exits at its close
+    row = _event(_path([Q, Q, Q, Q, (100.1, 100.3, 100.0, 100.2), Q]), entry_lag_bars=5)
+    assert (row["entry"], row["barrier"], row["touch_ts"], row["ret"]) == (100.1, "vertical", _at(5),
+                                                                          math.log(100.2 / 100.1))  # fmt: skip
+    with pytest.raises(ValueError, match="entry_lag_bars"):
+        BarrierSpec(max_holding_bars=5, entry_lag_bars=6)
+    with pytest.raises(ValueError, match="entry_lag_bars"):
+        BarrierSpec(entry_lag_bars=-1)
+
+
+def test_lagged_entry_fields_are_known_at_the_fill_and_the_volatility_at_the_event():
+    frame = _hourly("ETH")
+    spec = BarrierSpec(entry_lag_bars=1)
+    start, end = T0 + 4 * 86_400_000, T0 + 9 * 86_400_000
+    full = triple_barrier(frame, start, end, spec, BAR)
+    for cut in (start + 13 * BAR, start + 61 * BAR):
+        cut_rows = triple_barrier(frame.filter(pl.col("ts") < cut), start, end, spec, BAR)
+        before = full.filter(pl.col("ts") < cut)
+        assert cut_rows["ts"].equals(before["ts"]) and cut_rows["vol"].equals(before["vol"])
+        filled = pl.col("ts") + BAR < cut  # the fill bar opened before the cut
+        fields = ["ts", "entry_ts", "entry", "pt_price", "sl_price"]
+        assert cut_rows.filter(filled).select(fields).equals(before.filter(filled).select(fields))
+        assert cut_rows.filter(filled).height == before.height - 1
+        # the event on the cut's last bar has no fill yet: its entry is unknown, not guessed
+        at_cut = cut_rows.filter(pl.col("ts") == cut - BAR)
+        assert at_cut["entry"].to_list() == [None] and full.filter(pl.col("ts") == cut - BAR)["entry"][0] > 0
 
 
 def test_events_are_the_bars_of_the_window_only():
@@ -315,6 +391,10 @@ SPECS = {
         pt_mult=0.75, sl_mult=3.0, max_holding_bars=6, vol_window=12, cost_bps=4.0, vertical_dead_zone_bps=10.0
     ),
     "tight_close_dead_zone": BarrierSpec(pt_mult=0.5, sl_mult=0.5, touch="close", vertical_dead_zone_bps=25.0),
+    "next_open": BarrierSpec(entry_lag_bars=1, pt_mult=1.0, sl_mult=1.5),
+    "two_bar_latency_short_horizon": BarrierSpec(
+        entry_lag_bars=2, pt_mult=0.75, sl_mult=3.0, max_holding_bars=6, vol_window=12, cost_bps=4.0
+    ),
 }
 
 

@@ -1,5 +1,5 @@
 import shutil
-from datetime import date
+from datetime import date, timedelta
 
 import polars as pl
 import pytest
@@ -11,6 +11,7 @@ from huracan_assets.core.market_data.universe import (
     rank_universe,
     spread_estimate_bps,
 )
+from huracan_assets.defs.market_data import universe_of_day
 from huracan_assets.exchange.files import FilesExchange
 
 
@@ -65,6 +66,56 @@ def test_listing_stats_know_nothing_after_the_as_of_instant(test_data_dir, tmp_p
 
     later = FilesExchange(tmp_path, "1h").listing_stats(end + DAY_MS, 3 * DAY_MS)[0]
     assert not before.sort("symbol").equals(later.filter(pl.col("symbol") != "WIFUSDT").sort("symbol"))
+
+
+def _scaled_copy(src, dst, symbol_file: str, lo_ms: int, hi_ms: int, factor: float):
+    """``src`` copied to ``dst`` with one coin's volume multiplied by ``factor`` on the bars of ``[lo_ms, hi_ms)``."""
+    shutil.copytree(src / "1h", dst / "1h")
+    path = dst / "1h" / symbol_file
+    frame = pl.read_parquet(path)
+    inside = (pl.col("ts") >= lo_ms) & (pl.col("ts") < hi_ms)
+    frame.with_columns(
+        volume=pl.when(inside).then(pl.col("volume") * factor).otherwise(pl.col("volume"))
+    ).write_parquet(path)
+    return dst
+
+
+def test_the_ranking_of_d_reads_the_days_before_d_never_d_itself(test_data_dir, tmp_path):
+    """D's ranking is built on bars up to the end of D-1: a millionfold volume on D leaves the whole universe of D
+    unchanged; the same on D-1 lifts the coin to the top."""
+    day, rules = date(2024, 3, 8), UniverseRules(max_symbols=5, min_history_days=1)
+    start, end = day_bounds_ms(day)
+    base, _ = universe_of_day(FilesExchange(test_data_dir, "1h"), day, 3, rules)
+    last = base.sort("rank")["symbol"][-1]  # the least liquid coin of the three days before D
+    assert base.height == 24 and last not in base.filter("selected")["symbol"].to_list()
+    file = f"{last.removesuffix('USDT')}_USDT.parquet"
+
+    on_d = _scaled_copy(test_data_dir, tmp_path / "d", file, start, end, 1e6)
+    same, _ = universe_of_day(FilesExchange(on_d, "1h"), day, 3, rules)
+    assert same.equals(base)
+
+    on_d_minus_1 = _scaled_copy(test_data_dir, tmp_path / "d-1", file, start - DAY_MS, start, 1e6)
+    moved, _ = universe_of_day(FilesExchange(on_d_minus_1, "1h"), day, 3, rules)
+    assert moved.filter(pl.col("symbol") == last)["rank"].item() == 1
+    assert last in moved.filter("selected")["symbol"].to_list()
+
+
+def test_a_coin_is_in_the_universe_of_the_days_it_traded_and_not_after(test_data_dir, tmp_path):
+    """DOGE's data end on 2024-03-09 at 12:00 (a delisting): its last day is in the universe, the next is not."""
+    shutil.copytree(test_data_dir / "1h", tmp_path / "1h")
+    last_day = date(2024, 3, 9)
+    path = tmp_path / "1h" / "DOGE_USDT.parquet"
+    pl.read_parquet(path).filter(pl.col("ts") < day_bounds_ms(last_day)[0] + 12 * 3_600_000).write_parquet(path)
+    ex, rules = FilesExchange(tmp_path, "1h"), UniverseRules(min_history_days=1)
+    members = {}
+    for offset in (-1, 0, 1, 2):
+        day = last_day + timedelta(days=offset)
+        members[offset] = universe_of_day(ex, day, 3, rules)[0].filter("selected")["symbol"].to_list()
+    assert "DOGEUSDT" in members[-1] and "DOGEUSDT" in members[0]
+    assert "DOGEUSDT" not in members[1] and "DOGEUSDT" not in members[2] and len(members[1]) == 23
+    named = universe_of_day(ex, last_day + timedelta(days=1), 3, rules, explicit=("DOGEUSDT", "BTCUSDT"))[0]
+    reasons = dict(zip(named["symbol"], named["reason"], strict=True))
+    assert reasons["DOGEUSDT"] == "no bar on D (halted or delisted)" and reasons["BTCUSDT"] == "named explicitly"
 
 
 def test_volume_and_spread_filters_and_no_hard_limit_on_n():

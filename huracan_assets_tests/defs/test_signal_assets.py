@@ -9,10 +9,10 @@ from dagster import AssetKey
 
 from huracan_assets.core.engines.signals import MetaState, day_signals, recombine, update_meta
 from huracan_assets.core.features.recipe import features_for_window
-from huracan_assets.core.labels.triple_barrier import BarrierSpec, triple_barrier
+from huracan_assets.core.labels.triple_barrier import triple_barrier
 from huracan_assets.core.market_data.candles import date_range, day_bounds_ms
 from huracan_assets.core.regime.classifier import classify_rules
-from huracan_assets.defs.derived import recipe_for, regime_rules
+from huracan_assets.defs.derived import barrier_spec, recipe_for, regime_rules
 from huracan_assets.defs.partitions import SYMBOLS, range_tags
 from huracan_assets.defs.signals import (
     _Inputs,
@@ -128,15 +128,7 @@ class _Store:
     def __init__(self, root, settings, data_dir):
         self.settings, self.store = settings, LocalObjectStore(root)
         self.bar_ms = settings.bar_minutes * 60_000
-        lcfg = settings.labels
-        self.barrier = BarrierSpec(
-            pt_mult=lcfg.pt_mult,
-            sl_mult=lcfg.sl_mult,
-            max_holding_bars=lcfg.horizon_minutes // settings.bar_minutes,
-            vol_window=lcfg.vol_window,
-            side=lcfg.side,
-            cost_bps=lcfg.cost_bps,
-        )
+        self.barrier = barrier_spec(settings)  # the labels asset's own spec (entry lag included)
         self.ref = pl.read_parquet(data_dir / "1h" / "BTC_USDT.parquet").sort("ts")
         self.write_candles(REF, self.ref)
         self.write_candles(COIN, pl.read_parquet(data_dir / "1h" / f"{COIN[:-4]}_USDT.parquet").sort("ts"))
@@ -209,6 +201,7 @@ def test_engine_signals_of_d_ignore_labels_of_d_and_bars_after_d(tmp_path, test_
         "labels": f"date:window[{-(calib - 1)},-1] symbol:identity",
         "meta_weights": "date:window[-1,-1] symbol:identity",
         "regimes": "identity",
+        "spreads": f"date:window[{-settings.costs.spread_days},-1] symbol:identity",  # never spreads[D]
     }
 
     st = _Store(tmp_path / "store", settings, test_data_dir)

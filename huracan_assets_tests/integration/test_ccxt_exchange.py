@@ -1,11 +1,14 @@
 """Our ccxt exchange client (the production code path) against the local Binance replay server."""
 
-from datetime import date
+import shutil
+from datetime import date, timedelta
 
 import polars as pl
 import pytest
 
 from huracan_assets.core.market_data.candles import DAY_MS, day_bounds_ms
+from huracan_assets.core.market_data.universe import UniverseRules
+from huracan_assets.defs.market_data import universe_of_day
 from huracan_assets.exchange.ccxt_exchange import CcxtExchange
 from huracan_assets.exchange.files import BadSymbol, ExchangeError
 from huracan_assets.exchange.replay_server import running_replay_server
@@ -127,3 +130,34 @@ def test_listing_stats_know_only_the_past(replay):
     assert wif["first_bar_ts"].item() == day_bounds_ms(date(2024, 3, 5))[0] + 14 * H
     btc = after.filter(pl.col("symbol") == "BTCUSDT")
     assert btc["quote_volume"].item() > 1e9 and 0 < btc["spread_bps"].item() < 100
+
+
+def test_inactive_markets_are_kept_with_their_status(replay):
+    replay.set_now(day_bounds_ms(date(2024, 3, 14))[1] + 4 * DAY_MS)  # no bar for 4 days: every coin is BREAK
+    ex, _ = client(replay)
+    assert len(ex.markets) == 24
+    assert {(m.active, m.status) for m in ex.markets.values()} == {(False, "BREAK")}
+    assert ex.fetch_ohlcv("ETHUSDT", START, END).equals(_file_day("ETH_USDT.parquet"))  # its history is served
+
+
+def test_a_past_universe_sees_a_coin_delisted_since(tmp_path):
+    """DOGE's data end on 2024-03-09 at 12:00 and the exchange's clock is 'today' (2024-03-15, DOGE is BREAK):
+    the universes of the days it traded hold it, the days after do not."""
+    from huracan_assets_tests.conftest import TEST_DATA
+
+    shutil.copytree(TEST_DATA / "1h", tmp_path / "1h")
+    doge = tmp_path / "1h" / "DOGE_USDT.parquet"
+    last_day = date(2024, 3, 9)
+    pl.read_parquet(doge).filter(pl.col("ts") < day_bounds_ms(last_day)[0] + 12 * H).write_parquet(doge)
+    rules = UniverseRules(max_symbols=400, min_history_days=1)
+    with running_replay_server(tmp_path, now_ms=day_bounds_ms(date(2024, 3, 14))[1]) as server:
+        ex = CcxtExchange("binance", "1h", "USDT", base_url=server.url, rate_limit_ms=1, sleep=lambda _: None)
+        assert (ex.markets["DOGEUSDT"].active, ex.markets["DOGEUSDT"].status) == (False, "BREAK")
+        selected = {}
+        for day in (last_day - timedelta(days=2), last_day - timedelta(days=1), last_day, last_day + timedelta(days=1)):
+            ranked, errors = universe_of_day(ex, day, 3, rules)
+            assert errors == {}
+            selected[day] = set(ranked.filter("selected")["symbol"].to_list())
+    assert all("DOGEUSDT" in selected[d] for d in selected if d <= last_day)
+    assert "DOGEUSDT" not in selected[last_day + timedelta(days=1)]
+    assert len(selected[last_day + timedelta(days=1)]) == 23  # everyone else still trades

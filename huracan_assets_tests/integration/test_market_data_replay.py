@@ -8,7 +8,7 @@ import pytest
 
 from huracan_assets.core.market_data.candles import day_bounds_ms
 from huracan_assets.defs.partitions import SYMBOLS, range_tags
-from huracan_assets.exchange.replay_server import running_replay_server
+from huracan_assets.exchange.replay_server import binance_client, running_replay_server
 from huracan_assets.registry.client import Registry
 from huracan_assets.runner import backfill, run_prelude
 from huracan_assets.settings import load_settings
@@ -18,6 +18,7 @@ from huracan_assets_tests.defs.helpers import defs_for, sqlite_instance
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 REPLAY_AUG = __import__("huracan_assets_tests.conftest", fromlist=["TEST_DATA"]).TEST_DATA.parent / "replay_aug"
+REPLAY_LONG = REPLAY_AUG.parent / "replay_long"
 H = 3_600_000
 
 
@@ -115,3 +116,42 @@ def test_an_interrupted_day_resumes_from_its_watermark(market, tmp_path):
     assert st == "ok" and detail["bars"] == 24 and detail["reused_bars"] == 10
     assert detail["fetched_from_ts"] == day_bounds_ms(day)[0] + 10 * H
     assert pl.read_parquet(settings.store_root / f"candles/ETHUSDT/{day}.parquet").height == 24
+
+
+def test_a_backfill_of_past_dates_sees_a_coin_delisted_since(home, tmp_path):
+    """ATOM's data end on 2024-07-15 at 14:00 (a mid-July delisting) and the exchange's clock is 'today', after the
+    folder's end: ATOM is BREAK, yet a backfill of July through the stock ccxt client holds it in the universe of
+    every day it traded, ingests its bars, and leaves it out from the day after its last."""
+    data = tmp_path / "data"
+    (data / "1h").mkdir(parents=True)
+    for name in ("BTC_USDT", "ETH_USDT", "SOL_USDT", "ATOM_USDT"):
+        shutil.copy(REPLAY_LONG / "1h" / f"{name}.parquet", data / "1h")
+    last_day = date(2024, 7, 15)
+    atom = data / "1h" / "ATOM_USDT.parquet"
+    pl.read_parquet(atom).filter(pl.col("ts") < day_bounds_ms(last_day)[0] + 14 * H).write_parquet(atom)
+    today = _after(date(2024, 8, 9))
+    first, last = last_day - timedelta(days=3), last_day + timedelta(days=2)
+    with running_replay_server(data, now_ms=today) as replay:
+        assert binance_client(replay.url).load_markets()["ATOM/USDT"]["info"]["status"] == "BREAK"
+        settings = load_settings(
+            "local",
+            partitions={"start_date": "2024-07-01"},
+            exchange={"kind": "ccxt", "exchange_id": "binance", "base_url": replay.url, "rate_limit_ms": 1},
+        )
+        instance = sqlite_instance(tmp_path)
+        backfill(defs_for(settings), instance, first, last, 10, with_summary=False, job="symbol_day_data_job")
+        assert replay.now_ms() == today  # the whole backfill ran as of today
+
+    store = LocalObjectStore(settings.store_root)
+    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    universe = PartitionWindow(store, "universe", [d.isoformat() for d in days])
+    for d in days:
+        selected = universe[d.isoformat()].filter("selected")["symbol"].to_list()
+        assert ("ATOMUSDT" in selected) == (d <= last_day), d
+        assert {"BTCUSDT", "ETHUSDT", "SOLUSDT"} <= set(selected)
+    assert "ATOMUSDT" in instance.get_dynamic_partitions(SYMBOLS)
+    candles = PartitionWindow(store, "candles", [f"{d.isoformat()}|ATOMUSDT" for d in days])
+    assert candles[f"{(last_day - timedelta(days=1)).isoformat()}|ATOMUSDT"].height == 24
+    assert candles[f"{last_day.isoformat()}|ATOMUSDT"].height == 14  # its last day, up to the delisting
+    after = candles.status(f"{(last_day + timedelta(days=1)).isoformat()}|ATOMUSDT")
+    assert after.reason == f"not in the universe of {last_day + timedelta(days=1)}"

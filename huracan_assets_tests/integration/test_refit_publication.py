@@ -7,9 +7,8 @@ Three coins x two dates on real 1h candles (replay_long), relaxed gates so that 
 - the refit's training set never reaches past the end of D: a world whose candles stop at the end of D builds
   byte-identical refits (a truncated-future canary);
 - promotion publishes the refit (``latest.json`` names it), the history snapshot says which model was validated;
-- on the next day the champion is shadow-traded as its validated twin on the whole shadow window (a refit
-  through D has seen those bars, so comparing it there would be a leak, and comparing only after its cutoff
-  would leave one day);
+- on the next day the champion (the published refit) trades only that day's bars, in its forward ledger, which
+  starts the day after its promotion: bars the refit has never seen; the challengers' ledger runs day after day;
 - the pointer counts the retests since the last promotion (``tests_since_promotion``): 0 after each promotion,
   and 1 then 2 when the same dates are decided again under the default gates, which refuse them; the gates JSON
   records the retest number, the p-value, the level and the Benjamini-Hochberg outcome over the day's coins.
@@ -27,6 +26,7 @@ from dagster import AssetKey
 
 from huracan_assets.core.market_data.candles import day_bounds_ms
 from huracan_assets.core.models.bundle import BUNDLE_FILES, verify_bundle
+from huracan_assets.core.shadow.ledger import Ledger
 from huracan_assets.defs.derived import recipe_for
 from huracan_assets.defs.partitions import SYMBOLS, range_tags
 from huracan_assets.publishing.champion import check_pointer, read_pointer
@@ -116,18 +116,25 @@ def test_refit_is_published_and_the_validated_model_decides(home, tmp_path):
         assert published["model"] == "refit" and published["refit_model_id"] == refit["model_id"]
         assert published["validated_model_id"] == challengers[(DATES[-1], symbol)]["model_id"]
 
-    # day 2: the champion (the refit of day 1) is traded as its validated twin, over the whole shadow window
+    # day 2: the champion is the published refit of day 1, and its forward ledger starts on day 2: it trades only
+    # bars after its promotion (which it has never seen), and the decision's champion stats are that ledger
     log = pl.read_parquet(io.BytesIO(store.get(f"shadow_logs/trades/{DATES[1]}.parquet")))
     champion = log.filter(pl.col("role") == "champion")
-    assert set(champion["model_id"]) <= {challengers[(DATES[0], s)]["model_id"] for _, s in refits}
-    shadow_start = day_bounds_ms(DATES[1] - timedelta(days=S))[0]
-    first = champion["time"].dt.epoch("ms").min()
-    assert champion.height and shadow_start <= first < day_bounds_ms(DATES[1])[0]
-    for symbol in {s for _, s in refits}:  # the decision's champion stats are the twin's trades
+    assert set(champion["model_id"]) <= {refits[(DATES[0], s)]["model_id"] for _, s in refits}
+    day2 = day_bounds_ms(DATES[1])
+    assert champion.filter(pl.col("time").dt.epoch("ms") < day2[0]).height == 0  # nothing before its promotion
+    assert log.filter(pl.col("exit_time").dt.epoch("ms") >= day2[1]).height == 0  # only trades closed on day 2
+    for symbol in {s for _, s in refits}:
         snapshot = json.loads(store.get(f"champion/{symbol}/history/{DATES[1]}.json"))["snapshot"]
         mine = champion.filter(pl.col("symbol") == symbol)
-        assert snapshot["champion"]["n_trades"] == mine.height
-        assert set(mine["model_id"]) <= {challengers[(DATES[0], symbol)]["model_id"]}
+        assert snapshot["champion"]["n_trades"] == mine.height and snapshot["champion"]["since"] == str(DATES[1])
+        row = _pointer(store, symbol, DATES[1])
+        assert row["champion_ledger"] is None  # promoted again on day 2: the next champion starts on day 3
+        rolling = Ledger.from_json(row["challenger_ledger"])  # the challengers' ledger: one day after another
+        assert rolling.days == (DATES[0], DATES[1]) and rolling.n_trades == sum(rolling.daily_trade_counts)
+    equity = registry.select("daily_equity", date=[DATES[1]])
+    roles = {(e["symbol"], e["role"]) for e in equity}
+    assert {(s, "champion") for _, s in refits} <= roles and {(s, "challenger") for _, s in refits} <= roles
 
     # the UI's plots: equity curves of the shadow window and the walk-forward folds, inline PNGs
     for asset, entry in (("shadow_trades", "equity"), ("challenger_model", "walk_forward_folds")):

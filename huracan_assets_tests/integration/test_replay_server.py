@@ -410,3 +410,23 @@ def test_symbols_whose_data_ended_are_inactive(server):
     assert len(markets) == 24 and not any(m["active"] for m in markets.values())
     btc = ex.fetch_ticker("BTC/USDT")
     assert btc["baseVolume"] == 0 and btc["last"] == file_rows("BTC_USDT", FOLDER_END - HOUR, FOLDER_END)[0][4]
+
+
+def test_a_coin_whose_data_ended_mid_folder_is_break_and_keeps_its_klines(tmp_path):
+    """A delisting: DOGE's file stops on 2024-03-10 at 00:00. With the clock more than 3 days later it is listed as
+    BREAK (ccxt: inactive) while the others trade; its whole history is still served, as Binance does."""
+    shutil.copytree(TEST_DATA / "1h", tmp_path / "1h")
+    doge = tmp_path / "1h" / "DOGE_USDT.parquet"
+    pl.read_parquet(doge).filter(pl.col("ts") < DAY_START).write_parquet(doge)
+    with running_replay_server(tmp_path, now_ms=FOLDER_END) as handle:  # 5 days after DOGE's last bar
+        ex = binance_client(handle.url)
+        markets = ex.load_markets()
+        assert (markets["DOGE/USDT"]["active"], markets["DOGE/USDT"]["info"]["status"]) == (False, "BREAK")
+        assert all(m["active"] and m["info"]["status"] == "TRADING" for s, m in markets.items() if s != "DOGE/USDT")
+        assert ex.fetch_ohlcv("DOGE/USDT", "1h", since=DAY_START - DAY, limit=100) == file_rows(
+            "DOGE_USDT", DAY_START - DAY, DAY_START, tmp_path
+        )
+        assert ex.fetch_ohlcv("DOGE/USDT", "1h", limit=1)[0][0] == DAY_START - HOUR  # the latest page: its last bar
+
+        handle.set_now(DAY_START + DAY)  # one day after its last bar: not stale yet
+        assert binance_client(handle.url).load_markets()["DOGE/USDT"]["active"] is True

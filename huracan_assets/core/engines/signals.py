@@ -42,8 +42,10 @@ class SignalSpec:
     order_notional: float
 
 
-def _costs(inp: EngineInput, spec: SignalSpec) -> pl.DataFrame:
-    return spec.costs.round_trip_bps(inp.frame, spec.order_notional, spec.horizon_minutes)
+def _costs(inp: EngineInput, spec: SignalSpec, spreads: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Round-trip costs per bar of the input; ``spreads``: the coin's daily spreads (the ``spreads`` asset), of
+    which each bar reads only the days before its own (None: the per-bar estimate on the input's bars)."""
+    return spec.costs.round_trip_bps(inp.frame, spec.order_notional, spec.horizon_minutes, spreads=spreads)
 
 
 def _in(frame: pl.DataFrame, start_ms: int, end_ms: int) -> pl.DataFrame:
@@ -60,6 +62,7 @@ def day_signals(
     state: pl.DataFrame,
     gate: pl.DataFrame,
     spec: SignalSpec,
+    spreads: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(signals of the bars in ``[start_ms, end_ms)``, calibration table).
 
@@ -67,7 +70,8 @@ def day_signals(
     outcomes (ts, ret_bps, ret_short_bps: :func:`outcomes_from_labels`) of events that started at least one
     horizon before ``start_ms`` are used, so each was resolved before D began (with ``labels`` up to D-1 that is
     all of them), and only signals of bars before ``start_ms``. Bars after ``end_ms`` cannot reach D's rows:
-    every engine is causal. ``state``/``gate``: ``meta_weights[D-1]``.
+    every engine is causal. ``state``/``gate``: ``meta_weights[D-1]``. ``spreads``: the coin's daily spreads of
+    days before D (:func:`_costs`).
     """
     engines = list(registry.names())
     directions = registry.directions(inp)
@@ -76,7 +80,7 @@ def day_signals(
     table = calibrate(past, known, engines, spec.calibration, spec.horizon_minutes)
     today = _in(directions, start_ms, end_ms)
     outputs = apply_calibration(today, table, spec.horizon_minutes)
-    costs = _in(_costs(inp, spec), start_ms, end_ms)
+    costs = _in(_costs(inp, spec, spreads), start_ms, end_ms)
     frame = (
         today.select("ts").join(regimes.select("ts", "regime"), on="ts", how="left").join(costs, on="ts", how="left")
     )
@@ -167,13 +171,15 @@ def update_meta(
     gate_outcomes: pl.DataFrame | None,
     regimes: pl.DataFrame | None,
     spec: SignalSpec,
+    spreads: pl.DataFrame | None = None,
 ) -> tuple[MetaState, dict]:
     """``meta_weights[D]`` from ``meta_weights[D-1]`` (``previous``; None: cold start).
 
     ``inp``: bars up to the end of D-1 (never D's), with engine warm-up before the gate window or D-1.
     ``outcomes_today``: the outcomes resolved during D (``labels[D]``, events of D-1). When the gate is due,
     ``gate_window`` (ms bounds of the leaderboard's signal bars), ``gate_outcomes`` (their outcomes, known by
-    the end of D) and ``regimes`` of those bars are given.
+    the end of D) and ``regimes`` of those bars are given. ``spreads``: the coin's daily spreads before D-1
+    (:func:`_costs`).
     """
     engines = list(registry.names())
     prev = previous or MetaState.cold(engines)
@@ -187,7 +193,7 @@ def update_meta(
         )
         prev = MetaState(state.cast(STATE_SCHEMA), prev.gate.filter(pl.col("engine").is_in(engines)), prev.gate_as_of)
     directions = registry.directions(inp)
-    costs = _costs(inp, spec)
+    costs = _costs(inp, spec, spreads)
     start, end = prev_day_bounds
     yday = _in(directions, start, end)
     table = calibrate(yday.head(0), outcomes_today.head(0), engines, spec.calibration)  # outcome-free outputs

@@ -6,8 +6,17 @@ agree exactly, column for column.
 
 Semantics (bars are candles: ``ts`` is the bar's open time, in epoch ms):
 
-* **Events** are the bars whose ``ts`` is in ``[event_start_ms, event_end_ms)``. The position is entered at
-  the event bar's **close** (``entry``), i.e. at ``ts + bar_ms``.
+* **Events** are the bars whose ``ts`` is in ``[event_start_ms, event_end_ms)``: the bar whose close makes the
+  signal known. **Entry, with a latency** of ``entry_lag_bars`` (L): with L = 0 the position is entered at the
+  event bar's **close** (``entry``, at ``ts + bar_ms``; ``entry_ts`` is then the event's ``ts``); with L >= 1 at
+  the **open of the fill bar**, the first bar with ``ts >= event ts + L * bar_ms`` (on gap-free bars bar t + L;
+  after a hole in the data, the first bar that exists: there is no market to fill in before it). ``entry_ts`` is
+  the fill bar's ``ts`` and ``entry`` its open. A fill bar later than the vertical barrier (a hole covering the
+  rest of the horizon), or none in the data: no fill, ``entry`` / ``entry_ts`` / barriers null and the event
+  ``"unresolved"``. The volatility (so the barrier *multiples*) and the vertical barrier are decided at the event
+  bar, where the signal is; the barrier *prices* are those multiples applied to the fill price. So with L >= 1 the
+  entry fields are known at the fill bar's open (``entry_ts``, L - 1 bars after the event's close on gap-free
+  bars), not at the event's close; the volatility is known at the event's close.
 * **Volatility** at an event is the sample standard deviation (ddof 1, two-pass: mean first, then squared
   deviations) of the log close-to-close returns ``log(close[k] / close[k-1])`` of the ``vol_window`` bars
   ending at the event bar, inclusive: causal, it uses the event bar's close and earlier only. It is floored
@@ -18,14 +27,16 @@ Semantics (bars are candles: ``ts`` is the bar's open time, in epoch ms):
   (``side`` 0 / +1): ``pt = entry * exp(+pt_mult * vol)`` above and ``sl = entry * exp(-sl_mult * vol)`` below.
   Short (``side`` −1): mirrored, ``pt = entry * exp(-pt_mult * vol)`` below and
   ``sl = entry * exp(+sl_mult * vol)`` above.
-* **Vertical barrier, time-based**: the path is the bars strictly after the event bar with
-  ``ts <= event ts + max_holding_bars * bar_ms``; the last of them is the vertical bar. On gap-free bars
-  that is exactly the next ``max_holding_bars`` bars; a hole in the data just means fewer bars in the path,
-  never a longer holding time. An event is resolved only when the data reach its vertical barrier: the frame
-  must hold a bar with ``ts >= event ts + max_holding_bars * bar_ms``. Otherwise it is ``"unresolved"`` (label
-  null), **even when a horizontal barrier was already touched** in the bars that exist: labelling the early
-  touches of a truncated horizon but not the others would bias the label mix near the end of the data, and
-  "resolved or not" must depend on the event time alone. An event whose whole horizon falls in a hole
+* **Vertical barrier, time-based**: the path is the bars after the fill with
+  ``ts <= event ts + max_holding_bars * bar_ms``: from the bar after the event bar (L = 0), or from the fill bar
+  itself (L >= 1: its high and low happen after its open); the last of them is the vertical bar. On gap-free bars
+  the path ends exactly ``max_holding_bars`` bars after the event bar whatever L (with L = 1 the trade is held
+  from the open of t+1 to the close of t+H: as long as a fill at t's close); a hole in the data just means fewer
+  bars in the path, never a longer holding time. An event is resolved only when the data reach its vertical
+  barrier: the frame must hold a bar with ``ts >= event ts + max_holding_bars * bar_ms``. Otherwise it is
+  ``"unresolved"`` (label null), **even when a horizontal barrier was already touched** in the bars that exist:
+  labelling the early touches of a truncated horizon but not the others would bias the label mix near the end of
+  the data, and "resolved or not" must depend on the event time alone. An event whose whole horizon falls in a hole
   (no bar in the path, later bars present) is unresolved too: it has no exit price. Callers pass cleaned
   bars; the holes are handled, not filled.
 * **Touches**. ``touch="close"``: a bar touches a barrier when its close is at or beyond it; the exit is that
@@ -33,11 +44,14 @@ Semantics (bars are candles: ``ts`` is the bar's open time, in epoch ms):
   lower one when ``low <= lower``; the exit is at the barrier price. Within one bar the order of high and low
   is unknown, so **a bar that touches both barriers counts as the stop-loss** (conservative), exit at the stop
   price. One exception, where the order is known: a bar that *opens* at or beyond a barrier (a jump, e.g.
-  after a hole in the data) touched that barrier first, at its open; the exit is the open price.
+  after a hole in the data) touched that barrier first, at its open; the exit is the open price. (The fill bar
+  opens at the entry, strictly between the barriers.) The labels' exit price of a stop is the stop (or the
+  gap's open): the stop-slippage cost of the trade is the scorer's (``core/execution.py``), from the exit bar's
+  spread, which candles do not carry.
 * ``touch_ts`` is the ``ts`` of the bar in which the exit happened (its close is the latest moment the label
-  is known: ``touch_ts + bar_ms``); ``holding_bars = (touch_ts - ts) // bar_ms``.
-* ``ret`` is the gross log return entry → exit, times the side for ``side`` ±1 (a short earns the fall);
-  ``net_ret = ret - cost_bps / 1e4`` (the round-trip cost as a log return). For ``side`` 0 both are the long's.
+  is known: ``touch_ts + bar_ms``); ``holding_bars = (touch_ts - ts) // bar_ms``, counted from the event bar.
+* ``ret`` is the gross log return entry (the fill) → exit, times the side for ``side`` ±1 (a short earns the
+  fall); ``net_ret = ret - cost_bps / 1e4`` (the round-trip cost as a log return). For ``side`` 0 both are the long's.
 * **Both sides' outcomes.** Every row also carries the outcome of the **short** trade of the same event, with
   its own (mirrored) barriers, as if labelled with ``side`` −1: ``touch_ts_short``, ``barrier_short``,
   ``ret_short`` (``-log(exit / entry)``), ``net_ret_short`` and ``holding_bars_short``. A bar that touches both
@@ -79,6 +93,7 @@ PT, SL, VERTICAL, UNRESOLVED, NO_VOL = 1, -1, 0, -2, -3
 BARRIER_NAMES: dict[int, str] = {PT: "pt", SL: "sl", VERTICAL: "vertical", UNRESOLVED: "unresolved", NO_VOL: "no_vol"}
 LABEL_SCHEMA: dict[str, pl.DataType] = {
     "ts": pl.Int64,
+    "entry_ts": pl.Int64,
     "entry": pl.Float64,
     "vol": pl.Float64,
     "pt_price": pl.Float64,
@@ -113,6 +128,7 @@ class BarrierSpec:
     cost_bps: float = 0.0  # round-trip cost, subtracted from the realized log return
     vertical_dead_zone_bps: float = 0.0  # at the vertical barrier, |net return| below this is label 0
     touch: Literal["close", "high_low"] = "high_low"  # high_low: a bar touching both barriers is the stop
+    entry_lag_bars: int = 0  # 0: filled at the event bar's close; L >= 1: at the open of the first bar >= ts + L bars
 
     def __post_init__(self) -> None:
         for name in ("pt_mult", "sl_mult", "min_vol"):
@@ -131,6 +147,9 @@ class BarrierSpec:
             raise ValueError(f"BarrierSpec.side must be -1, 0 or 1, got {self.side!r}")
         if self.touch not in _TOUCH_MODES:
             raise ValueError(f"BarrierSpec.touch must be one of {_TOUCH_MODES}, got {self.touch!r}")
+        lag = self.entry_lag_bars
+        if not _is_int(lag) or not 0 <= lag <= self.max_holding_bars:
+            raise ValueError(f"BarrierSpec.entry_lag_bars must be an int in [0, max_holding_bars], got {lag!r}")
 
     @property
     def min_vol_returns(self) -> int:
@@ -142,6 +161,10 @@ class BarrierSpec:
         if not _is_int(bar_ms) or bar_ms <= 0:
             raise ValueError(f"bar_ms must be an int > 0, got {bar_ms!r}")
         return self.max_holding_bars * int(bar_ms)
+
+    def lag_ms(self, bar_ms: int) -> int:
+        """The entry latency in ms: the fill is at the first bar whose ts is at least the event's ts plus this."""
+        return self.entry_lag_bars * int(bar_ms)
 
 
 def _is_int(value: object) -> bool:
@@ -275,34 +298,63 @@ def _bar_touch(o, h, lo, c, upper, lower, upper_code, lower_code, touch_hl):  # 
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _event_touch(ts, open_, high, low, close, i, end_ts, pt, sl, side, touch_hl):  # pragma: no cover - compiled
-    """``(code, exit row, exit price)`` of the event at row ``i`` whose horizon ends at ``end_ts``."""
+def _event_touch(ts, open_, high, low, close, first, end_ts, pt, sl, side, touch_hl):  # pragma: no cover - compiled
+    """``(code, exit row, exit price)`` of an event whose path starts at row ``first`` and whose horizon ends at
+    ``end_ts``."""
     if side < 0:
         upper, lower, upper_code, lower_code = sl, pt, SL, PT
     else:
         upper, lower, upper_code, lower_code = pt, sl, PT, SL
     n = ts.size
-    j = i + 1
+    j = first
     while j < n and ts[j] <= end_ts:
         code, px = _bar_touch(open_[j], high[j], low[j], close[j], upper, lower, upper_code, lower_code, touch_hl)
         if code != 2:
             return code, j, px
         j += 1
-    if j == i + 1:  # no bar in the path (a hole covers the horizon): no exit price
+    if j == first:  # no bar in the path (a hole covers the horizon): no exit price
         return UNRESOLVED, -1, np.nan
     return VERTICAL, j - 1, close[j - 1]  # no touch: exit at the close of the vertical bar, the path's last
 
 
 @njit(cache=True, nogil=True)
+def _fills(ts, open_, close, entry_idx, lag_ms, horizon_ms):  # pragma: no cover - compiled
+    """``(fill row, entry price, first path row)`` of each event.
+
+    Lag 0: the event bar itself, filled at its close; the path starts at the next row. Lag > 0: the first row with
+    ``ts >= event ts + lag_ms``, filled at its open; the path starts at that row (its high and low come after the
+    open). No such row by the vertical barrier (``ts <= event ts + horizon_ms``): no fill, ``-1`` / NaN / ``-1``.
+    """
+    n = ts.size
+    m = entry_idx.size
+    fill = np.full(m, -1, np.int64)
+    entry = np.full(m, np.nan)
+    first = np.full(m, -1, np.int64)
+    for e in range(m):
+        i = entry_idx[e]
+        if lag_ms == 0:
+            fill[e], entry[e], first[e] = i, close[i], i + 1
+            continue
+        due = ts[i] + lag_ms
+        j = i + 1
+        while j < n and ts[j] < due:
+            j += 1
+        if j < n and ts[j] <= ts[i] + horizon_ms:
+            fill[e], entry[e], first[e] = j, open_[j], j
+    return fill, entry, first
+
+
+@njit(cache=True, nogil=True)
 def _first_touch(
-    ts, open_, high, low, close, entry_idx, vol, pt_mult, sl_mult, horizon_ms, touch_hl, side
+    ts, open_, high, low, close, entry_idx, first_idx, entry, vol, pt_mult, sl_mult, horizon_ms, touch_hl, side
 ):  # pragma: no cover - compiled
     """First barrier touched by each event: ``(touch_idx int64[], barrier int8[], exit_price float64[])``.
 
-    ``entry_idx`` are row indices of the event bars; ``vol`` their volatility (NaN: no_vol). The path is the
-    rows after the event with ``ts <= ts[event] + horizon_ms``. Codes: 1 pt, -1 sl, 0 vertical, -2
-    unresolved (the data end before the vertical barrier, or no bar in the path), -3 no_vol. ``touch_idx`` is
-    -1 and ``exit_price`` NaN unless the event is resolved.
+    ``entry_idx`` are row indices of the event bars, ``first_idx`` the first row of each path and ``entry`` the
+    fill prices (``_fills``; -1 / NaN: no fill); ``vol`` their volatility (NaN: no_vol). The path is the rows from
+    ``first_idx`` on with ``ts <= ts[event] + horizon_ms``. Codes: 1 pt, -1 sl, 0 vertical, -2 unresolved (the
+    data end before the vertical barrier, no fill, or no bar in the path), -3 no_vol. ``touch_idx`` is -1 and
+    ``exit_price`` NaN unless the event is resolved.
     """
     n = ts.size
     m = entry_idx.size
@@ -317,10 +369,10 @@ def _first_touch(
             barrier[e] = NO_VOL
             continue
         end_ts = ts[i] + horizon_ms
-        if ts[n - 1] < end_ts:
-            continue  # the data end before the vertical barrier: unresolved
-        pt, sl = _barrier_pair(close[i], vol[e], pt_mult, sl_mult, side)
-        code, j, px = _event_touch(ts, open_, high, low, close, i, end_ts, pt, sl, side, touch_hl)
+        if ts[n - 1] < end_ts or first_idx[e] < 0:
+            continue  # the data end before the vertical barrier, or no fill by then: unresolved
+        pt, sl = _barrier_pair(entry[e], vol[e], pt_mult, sl_mult, side)
+        code, j, px = _event_touch(ts, open_, high, low, close, first_idx[e], end_ts, pt, sl, side, touch_hl)
         barrier[e] = code
         touch_idx[e] = j
         exit_price[e] = px
@@ -382,12 +434,12 @@ def triple_barrier(
     ts, open_, high, low, close = _input_arrays(frame, event_start_ms, event_end_ms, spec, bar_ms)
     lo, hi = np.searchsorted(ts, [event_start_ms, event_end_ms], side="left")
     entry_idx = np.arange(lo, hi, dtype=np.int64)
-    entry = close[entry_idx]
+    horizon_ms, touch_hl = spec.horizon_ms(bar_ms), spec.touch == "high_low"
+    fill_idx, entry, first_idx = _fills(ts, open_, close, entry_idx, spec.lag_ms(bar_ms), horizon_ms)
     vol = _trailing_vol(close, entry_idx, spec.vol_window, spec.min_vol_returns, float(spec.min_vol))
     pt, sl = _barrier_prices(entry, vol, float(spec.pt_mult), float(spec.sl_mult), spec.side)
-    horizon_ms, touch_hl = spec.horizon_ms(bar_ms), spec.touch == "high_low"
     pt_mult, sl_mult, cost = float(spec.pt_mult), float(spec.sl_mult), spec.cost_bps / 1e4
-    args = (ts, open_, high, low, close, entry_idx, vol, pt_mult, sl_mult, horizon_ms, touch_hl)
+    args = (ts, open_, high, low, close, entry_idx, first_idx, entry, vol, pt_mult, sl_mult, horizon_ms, touch_hl)
     touch_idx, code, exit_price = _first_touch(*args, spec.side)
     sign = -1.0 if spec.side < 0 else 1.0
     ret, net, holding, touch_ts = _side_outcome(ts, entry_idx, entry, touch_idx, code, exit_price, sign, cost, bar_ms)
@@ -402,7 +454,8 @@ def triple_barrier(
     out = pl.DataFrame(
         [
             pl.Series("ts", ts[entry_idx], dtype=pl.Int64),
-            pl.Series("entry", entry, dtype=pl.Float64),
+            pl.Series("entry_ts", np.where(fill_idx >= 0, ts[np.maximum(fill_idx, 0)], 0), dtype=pl.Int64),
+            pl.Series("entry", entry, dtype=pl.Float64, nan_to_null=True),
             pl.Series("vol", vol, dtype=pl.Float64, nan_to_null=True),
             pl.Series("pt_price", pt, dtype=pl.Float64, nan_to_null=True),
             pl.Series("sl_price", sl, dtype=pl.Float64, nan_to_null=True),
@@ -418,10 +471,14 @@ def triple_barrier(
             pl.Series("net_ret_short", s_net, dtype=pl.Float64, nan_to_null=True),
             pl.Series("holding_bars_short", s_holding, dtype=pl.Int32),
             pl.Series("_resolved", code >= SL, dtype=pl.Boolean),
+            pl.Series("_filled", fill_idx >= 0, dtype=pl.Boolean),
         ]
     )
     masked = ("touch_ts", "label", "holding_bars", "touch_ts_short", "holding_bars_short")
-    return out.with_columns(pl.when(pl.col("_resolved")).then(pl.col(c)).alias(c) for c in masked).drop("_resolved")
+    out = out.with_columns(pl.when(pl.col("_resolved")).then(pl.col(c)).alias(c) for c in masked)
+    return out.with_columns(pl.when(pl.col("_filled")).then(pl.col("entry_ts")).alias("entry_ts")).drop(
+        "_resolved", "_filled"
+    )
 
 
 def long_return_bps(ret: str = "ret") -> pl.Expr:
@@ -523,15 +580,27 @@ def _reference_touch(j, pt, sl, upper_is_pt, open_, high, low, close, spec):
     return None
 
 
-def _reference_side(i, side, vol, ts, open_, high, low, close, spec, bar_ms) -> tuple:
-    """``(pt, sl, touch ts, barrier, ret, net_ret, holding_bars)`` of the ``side`` (+1 / -1) trade of event ``i``."""
-    entry = close[i]
+def _reference_fill(i, ts, open_, close, spec, bar_ms) -> tuple:
+    """``(fill row, entry price, first path row)`` of event ``i``; ``(None, None, None)`` without a fill."""
+    if spec.entry_lag_bars == 0:
+        return i, close[i], i + 1
+    later = [j for j in range(i + 1, len(ts)) if ts[j] >= ts[i] + spec.lag_ms(bar_ms)]
+    if not later or ts[later[0]] > ts[i] + spec.horizon_ms(bar_ms):
+        return None, None, None
+    return later[0], open_[later[0]], later[0]
+
+
+def _reference_side(i, side, vol, entry, first, ts, open_, high, low, close, spec, bar_ms) -> tuple:
+    """``(pt, sl, touch ts, barrier, ret, net_ret, holding_bars)`` of the ``side`` (+1 / -1) trade of event ``i``,
+    filled at ``entry`` with its path from row ``first`` on (``None``: no fill)."""
+    if entry is None:
+        return (None, None, None, "unresolved", None, None, None)
     if side < 0:
         pt, sl = entry * math.exp(-(spec.pt_mult * vol)), entry * math.exp(spec.sl_mult * vol)
     else:
         pt, sl = entry * math.exp(spec.pt_mult * vol), entry * math.exp(-(spec.sl_mult * vol))
     end_ts = ts[i] + spec.max_holding_bars * bar_ms
-    path = [j for j in range(i + 1, len(ts)) if ts[j] <= end_ts]
+    path = [j for j in range(first, len(ts)) if ts[j] <= end_ts]
     if ts[-1] < end_ts or not path:
         return (pt, sl, None, "unresolved", None, None, None)
     hit = None
@@ -553,22 +622,23 @@ def _reference_profits(barrier: str, net: float, spec: BarrierSpec) -> bool:
 
 
 def _reference_event(i, ts, open_, high, low, close, spec, bar_ms) -> tuple:
-    entry = close[i]
+    fill, entry, first = _reference_fill(i, ts, open_, close, spec, bar_ms)
+    entry_ts = None if fill is None else ts[fill]
     vol = _reference_vol(i, close, spec)
     if vol is None:
         short = (None, "no_vol", None, None, None)  # touch ts, barrier, ret, net_ret, holding bars of the short
-        return (ts[i], entry, None, None, None, None, "no_vol", None, None, None, None, *short)
+        return (ts[i], entry_ts, entry, None, None, None, None, "no_vol", None, None, None, None, *short)
     pt, sl, touch, barrier, ret, net, holding = _reference_side(
-        i, -1 if spec.side < 0 else 1, vol, ts, open_, high, low, close, spec, bar_ms
+        i, -1 if spec.side < 0 else 1, vol, entry, first, ts, open_, high, low, close, spec, bar_ms
     )
-    short = _reference_side(i, -1, vol, ts, open_, high, low, close, spec, bar_ms)[2:]
+    short = _reference_side(i, -1, vol, entry, first, ts, open_, high, low, close, spec, bar_ms)[2:]
     s_touch, s_barrier, _, s_net, _ = short
     if barrier == "unresolved":
-        return (ts[i], entry, vol, pt, sl, None, barrier, None, None, None, None, *short)
+        return (ts[i], entry_ts, entry, vol, pt, sl, None, barrier, None, None, None, None, *short)
     wins = _reference_profits(barrier, net, spec)
     short_wins = spec.side == 0 and _reference_profits(s_barrier, s_net, spec)
     if wins and short_wins:  # both sides profit: the first exit; the same bar: unknown order
         label = 1 if touch < s_touch else -1 if s_touch < touch else 0
     else:
         label = 1 if wins else -1 if short_wins else 0
-    return (ts[i], entry, vol, pt, sl, touch, barrier, ret, net, label, holding, *short)
+    return (ts[i], entry_ts, entry, vol, pt, sl, touch, barrier, ret, net, label, holding, *short)

@@ -1,8 +1,11 @@
-"""Universe selection: rank coins by liquidity known at the end of D (no look-ahead, no survivorship).
+"""Universe selection: the coins that traded on D, ranked on what was known before D (no look-ahead, no
+survivorship).
 
-Liquidity is trailing quote volume, an estimated spread and listing age, all from bars that opened
-before the end of D. Explicitly named coins (``--symbols``, the Telegram selector) bypass the
-ranking filters but must be listed as of D.
+Members: every coin with a bar on D, whatever the exchange says about it today, so a backfill of a past date
+sees the coins delisted since, up to their last day. Rank: trailing quote volume and an estimated spread over
+the ``rank_lookback_days`` before D (bars up to the end of D-1: D's own trading never moves the ranking), then
+listing age. Explicitly named coins (``--symbols``, the Telegram selector) bypass the ranking filters but must
+have traded on D.
 """
 
 from __future__ import annotations
@@ -73,12 +76,23 @@ def rank_universe(
     as_of_end_ms: int,
     rules: UniverseRules,
     explicit: tuple[str, ...] | None = None,
+    day_start_ms: int | None = None,
 ) -> pl.DataFrame:
     """Rank by trailing quote volume and select the top ``max_symbols`` that pass every filter.
 
     ``stats`` has one row per market listed before ``as_of_end_ms``: ``symbol``, ``quote_volume``,
-    ``first_bar_ts`` and optionally ``spread_bps``.
+    ``first_bar_ts`` and optionally ``spread_bps`` (the exchanges' ``listing_stats``, whose volume and spread
+    cover the days before D). Listing age is measured at ``as_of_end_ms``. Given ``day_start_ms``, only the
+    coins whose ``last_bar_ts`` is at or after it are members: those that traded on D, delisted since or not;
+    a coin whose data ended before D is not in D's universe at all.
     """
+    gone: set[str] = set()
+    if day_start_ms is not None:
+        if "last_bar_ts" not in stats.columns:
+            raise ValueError("rank_universe with day_start_ms needs the stats' last_bar_ts column")
+        traded = pl.col("last_bar_ts").is_not_null() & (pl.col("last_bar_ts") >= day_start_ms)
+        gone = set(stats.filter(~traded)["symbol"].to_list())
+        stats = stats.filter(traded)
     if "spread_bps" not in stats.columns:
         stats = stats.with_columns(spread_bps=pl.lit(None, dtype=pl.Float64))
     frame = stats.with_columns(
@@ -86,7 +100,7 @@ def rank_universe(
     ).sort(["quote_volume", "symbol"], descending=[True, False])
     frame = frame.with_columns(rank=pl.int_range(1, frame.height + 1, dtype=pl.Int32))
     if explicit is not None:
-        return _explicit(frame, explicit)
+        return _explicit(frame, explicit, gone)
     frame = frame.with_columns(reject=rejection(rules))
     frame = frame.with_columns(eligible_rank=pl.when(pl.col("reject").is_null()).then(pl.col("rank")))
     frame = frame.with_columns(top=pl.col("eligible_rank").rank("ordinal") <= rules.max_symbols)
@@ -101,7 +115,9 @@ def rank_universe(
     return frame.select([pl.col(c).cast(t) for c, t in UNIVERSE_SCHEMA.items()])
 
 
-def _explicit(frame: pl.DataFrame, explicit: tuple[str, ...]) -> pl.DataFrame:
+def _explicit(
+    frame: pl.DataFrame, explicit: tuple[str, ...], gone: set[str] | frozenset[str] = frozenset()
+) -> pl.DataFrame:
     named = pl.col("symbol").is_in(list(explicit))
     frame = frame.with_columns(
         selected=named, reason=pl.when(named).then(pl.lit("named explicitly")).otherwise(pl.lit("not named"))
@@ -109,9 +125,8 @@ def _explicit(frame: pl.DataFrame, explicit: tuple[str, ...]) -> pl.DataFrame:
     listed = set(frame["symbol"].to_list())
     unlisted = [s for s in explicit if s not in listed]
     if unlisted:
-        extra = pl.DataFrame(
-            {"symbol": unlisted, "selected": [False] * len(unlisted), "reason": ["not listed as of D"] * len(unlisted)}
-        )
+        reasons = ["no bar on D (halted or delisted)" if s in gone else "not listed as of D" for s in unlisted]
+        extra = pl.DataFrame({"symbol": unlisted, "selected": [False] * len(unlisted), "reason": reasons})
         frame = pl.concat([frame, extra], how="diagonal_relaxed")
     return frame.select([pl.col(c).cast(t) for c, t in UNIVERSE_SCHEMA.items()])
 

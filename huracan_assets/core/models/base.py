@@ -5,14 +5,16 @@ return is positive. A kind is one module exposing three module-level names:
 
 - ``DEFAULT_PARAMS``: its hyperparameters and their defaults (the only accepted ``ModelSpec.params`` keys);
 - ``check_params(params) -> dict``: validates and normalizes overrides (types coerced to the defaults' types);
-- ``fit(train, spec) -> Model`` and ``load(data) -> Model``.
+- ``fit(train, spec) -> Model`` and ``load(data, threads=1) -> Model``.
 
 The registry (:data:`KINDS`) names the modules and imports them on first use, so ``torch`` is imported only when
 the ``torch_mlp`` kind is used: the production install may lack it (``pip install '.[torch]'``).
 
 Determinism: for the same ``TrainSet``, ``ModelSpec`` and library versions, :func:`fit` returns a model whose
-:meth:`Model.to_bytes` is byte-identical from one process to the next (the tests check it in fresh processes).
-``spec.threads`` is part of the spec: it is the thread budget the caller grants the fit.
+:meth:`Model.to_bytes` is byte-identical from one process to the next (the tests check it in fresh processes), and
+whatever the thread budget: ``spec.threads`` is a run-time argument (how many CPU threads the fit and the
+predictions may use), never part of what is stored or hashed (:meth:`ModelSpec.to_dict`, ``model.bin``), so the
+same model trained on a machine with another core count gets the same bytes and the same bundle id.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 MAX_SEED = 2**31 - 16  # LightGBM seeds are int32; derived seeds add small offsets
-_SPEC_KEYS = ("kind", "params", "seed", "threads")
+_SPEC_KEYS = ("kind", "params", "seed")
+_LEGACY_SPEC_KEYS = ("threads",)  # written by older bundles (the machine's thread budget): accepted, ignored
 
 
 @dataclass(frozen=True)
@@ -65,17 +68,21 @@ def _plain(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Which model kind, its hyperparameter overrides, the seed and the CPU thread budget of the fit.
+    """Which model kind, its hyperparameter overrides and the seed; plus the run-time CPU thread budget.
 
     ``params`` holds overrides only, merged over the kind's defaults by :meth:`resolved_params`; it is stored as
     a plain dict sorted by key, values normalized by the kind (ints given for float parameters become floats,
     tuples become lists). Unknown kinds and unknown parameters are refused at construction.
+
+    ``threads`` is how many CPU threads fitting and predicting may use on this machine. It is not part of the
+    model: equality, :meth:`same_model_as`, the hash and :meth:`to_dict` leave it out, and the kinds keep their
+    results independent of it.
     """
 
     kind: str = "lightgbm"
     params: Mapping[str, Any] = field(default_factory=dict)
     seed: int = 7
-    threads: int = 1
+    threads: int = field(default=1, compare=False)
 
     def __post_init__(self) -> None:
         module = _kind_module(self.kind)
@@ -105,23 +112,21 @@ class ModelSpec:
         return dict(sorted({**module.DEFAULT_PARAMS, **self.params}.items()))
 
     def same_model_as(self, other: ModelSpec) -> bool:
-        """True when both specs train the same model (same kind, seed, threads and resolved params)."""
-        return (self.kind, self.seed, self.threads, self.resolved_params()) == (
-            other.kind,
-            other.seed,
-            other.threads,
-            other.resolved_params(),
-        )
+        """True when both specs train the same model (same kind, seed and resolved params; threads do not count)."""
+        return (self.kind, self.seed, self.resolved_params()) == (other.kind, other.seed, other.resolved_params())
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "params": dict(self.params), "seed": self.seed, "threads": self.threads}
+        """What the model is (bundle ``config.json``, registry): no thread budget, which depends on the machine."""
+        return {"kind": self.kind, "params": dict(self.params), "seed": self.seed}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> ModelSpec:
-        unknown = sorted(set(d) - set(_SPEC_KEYS))
+    def from_dict(cls, d: Mapping[str, Any], threads: int = 1) -> ModelSpec:
+        """The spec of :meth:`to_dict`, run with ``threads``. An older bundle's ``threads`` (the budget of the
+        machine that trained it) is accepted and ignored."""
+        unknown = sorted(set(d) - set(_SPEC_KEYS) - set(_LEGACY_SPEC_KEYS))
         if unknown:
             raise ValueError(f"unknown ModelSpec keys {unknown}; expected {list(_SPEC_KEYS)}")
-        return cls(**{k: d[k] for k in _SPEC_KEYS if k in d})
+        return cls(**{k: d[k] for k in _SPEC_KEYS if k in d}, threads=threads)
 
 
 # --------------------------------------------------------------------------------------------- data
@@ -215,11 +220,12 @@ def predict(model: Model, X: np.ndarray) -> np.ndarray:
     return model.predict_proba(check_features(X, len(model.feature_names)))
 
 
-def load_model(kind: str, data: bytes) -> Model:
-    """Rebuild a model from its ``model.bin`` bytes; it predicts exactly like the model that wrote them."""
+def load_model(kind: str, data: bytes, *, threads: int = 1) -> Model:
+    """Rebuild a model from its ``model.bin`` bytes; it predicts exactly like the model that wrote them, with up
+    to ``threads`` CPU threads."""
     if not isinstance(data, bytes | bytearray | memoryview):
         raise TypeError(f"model data must be bytes, got {type(data).__name__}")
-    return _kind_module(kind).load(bytes(data))
+    return _kind_module(kind).load(bytes(data), threads=threads)
 
 
 def library_versions() -> dict[str, str]:

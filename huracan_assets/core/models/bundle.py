@@ -15,6 +15,11 @@ The JSON files are canonical (``sort_keys``, ``indent=2``, ASCII, a final newlin
 **content hash** is the sha256 of ``sha256.txt`` (so it covers the three other files) and the bundle id is
 ``f"{as_of}-{content_hash[:12]}"``. The files are checksummed, not signed: anyone who can rewrite a file *and*
 ``sha256.txt`` makes a new valid bundle, with a new id.
+
+Nothing machine-dependent is hashed: the thread budget of the fit is a run-time argument (``ModelSpec.threads``),
+absent from ``config.json``'s ``model`` (a new bundle that names it is refused) and from ``model.bin``, so the same
+inputs and seed give the same bundle id on any core count. Older bundles whose ``model`` holds ``threads`` (and
+whose LightGBM string holds their ``num_threads``) still verify and load; their ids are what they were.
 """
 
 from __future__ import annotations
@@ -149,12 +154,18 @@ class ModelBundle:
 
 def make_bundle(model: Model, config: Mapping[str, Any], metrics: Mapping[str, Any]) -> ModelBundle:
     """Build the bundle of ``model``. ``config`` must hold :data:`REQUIRED_CONFIG` and its ``model`` must describe
-    ``model`` (same kind, seed, threads and resolved params)."""
+    ``model`` (same kind, seed and resolved params) without the machine's thread budget."""
     if not isinstance(config, Mapping) or not isinstance(metrics, Mapping):
         raise BundleError("config and metrics must be mappings")
     config_bytes = canonical_json(config)
     metrics_bytes = canonical_json(metrics)
-    spec = _check_config(json.loads(config_bytes))
+    document = json.loads(config_bytes)
+    spec = _check_config(document)
+    if isinstance(document["model"], Mapping) and "threads" in document["model"]:
+        raise BundleError(
+            "config model names the thread budget, which depends on the machine and would change the bundle id: "
+            "use ModelSpec.to_dict()"
+        )
     if not spec.same_model_as(model.spec):
         raise BundleError(f"config model {spec.to_dict()} does not describe the model ({model.spec.to_dict()})")
     names = config.get("feature_names")
@@ -208,12 +219,13 @@ def verify_bundle(files: Mapping[str, bytes], expected_recipe_hash: str | None =
     return bundle
 
 
-def load_bundle_model(bundle: ModelBundle) -> Model:
-    """The bundle's model (``load_model(config["model"]["kind"], model.bin)``), checked against the config."""
+def load_bundle_model(bundle: ModelBundle, *, threads: int = 1) -> Model:
+    """The bundle's model (``load_model(config["model"]["kind"], model.bin)``), checked against the config; it
+    predicts with up to ``threads`` CPU threads."""
     config = bundle.config
     spec = _check_config(config)
     try:
-        model = load_model(spec.kind, bundle.files["model.bin"])
+        model = load_model(spec.kind, bundle.files["model.bin"], threads=threads)
     except ValueError as exc:
         raise BundleError(f"model.bin does not load as a {spec.kind} model: {exc}") from exc
     if not model.spec.same_model_as(spec):

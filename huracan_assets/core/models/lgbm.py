@@ -1,13 +1,18 @@
 """LightGBM binary classifier, the default model kind (``"lightgbm"``), trained with the native ``lgb.train``.
 
-Pinned on every fit, never taken from ``ModelSpec.params``: ``num_threads = spec.threads``, ``deterministic``,
-``force_row_wise`` (no timing-based choice of the histogram layout), ``seed = spec.seed`` and the derived
-``bagging_seed``, ``feature_fraction_seed``, ``data_random_seed`` (``seed + 1``, ``+ 2``, ``+ 3``).
+Pinned on every fit, never taken from ``ModelSpec.params``: ``num_threads = spec.threads`` (the run-time budget),
+``deterministic`` and ``force_row_wise`` (no timing-based choice of the histogram layout), ``seed = spec.seed`` and
+the derived ``bagging_seed``, ``feature_fraction_seed``, ``data_random_seed`` (``seed + 1``, ``+ 2``, ``+ 3``).
+LightGBM documents that ``deterministic`` (CPU) gives the same results for the same data and parameters with a
+different ``num_threads``, and asks for ``force_row_wise`` or ``force_col_wise`` with it against numerical
+instability; other LightGBM versions, compilers or systems may still differ.
 
 ``model.bin`` is ``booster.model_to_string()`` encoded UTF-8: the trees, the feature names and LightGBM's full
-parameter list (which includes ``num_threads``, so the same data fitted with another thread budget gives other
-bytes even when the trees are equal). It holds no time stamp and no path. The fitted model predicts through a
-booster re-read from those bytes, so a loaded model predicts exactly like the fitted one.
+parameter list, with its ``num_threads`` entry written as ``0`` (LightGBM's "default"), so the bytes do not depend
+on the thread budget either. It holds no time stamp and no path. The fitted model predicts through a booster
+re-read from those bytes, so a loaded model predicts exactly like the fitted one (each row's prediction is a sum
+over the trees in a fixed order, whatever the threads). Model strings of older bundles carry the thread count of
+the machine that trained them; they load, and predict with the caller's threads.
 
 NaN in ``X`` is LightGBM's missing value (``use_missing``); feature names must be LightGBM-safe
 (letters, digits and ``_ . : -``), so they survive the model string unchanged.
@@ -54,6 +59,8 @@ _LGB_NAMES = {"num_boost_round": "num_iterations", "verbose": "verbosity"}
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.:\-]+$")
 _FRACTIONS = ("feature_fraction", "bagging_fraction")
 _NON_NEGATIVE = ("lambda_l1", "lambda_l2", "min_gain_to_split", "min_sum_hessian_in_leaf", "path_smooth")
+_THREADS_ENTRY = re.compile(r"^\[num_threads: -?\d+\]$", re.MULTILINE)
+STORED_THREADS_ENTRY = "[num_threads: 0]"
 
 
 def check_params(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -135,12 +142,21 @@ def fit(train: TrainSet, spec: ModelSpec) -> LightGBMModel:
         free_raw_data=True,
     )
     booster = lgb.train(params, dataset, num_boost_round=rounds)
-    model_str = booster.model_to_string()
+    model_str = without_thread_count(booster.model_to_string())
     metadata = {"device": "cpu", "num_trees": booster.num_trees()}
     return LightGBMModel(spec=spec, feature_names=train.feature_names, model_str=model_str, metadata=metadata)
 
 
-def _spec_from_booster(booster: lgb.Booster) -> ModelSpec:
+def without_thread_count(model_str: str) -> str:
+    """The model string with its ``num_threads`` parameter entry written as ``0``: the thread budget of the fit
+    is not part of the model."""
+    stored, n = _THREADS_ENTRY.subn(STORED_THREADS_ENTRY, model_str)
+    if n != 1:
+        raise ValueError(f"expected one num_threads entry in the LightGBM model string, found {n}")
+    return stored
+
+
+def _spec_from_booster(booster: lgb.Booster, threads: int) -> ModelSpec:
     loaded = booster.params
     params = {}
     for name, default in DEFAULT_PARAMS.items():
@@ -148,15 +164,15 @@ def _spec_from_booster(booster: lgb.Booster) -> ModelSpec:
         value = coerce_param(KIND, name, value, default)
         if value != default:
             params[name] = value
-    return ModelSpec(kind=KIND, params=params, seed=int(loaded["seed"]), threads=int(loaded["num_threads"]))
+    return ModelSpec(kind=KIND, params=params, seed=int(loaded["seed"]), threads=threads)
 
 
-def load(data: bytes) -> LightGBMModel:
+def load(data: bytes, threads: int = 1) -> LightGBMModel:
     try:
         model_str = data.decode("utf-8")
         booster = lgb.Booster(model_str=model_str)
     except (UnicodeDecodeError, lgb.basic.LightGBMError) as exc:
         raise ValueError(f"not a LightGBM model string: {exc}") from exc
-    spec = _spec_from_booster(booster)
+    spec = _spec_from_booster(booster, threads)
     metadata = {"device": "cpu", "num_trees": booster.num_trees()}
     return LightGBMModel(spec=spec, feature_names=tuple(booster.feature_name()), model_str=model_str, metadata=metadata)

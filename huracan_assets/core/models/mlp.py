@@ -13,8 +13,13 @@ is always written from CPU tensors; a loaded model's metadata is empty). Predict
 
 Determinism: the fit runs under ``torch.random.fork_rng`` (the caller's global RNG state is restored), seeds it
 with ``spec.seed``, shuffles with a seeded ``torch.Generator``, enables ``torch.use_deterministic_algorithms``
-and sets ``torch.set_num_threads(spec.threads)``; both settings are restored afterwards. These are process-wide
-torch settings: do not fit torch models from several Python threads at once. On CUDA, bitwise determinism also
+and runs on :data:`CPU_THREADS` (one) intra-op thread, whatever ``spec.threads``; both settings are restored
+afterwards. One thread, because oneMKL promises bitwise-identical results only for a fixed thread count (its
+strict CNR mode aside): the same fit gave the same bytes with 1, 2 and 3 threads on the development machine
+(MKL 2024.2, oneDNN 3.12, AVX-512), but nothing guarantees it elsewhere; and the default network fit no slower
+on one thread than on two there (about 0.4 s for 5,000 rows x 90 features). Predictions (the walk-forward
+metrics, and so the bundle hash, are made of them) run on one thread too. These are process-wide torch
+settings: do not fit torch models from several Python threads at once. On CUDA, bitwise determinism also
 needs ``CUBLAS_WORKSPACE_CONFIG=:4096:8`` in the environment before CUDA starts (the caller's business: the core
 does not touch the environment); without it the fit runs with ``warn_only`` determinism.
 
@@ -38,6 +43,7 @@ KIND = "torch_mlp"
 FORMAT = "huracan_torch_mlp/1"
 DEVICES = ("auto", "cpu", "cuda")
 PREDICT_BATCH = 65_536
+CPU_THREADS = 1  # intra-op threads of every CPU fit and prediction: results independent of the thread budget
 
 DEFAULT_PARAMS: dict[str, Any] = {
     "hidden": [64, 32],
@@ -159,7 +165,7 @@ class TorchMLPModel:
         arr = check_features(X, len(self.feature_names))
         Z = _standardize(arr, self._median, self._mean, self._std)  # type: ignore[attr-defined]
         out = np.empty(arr.shape[0], dtype=np.float64)
-        with _deterministic_torch(torch, self.spec.threads, cuda=False), torch.inference_mode():
+        with _deterministic_torch(torch, CPU_THREADS, cuda=False), torch.inference_mode():
             for start in range(0, arr.shape[0], PREDICT_BATCH):
                 logits = self._net(torch.from_numpy(Z[start : start + PREDICT_BATCH]))  # type: ignore[attr-defined]
                 out[start : start + PREDICT_BATCH] = torch.sigmoid(logits[:, 0]).double().numpy()
@@ -208,7 +214,7 @@ def fit(train: TrainSet, spec: ModelSpec) -> TorchMLPModel:
     median, mean, std = _normalization(train.X)
     Z = _standardize(train.X, median, mean, std)
     devices = [torch.cuda.current_device()] if device == "cuda" else []
-    with torch.random.fork_rng(devices=devices), _deterministic_torch(torch, spec.threads, cuda=device == "cuda"):
+    with torch.random.fork_rng(devices=devices), _deterministic_torch(torch, CPU_THREADS, cuda=device == "cuda"):
         net = _train(torch, train, spec, Z, device)
     payload = {
         "format": FORMAT,
@@ -226,7 +232,7 @@ def fit(train: TrainSet, spec: ModelSpec) -> TorchMLPModel:
     return TorchMLPModel(spec=spec, feature_names=train.feature_names, data=buf.getvalue(), metadata={"device": device})
 
 
-def load(data: bytes) -> TorchMLPModel:
+def load(data: bytes, threads: int = 1) -> TorchMLPModel:
     torch = _torch()
     try:
         payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
@@ -234,5 +240,5 @@ def load(data: bytes) -> TorchMLPModel:
         raise ValueError(f"not a torch_mlp model: {exc}") from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"not a torch_mlp model (format {FORMAT!r} expected)")
-    spec = ModelSpec.from_dict(payload["spec"])
+    spec = ModelSpec.from_dict(payload["spec"], threads=threads)  # an older payload's "threads" is ignored
     return TorchMLPModel(spec=spec, feature_names=tuple(payload["feature_names"]), data=bytes(data), metadata={})

@@ -12,7 +12,9 @@ day, what the daily assets store for it:
 * ``regimes(d)``: :func:`regimes_for_window` over D and its ``regime_days`` (all usable);
 * ``meta(d)`` and ``signals(d)``: :func:`update_meta` and :func:`day_signals`, with the same windows and the
   same D-1 chain as ``meta_weights`` and ``engine_signals``; the chain starts from the state stored for the day
-  before the first replayed one (``meta_seed``), which depends only on data up to that day.
+  before the first replayed one (``meta_seed``), which depends only on data up to that day. Their costs read
+  the coin's daily ``spreads`` of the same windows (stored, days before the cut only; None: the per-bar
+  estimate, as the pure functions do without spreads).
 
 Each method returns None where the asset would have skipped the key. Nothing here reads a bar at or after the
 cut, because nothing after it is given: a stored row that depends on later data cannot be rebuilt, and the
@@ -28,6 +30,7 @@ from typing import TypeVar
 
 import polars as pl
 
+from huracan_assets.core.costs import SPREAD_SCHEMA
 from huracan_assets.core.engines.base import EngineRegistry, engine_input
 from huracan_assets.core.engines.calibration import outcomes_from_labels
 from huracan_assets.core.engines.signals import MetaState, SignalSpec, day_signals, update_meta
@@ -67,8 +70,10 @@ class CoinReplay:
         engine_reference: Mapping[date, pl.DataFrame],
         spec: ReplaySpec,
         meta_seed: tuple[date, MetaState | None],
+        spreads: Mapping[date, pl.DataFrame] | None = None,
     ) -> None:
         self.candles, self.spec = dict(candles), spec
+        self.spreads = None if spreads is None else dict(spreads)
         self.feature_reference, self.engine_reference = dict(feature_reference), dict(engine_reference)
         self.engines = list(spec.registry.names())
         self._meta_seed = meta_seed
@@ -92,6 +97,13 @@ class CoinReplay:
         """D and all ``days_before`` days before it, or None when any is missing (the assets then skip)."""
         frame, missing = self._span(self.candles, date_range(day - timedelta(days=days_before), day))
         return None if missing or frame is None else frame
+
+    def _spreads(self, first: date, last: date) -> pl.DataFrame | None:
+        """The daily spreads of ``first..last`` as the signal assets pass them (empty frame when none)."""
+        if self.spreads is None:
+            return None
+        frame, _ = self._span(self.spreads, date_range(first, last)) if first <= last else (None, [])
+        return frame if frame is not None else pl.DataFrame(schema=SPREAD_SCHEMA)
 
     def _reference(self, source: Mapping[date, pl.DataFrame], days: list[date]) -> pl.DataFrame | None:
         frame, _ = self._span(source, days)
@@ -173,7 +185,12 @@ class CoinReplay:
                 if regs:
                     window = (day_bounds_ms(g0)[0], day_bounds_ms(yday)[1])
                     gate_args = (window, self._outcomes(g0 + timedelta(days=1), d), pl.concat(regs))
-            state, _info = update_meta(s.registry, previous, d, inp, day_bounds_ms(yday), today, *gate_args, s.signals)
+            spreads = self._spreads(
+                d - timedelta(days=s.gate_days + s.signals.costs.spread_days), d - timedelta(days=2)
+            )
+            state, _info = update_meta(
+                s.registry, previous, d, inp, day_bounds_ms(yday), today, *gate_args, s.signals, spreads
+            )
             return state
 
         return self._cached("meta", day, build)
@@ -189,8 +206,9 @@ class CoinReplay:
                 return None
             outcomes = self._outcomes(d - timedelta(days=s.calibration_days - 1), d - timedelta(days=1))
             meta = self.meta(d - timedelta(days=1)) or MetaState.cold(self.engines)
+            spreads = self._spreads(d - timedelta(days=s.signals.costs.spread_days), d - timedelta(days=1))
             out, _table = day_signals(
-                s.registry, inp, *day_bounds_ms(d), outcomes, regimes, meta.state, meta.gate, s.signals
+                s.registry, inp, *day_bounds_ms(d), outcomes, regimes, meta.state, meta.gate, s.signals, spreads
             )
             return out
 

@@ -1,8 +1,9 @@
 """The daily summary's trading part: top contributors, hit rate and net edge, trades, promotions (pure).
 
 Inputs are plain rows (dicts) the asset reads from the registry and the store:
-- ``trades``: the shadow trades of D (``shadow_trades`` rows: symbol, model_id, size, net_pnl, …) with ``role``
-  (challenger | champion) added from the model ids of D's challengers;
+- ``trades``: the forward ledgers' trades that closed on D (``shadow_trades`` rows: symbol, model_id, role
+  (challenger | champion), size, net_pnl, gross/cost/net bps and the cost's parts): a trade is counted once,
+  on the day it closed, never again;
 - ``promotions``: the ``promotions`` rows of D; ``reports``: ``model_metrics`` rows (window ``wf_overall``) of D;
 - ``engines``: per coin, each engine's weight and EMA net edge from ``meta_weights[D]``.
 """
@@ -28,6 +29,7 @@ def trading_summary(
 ) -> dict:
     trades = list(trades)
     challenger = [t for t in trades if t.get("role") == "challenger"]
+    champion = [t for t in trades if t.get("role") == "champion"]
     by_coin: dict[str, float] = defaultdict(float)
     bps = []
     for t in challenger:
@@ -45,9 +47,12 @@ def trading_summary(
     return {
         "trades": {
             "challenger_trades": len(challenger),
-            "champion_trades": sum(1 for t in trades if t.get("role") == "champion"),
+            "champion_trades": len(champion),
             "hit_rate": (sum(1 for b in bps if b > 0) / len(bps)) if bps else None,
             "net_bps_per_trade": _mean(bps),
+            "per_trade_bps": {
+                role: _per_trade(rows) for role, rows in (("challenger", challenger), ("champion", champion))
+            },
         },
         "top_coins": [{"symbol": s, "net_pnl": round(v, 6)} for s, v in coins[:top]],
         "bottom_coins": [{"symbol": s, "net_pnl": round(v, 6)} for s, v in coins[::-1][:top]],
@@ -63,6 +68,16 @@ def trading_summary(
             "canaries_failed": sorted(r["symbol"] for r in reports if r.get("canaries_passed") is False),
         },
     }
+
+
+def _per_trade(rows: list[Mapping]) -> dict:
+    """Gross, cost and net bps per trade side by side, the cost in its parts, and the hit rate (ledger trades)."""
+    out: dict = {"trades": len(rows)}
+    for name in ("gross_bps", "cost_bps", "net_bps", "fee_bps", "spread_bps", "slippage_bps", "stop_slippage_bps"):
+        out[name] = _round(_mean([r.get(name) for r in rows]))
+    nets = [r.get("net_bps") for r in rows if r.get("net_bps") is not None]
+    out["hit_rate"] = _round(sum(1 for n in nets if n > 0) / len(nets), 4) if nets else None
+    return out
 
 
 def _round(value: float | None, digits: int = 2) -> float | None:
@@ -86,14 +101,28 @@ def summary_markdown(summary: Mapping) -> str:
         f"### {summary['date']} ({summary['timeframe']}): {summary['symbols_done']} coins done, "
         f"{len(summary.get('skipped', {}))} skipped, {len(summary.get('failed', {}))} failed",
         "",
-        f"- shadow trades: {t.get('challenger_trades', 0)} challenger, {t.get('champion_trades', 0)} champion; "
-        f"hit rate {_pct(t.get('hit_rate'))}, net {_num(t.get('net_bps_per_trade'))} bps/trade",
+        f"- ledger trades closed today: {t.get('challenger_trades', 0)} challenger, {t.get('champion_trades', 0)} "
+        f"champion; hit rate {_pct(t.get('hit_rate'))}, net {_num(t.get('net_bps_per_trade'))} bps/trade",
         f"- walk-forward: {wf.get('models', 0)} models, mean out-of-sample AUC {_num(wf.get('mean_oos_auc'), '.3f')}, "
         f"net {_num(wf.get('mean_oos_net_bps'))} bps/trade; canaries failed: {failed_canaries}",
         f"- promotions: {promotions or 'none'}",
         f"- top coins (challenger shadow P&L): {coins or '-'}",
         f"- top engines (mean weight): {engines or '-'}",
     ]
+    per_trade = t.get("per_trade_bps", {})
+    if any(v.get("trades") for v in per_trade.values()):
+        lines += ["", "| ledger | trades | gross | cost | of which fee / spread / slippage / stop | net | hit rate |",
+                  "|---|---:|---:|---:|---|---:|---:|"]  # fmt: skip
+        for role, v in per_trade.items():
+            parts = " / ".join(_num(v.get(k)) for k in ("fee_bps", "spread_bps", "slippage_bps", "stop_slippage_bps"))
+            lines.append(
+                f"| {role} | {v['trades']} | {_num(v.get('gross_bps'))} | {_num(v.get('cost_bps'))} | {parts} | "
+                f"{_num(v.get('net_bps'))} | {_pct(v.get('hit_rate'))} |"
+            )
+    navs = summary.get("portfolio_navs") or {}
+    if any(v is not None for v in navs.values()):
+        lines += ["", "forward NAV (equal-weight mean of the coins' ledgers): "
+                  + ", ".join(f"{role} {v:.4f}" for role, v in navs.items() if v is not None)]  # fmt: skip
     for title, items in (("skipped", summary.get("skipped", {})), ("failed", summary.get("failed", {}))):
         if items:
             lines += ["", f"**{title}**", "", "| symbol | reason |", "|---|---|"]

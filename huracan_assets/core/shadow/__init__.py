@@ -6,6 +6,7 @@ from huracan_assets.core.shadow.trader import (
     RiskPreset,
     ShadowResult,
     ShadowSpec,
+    ShadowState,
     reference_simulate,
     simulate,
 )
@@ -16,6 +17,7 @@ __all__ = [
     "RiskPreset",
     "ShadowResult",
     "ShadowSpec",
+    "ShadowState",
     "reference_simulate",
     "simulate",
 ]

@@ -1,7 +1,8 @@
 """The training set of one coin for day D: events of the training window with features and engine signals.
 
 Windows (ARCHITECTURE "Windows", lengths in days): training ``[D - S - W, D - S - embargo)``, shadow
-``[D - S, D]``. A row is a triple-barrier event of the coin: entered at the close of bar ``t0`` and resolved
+``[D - S, D]``. A row is a triple-barrier event of the coin: signalled at the close of bar ``t0``, entered at its
+fill (the labels' ``entry_ts``: the open of the next bar with the production latency of one bar) and resolved
 at ``t1`` (the close of the barrier bar). A row belongs to the training set only if its whole life is
 inside the window: ``t0 >= start`` and ``t1 <= end``. So no row depends on anything at or after the window's
 end: not its features (causal at ``t0``), not its engine signals (``engine_signals`` of a day use labels
@@ -12,10 +13,17 @@ the combined score and a regime code):
 
 * ``t0``; ``t1``, the close of the long's exit bar; ``y``: 1 if the long's realized return was positive;
 * ``ret_bps``: the long trade's simple return ``(exit / entry - 1) x 1e4`` (labels ``ret``);
-* ``cost_bps``: the round-trip cost at ``t0`` from the cost model, via ``engine_signals``;
 * ``ret_short_bps``: the short trade's simple return ``(1 - exit / entry) x 1e4`` from its *own* exit (labels
   ``ret_short``: with the short's barriers, and a bar touching both barriers a stop for the short too), never
-  ``-ret_bps``; ``t1_short``: the close of the short's exit bar.
+  ``-ret_bps``; ``t1_short``: the close of the short's exit bar;
+* the costs of each side's trade (``COST_COLUMNS``, bps of the notional, **per side**: half of the per-bar
+  round-trip estimates ``fee_bps``, ``spread_bps``, ``slippage_bps`` of ``engine_signals``, as the shadow trader
+  pays them, :mod:`huracan_assets.core.execution`): ``entry_*`` of the fill bar (shared by both sides),
+  ``exit_*`` of the long's exit bar, ``exit_*_short`` of the short's; a bar without an estimate (NaN or no row)
+  takes the signal bar's (``t0``), and a row whose ``t0`` has none either is null (:func:`fill_missing_costs`).
+  ``stopped`` / ``stopped_short``: 1 when that side's exit was its stop (which pays the stop slippage on the
+  exit bar's half-spread). :func:`trade_costs` turns them into each side's round trip by part, the
+  walk-forward's input.
 
 The returns are simple, not log: the P&L of one unit of notional, as the shadow trader books it, so the
 walk-forward scores exactly the trades the shadow trader would make (a log return shaves ``r² / 2`` off a
@@ -39,12 +47,22 @@ from datetime import date, timedelta
 import numpy as np
 import polars as pl
 
+from huracan_assets.core.execution import StopSlippage
 from huracan_assets.core.labels.triple_barrier import long_return_bps, short_return_bps
 from huracan_assets.core.regime.classifier import Regime
+from huracan_assets.core.validation.metrics import TradeCosts
 
 DAY_MS = 86_400_000
 REGIME_CODES = {r.value: float(i) for i, r in enumerate(Regime)}
-BASE_COLUMNS = ("t0", "t1", "y", "ret_bps", "cost_bps", "ret_short_bps", "t1_short")
+_PARTS = ("fee", "spread", "slippage")  # per-bar estimates: engine_signals' <part>_bps, round trips
+_LEGS = (  # (the bar a leg is paid on, its columns by part): the fill, the long's exit, the short's exit
+    ("_fill_ts", {part: f"entry_{part}_bps" for part in _PARTS}),
+    ("_exit_ts", {part: f"exit_{part}_bps" for part in _PARTS}),
+    ("_exit_ts_short", {part: f"exit_{part}_short_bps" for part in _PARTS}),
+)
+COST_COLUMNS = tuple(name for _, names in _LEGS for name in names.values())
+STOP_COLUMNS = ("stopped", "stopped_short")
+BASE_COLUMNS = ("t0", "t1", "y", "ret_bps", "ret_short_bps", "t1_short", *COST_COLUMNS, *STOP_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -135,10 +153,12 @@ def training_frame(
     unresolved (the truncation canary rebuilds that world and found it).
 
     ``features``: ts + the recipe's columns; ``signals``: the ``engine_signals`` frames (ts, regime,
-    ``<engine>__direction``, combined_score, total_bps) or None; ``labels``: the ``labels`` frames of ``side`` 0
-    (ts, touch_ts, ret, label, touch_ts_short, ret_short). Frames may hold rows outside the window: they are cut
-    here.
+    ``<engine>__direction``, combined_score, fee_bps, spread_bps, slippage_bps) or None; ``labels``: the
+    ``labels`` frames of ``side`` 0 (ts, entry_ts, touch_ts, barrier, ret, label, touch_ts_short, barrier_short,
+    ret_short; labels without ``entry_ts`` were filled at the event's close: their ``ts``). Frames may hold rows
+    outside the window: they are cut here (the fill and exit bars of a member are inside it).
     """
+    fill_ts = pl.col("entry_ts") if "entry_ts" in labels.columns else pl.col("ts")
     events = labels.filter(
         pl.col("label").is_not_null()
         & pl.col("ret").is_finite()
@@ -154,6 +174,11 @@ def training_frame(
         long_return_bps("ret").alias("ret_bps"),
         short_return_bps("ret_short").alias("ret_short_bps"),
         (pl.col("touch_ts_short") + bar_ms).cast(pl.Int64).alias("t1_short"),
+        (pl.col("barrier") == "sl").cast(pl.Int8).alias("stopped"),
+        (pl.col("barrier_short") == "sl").cast(pl.Int8).alias("stopped_short"),
+        fill_ts.cast(pl.Int64).alias("_fill_ts"),
+        pl.col("touch_ts").cast(pl.Int64).alias("_exit_ts"),
+        pl.col("touch_ts_short").cast(pl.Int64).alias("_exit_ts_short"),
     )
     feats = features.filter((pl.col("ts") >= start_ms) & (pl.col("ts") < end_ms)).select(
         pl.col("ts").cast(pl.Int64).alias("t0"), *[pl.col(c).cast(pl.Float64) for c in feature_names]
@@ -162,16 +187,55 @@ def training_frame(
     sig_names = signal_feature_names(engines)
     if signals is not None and signals.height:
         sig = signals.filter((pl.col("ts") >= start_ms) & (pl.col("ts") < end_ms))
-        sig = sig.select(
-            pl.col("ts").cast(pl.Int64).alias("t0"), pl.col("total_bps").alias("cost_bps"), *_signal_inputs(engines)
-        )
-        frame = frame.join(sig, on="t0", how="left")
+        frame = frame.join(sig.select(pl.col("ts").cast(pl.Int64).alias("t0"), *_signal_inputs(engines)), on="t0",
+                           how="left")  # fmt: skip
+        frame = _join_costs(frame, sig)
     else:
         frame = frame.with_columns(
-            pl.lit(None, dtype=pl.Float64).alias("cost_bps"),
+            *[pl.lit(None, dtype=pl.Float64).alias(c) for c in COST_COLUMNS],
             *[pl.lit(None, dtype=pl.Float64).alias(c) for c in sig_names],
         )
     return frame.select(*BASE_COLUMNS, *feature_names, *sig_names).sort("t0")
+
+
+def _join_costs(frame: pl.DataFrame, signals: pl.DataFrame) -> pl.DataFrame:
+    """``COST_COLUMNS``: each leg's per-side estimates on the bar it is paid on, else on the signal bar ``t0``."""
+    halves = signals.select(
+        pl.col("ts").cast(pl.Int64).alias("_ts"),
+        *[(pl.col(f"{part}_bps").cast(pl.Float64).fill_nan(None) * 0.5).alias(part) for part in _PARTS],
+    )
+    fallback = {part: f"_signal_{part}" for part in _PARTS}
+    frame = frame.join(halves.rename(fallback), left_on="t0", right_on="_ts", how="left")
+    for key, names in _LEGS:
+        frame = frame.join(halves.rename(names), left_on=key, right_on="_ts", how="left")
+        frame = frame.with_columns(pl.coalesce(name, fallback[part]).alias(name) for part, name in names.items())
+    return frame
+
+
+def fill_missing_costs(frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+    """``frame`` with each null cost column (``COST_COLUMNS``: rows whose bars had no cost estimate, not even at
+    ``t0``) filled with that column's median over the frame (0 without any), and the number of rows that had one."""
+    missing = frame.select(pl.any_horizontal(pl.col(c).is_null() for c in COST_COLUMNS).sum()).item()
+    medians = {c: frame[c].median() for c in COST_COLUMNS}
+    filled = frame.with_columns(pl.col(c).fill_null(m if m is not None else 0.0) for c, m in medians.items())
+    return filled, int(missing or 0)
+
+
+def trade_costs(frame: pl.DataFrame, stop_slippage: StopSlippage) -> TradeCosts:
+    """Each row's round trip of the long's and of the short's trade, by part (fee, spread, slippage: entry leg +
+    that side's exit leg; stop slippage: ``stop_slippage.bps`` of the side's exit half-spread where ``stopped``),
+    the walk-forward's costs: exactly what the shadow trader books (:mod:`huracan_assets.core.execution`)."""
+
+    def col(name: str) -> np.ndarray:
+        return frame[name].cast(pl.Float64).fill_null(float("nan")).to_numpy()
+
+    sides = {}
+    for side, suffix, stopped in (("long", "", "stopped"), ("short", "_short", "stopped_short")):
+        parts = {part: col(f"entry_{part}_bps") + col(f"exit_{part}{suffix}_bps") for part in _PARTS}
+        stop = stop_slippage.bps(col(f"exit_spread{suffix}_bps"))
+        parts["stop_slippage"] = np.where(frame[stopped].to_numpy() == 1, stop, 0.0)
+        sides[side] = parts
+    return TradeCosts.from_parts(sides["long"], sides["short"], n=frame.height)
 
 
 def matrix(frame: pl.DataFrame, columns: Sequence[str]) -> np.ndarray:

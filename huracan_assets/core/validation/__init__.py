@@ -1,6 +1,8 @@
 """Validation: purged, embargoed walk-forward splits, out-of-sample trading metrics and leakage canaries."""
 
 from huracan_assets.core.validation.metrics import (
+    COST_PARTS,
+    TradeCosts,
     auc,
     auc_null_sigma,
     daily_returns,
@@ -28,7 +30,9 @@ from huracan_assets.core.validation.walk_forward import (
 )
 
 __all__ = [
+    "COST_PARTS",
     "Fold",
+    "TradeCosts",
     "WalkForwardConfig",
     "WalkForwardResult",
     "WalkForwardSpec",

@@ -3,12 +3,18 @@
 Pure numpy / numba; no I/O. Conventions:
 
 * ``y`` is 1 when the event's long return was positive, else 0; ``p`` the model's ``P(y = 1)``.
-* **Each side has its own outcome.** ``ret_long_bps`` is the realized return of the long trade entered at ``t0``
-  and closed at its exit ``t1``; ``ret_short_bps`` that of the short trade, closed at *its* exit ``t1_short``,
-  in bps (the training frame gives simple returns, the P&L of one unit of notional); ``cost_bps`` the round-trip
-  cost estimated at ``t0``. A long earns ``ret_long_bps - cost_bps``, a short ``ret_short_bps - cost_bps``.
-  The short is **not** ``-ret_long_bps``: its barriers are its own (mirrored), a bar that touches both barriers
-  stops out either side, and with ``pt_mult != sl_mult`` its exit differs from the long's anywhere.
+* **Each side has its own outcome.** ``ret_long_bps`` is the realized return of the long trade of the event at
+  ``t0`` (entered at its fill, with the labels' latency) and closed at its exit ``t1``; ``ret_short_bps`` that of
+  the short trade, closed at *its* exit ``t1_short``, in bps (the training frame gives simple returns, the P&L of
+  one unit of notional). The short is **not** ``-ret_long_bps``: its barriers are its own (mirrored), a bar that
+  touches both barriers stops out either side, and with ``pt_mult != sl_mult`` its exit differs from the long's
+  anywhere.
+* **Each side has its own cost** (:class:`TradeCosts`): the round trip of the long's trade and of the short's, in
+  bps of the notional, by part (``COST_PARTS``: fee, spread, slippage, stop slippage): half of the fill bar's
+  estimates in, half of the side's own exit bar's out, and the stop slippage when that side's exit was a stop
+  (:mod:`huracan_assets.core.execution`, ``training.dataset.trade_costs``), exactly as the shadow trader books
+  them. A long earns ``ret_long_bps - cost_long``, a short ``ret_short_bps - cost_short``; the reports give the
+  gross, each part of the cost, the cost and the net per trade side by side.
 * **Trades**: a long is entered where ``p >= 0.5 + threshold``, a short where ``p <= 0.5 - threshold`` (a ``p``
   of exactly 0.5 never trades, even at threshold 0), **one position at a time**: after an entry at row ``i``
   every row with ``t0`` before the exit of the side taken (``t1[i]`` for a long, ``t1_short[i]`` for a short) is
@@ -30,6 +36,9 @@ by one Halley step, ~1e-15 relative) to keep the core free of scipy.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numba import njit
@@ -37,6 +46,7 @@ from numba import njit
 DAY_MS = 86_400_000
 PERIODS_PER_YEAR = 365.0
 EULER_GAMMA = 0.5772156649015329
+COST_PARTS = ("fee", "spread", "slippage", "stop_slippage")  # the parts of a trade's cost, in this order
 
 # Acklam's inverse-normal coefficients (central region / tails).
 _A = (
@@ -150,6 +160,70 @@ def auc_null_sigma(n_pos: int, n_neg: int, block: int = 1) -> float:
     if block < 1:
         raise ValueError(f"block must be >= 1, got {block!r}")
     return math.sqrt((n_pos + n_neg + 1) / (12.0 * n_pos * n_neg)) * math.sqrt(block)
+
+
+# ----------------------------------------------------------------------------------------------- costs
+@dataclass(frozen=True, eq=False)
+class TradeCosts:
+    """The round-trip cost of each row's long trade and of its short trade, in bps of the notional, by part:
+    ``long`` and ``short`` are float64 arrays of shape ``(n, len(COST_PARTS))``, columns in ``COST_PARTS`` order.
+
+    The total of a row is ``((fee + spread) + slippage) + stop_slippage``, summed in that order, as the shadow
+    trader sums it."""
+
+    long: np.ndarray
+    short: np.ndarray
+
+    def __post_init__(self) -> None:
+        for name in ("long", "short"):
+            arr = np.ascontiguousarray(getattr(self, name), dtype=np.float64)
+            if arr.ndim != 2 or arr.shape[1] != len(COST_PARTS):
+                raise ValueError(f"TradeCosts.{name} must have shape (n, {len(COST_PARTS)}), got {arr.shape}")
+            object.__setattr__(self, name, arr)
+        if self.long.shape != self.short.shape:
+            raise ValueError(f"TradeCosts: long {self.long.shape} and short {self.short.shape} differ in shape")
+
+    @classmethod
+    def from_parts(
+        cls, long: Mapping[str, Any], short: Mapping[str, Any] | None = None, n: int | None = None
+    ) -> TradeCosts:
+        """From per-row arrays (or scalars, with ``n``) by part name; a part left out is 0, an unknown name an
+        error. ``short`` None: the short pays what the long pays (one cost for both sides)."""
+
+        def stack(parts: Mapping[str, Any]) -> np.ndarray:
+            unknown = set(parts) - set(COST_PARTS)
+            if unknown:
+                raise ValueError(f"unknown cost parts {sorted(unknown)}; expected some of {COST_PARTS}")
+            sizes = {np.size(v) for v in parts.values() if np.ndim(v) > 0}
+            rows = n if n is not None else (sizes.pop() if len(sizes) == 1 else None)
+            if rows is None or sizes - {rows}:
+                raise ValueError("TradeCosts.from_parts needs arrays of one length (or n with scalars)")
+            columns = [np.broadcast_to(np.asarray(parts.get(c, 0.0), np.float64), (rows,)) for c in COST_PARTS]
+            return np.column_stack(columns)
+
+        costs = stack(long)
+        return cls(costs, costs.copy() if short is None else stack(short))
+
+    def __len__(self) -> int:
+        return self.long.shape[0]
+
+    def take(self, idx: np.ndarray) -> TradeCosts:
+        """The rows ``idx``."""
+        return TradeCosts(self.long[idx], self.short[idx])
+
+    def totals(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's round trip of the long and of the short, in bps."""
+        return _total(self.long), _total(self.short)
+
+    def of_trades(self, idx: np.ndarray, side: np.ndarray) -> np.ndarray:
+        """The parts ``(k, len(COST_PARTS))`` of trades at rows ``idx`` on ``side`` (+1: the long's, -1: the
+        short's)."""
+        side = np.asarray(side)
+        return np.where((side > 0)[:, None], self.long[idx], self.short[idx])
+
+
+def _total(parts: np.ndarray) -> np.ndarray:
+    return ((parts[:, 0] + parts[:, 1]) + parts[:, 2]) + parts[:, 3]
 
 
 # ----------------------------------------------------------------------------------------------- trades
@@ -323,7 +397,7 @@ def _is_count(value: object) -> bool:
 def metrics_from_trades(
     side: np.ndarray,
     gross_bps: np.ndarray,
-    cost_bps: np.ndarray,
+    cost_parts_bps: np.ndarray,
     t1: np.ndarray,
     first_day_ms: int,
     last_day_ms: int,
@@ -332,22 +406,32 @@ def metrics_from_trades(
     trials_sharpe_var: float = 0.0,
 ) -> dict[str, float]:
     """The trading metrics of given trades: ``side``, ``gross_bps`` (each trade's return from its own side's
-    outcome, :func:`side_return_bps`), ``cost_bps`` and ``t1`` (the exit of the side taken) per trade."""
+    outcome, :func:`side_return_bps`), ``cost_parts_bps`` (each trade's cost by part, shape ``(k,
+    len(COST_PARTS))``: :meth:`TradeCosts.of_trades`) and ``t1`` (the exit of the side taken) per trade.
+
+    Per trade, side by side: ``gross_bps_per_trade``, ``<part>_bps_per_trade`` for each of ``COST_PARTS``,
+    ``cost_bps_per_trade`` (their sum) and ``net_bps_per_trade`` (gross - cost)."""
     side = np.asarray(side, dtype=np.float64)
     gross = np.asarray(gross_bps, dtype=np.float64)
-    cost = np.asarray(cost_bps, dtype=np.float64)
-    if gross.shape != side.shape or cost.shape != side.shape:
-        raise ValueError("gross_bps and cost_bps must have one value per trade")
+    parts = np.asarray(cost_parts_bps, dtype=np.float64)
+    if gross.shape != side.shape or parts.shape != (side.size, len(COST_PARTS)):
+        raise ValueError(f"gross_bps must have one value and cost_parts_bps one row of {COST_PARTS} per trade")
+    cost = _total(parts)
     pnl = gross - cost
     daily = daily_returns(t1, pnl, first_day_ms, last_day_ms)
     has = side.size > 0
+
+    def mean(values: np.ndarray) -> float:
+        return float(values.mean()) if has else math.nan
+
     return {
         "n_trades": int(side.size),
         "n_days": int(daily.size),
         "hit_rate": float(np.mean(pnl > 0)) if has else math.nan,
-        "net_bps_per_trade": float(pnl.mean()) if has else math.nan,
-        "gross_bps_per_trade": float(gross.mean()) if has else math.nan,
-        "cost_bps_per_trade": float(cost.mean()) if has else math.nan,
+        "gross_bps_per_trade": mean(gross),
+        **{f"{name}_bps_per_trade": mean(parts[:, c]) for c, name in enumerate(COST_PARTS)},
+        "cost_bps_per_trade": mean(cost),
+        "net_bps_per_trade": mean(pnl),
         "sharpe": sharpe(daily),
         "psr": probabilistic_sharpe_ratio(daily),
         "dsr": deflated_sharpe_ratio(daily, n_trials, trials_sharpe_var),
@@ -361,7 +445,7 @@ def trading_metrics(
     t1: np.ndarray,
     p: np.ndarray,
     ret_long_bps: np.ndarray,
-    cost_bps: np.ndarray,
+    costs: TradeCosts,
     threshold: float,
     *,
     ret_short_bps: np.ndarray,
@@ -372,11 +456,12 @@ def trading_metrics(
     trials_sharpe_var: float = 0.0,
 ) -> dict[str, float]:
     """Select the trades of ``p`` (``select_trades``) and measure them: n_trades, n_days, hit_rate,
-    net/gross/cost bps per trade, sharpe (annualized), psr, dsr, max_drawdown, turnover_per_day.
+    gross / cost parts / cost / net bps per trade, sharpe (annualized), psr, dsr, max_drawdown, turnover_per_day.
 
-    Each row's long and short trades are separate outcomes: ``ret_long_bps`` closing at ``t1``, ``ret_short_bps``
-    at ``t1_short``. The daily series spans ``first_day_ms`` .. ``last_day_ms`` (default: the first ``t0`` to the
-    last exit of either side), so idle days count as zero-return days.
+    Each row's long and short trades are separate outcomes with separate costs: ``ret_long_bps`` closing at ``t1``,
+    ``ret_short_bps`` at ``t1_short``, ``costs`` the round trip of each (:class:`TradeCosts`). The daily series
+    spans ``first_day_ms`` .. ``last_day_ms`` (default: the first ``t0`` to the last exit of either side), so idle
+    days count as zero-return days.
     """
     t0 = np.asarray(t0, dtype=np.int64)
     t1 = np.asarray(t1, dtype=np.int64)
@@ -385,16 +470,17 @@ def trading_metrics(
         raise ValueError("trading_metrics needs at least one row")
     ret_long = np.asarray(ret_long_bps, dtype=np.float64)
     ret_short = np.asarray(ret_short_bps, dtype=np.float64)
-    cost_bps = np.asarray(cost_bps, dtype=np.float64)
-    if any(a.shape != t0.shape for a in (ret_long, ret_short, cost_bps, t1_short)):
-        raise ValueError("ret_long_bps, ret_short_bps, cost_bps and t1_short must have one value per row")
+    if not isinstance(costs, TradeCosts):
+        raise TypeError(f"costs must be TradeCosts (each side's round trip by part), got {type(costs).__name__}")
+    if any(a.shape != t0.shape for a in (ret_long, ret_short, t1_short)) or len(costs) != t0.size:
+        raise ValueError("ret_long_bps, ret_short_bps, costs and t1_short must have one value per row")
     first = int(t0.min()) if first_day_ms is None else first_day_ms
     last = max(int(t1.max()), int(t1_short.max())) if last_day_ms is None else last_day_ms
     idx, side = select_trades(t0, t1, p, threshold, t1_short)
     return metrics_from_trades(
         side,
         side_return_bps(side, ret_long[idx], ret_short[idx]),
-        cost_bps[idx],
+        costs.of_trades(idx, side),
         np.where(side > 0, t1[idx], t1_short[idx]),
         first,
         last,

@@ -6,12 +6,14 @@ the concatenated out-of-sample predictions: AUC, log loss and the trading metric
 it reports is out of sample: a row's prediction comes from a model that never trained on it or on any row whose
 label interval overlaps its fold.
 
-**Each side is scored on its own outcome.** A row carries the long's trade (``ret_long_bps``, exit ``t1``) and
-the short's (``ret_short_bps``, exit ``t1_short``), each with its own barriers; a long earns ``ret_long_bps -
-cost``, a short ``ret_short_bps - cost``, and one-position-at-a-time waits for the exit of the side taken. So the
-per-trade P&L is the shadow trader's on the same entries (a short is never credited with ``-ret_long_bps``, which
-on a bar touching both barriers would turn the short's stop into a profit-take). ``y`` and the purging use ``t1``:
-the label is the long's outcome.
+**Each side is scored on its own outcome and its own cost.** A row carries the long's trade (``ret_long_bps``,
+exit ``t1``) and the short's (``ret_short_bps``, exit ``t1_short``), each with its own barriers, and each side's
+round-trip cost by part (:class:`~huracan_assets.core.validation.metrics.TradeCosts`: the fill bar's half in, the
+side's own exit bar's half out, the stop slippage when that side was stopped); a long earns ``ret_long_bps -
+cost_long``, a short ``ret_short_bps - cost_short``, and one-position-at-a-time waits for the exit of the side
+taken. So the per-trade P&L is the shadow trader's on the same entries, with the same latency, exit-bar costs and
+stop slippage (a short is never credited with ``-ret_long_bps``, which on a bar touching both barriers would turn
+the short's stop into a profit-take). ``y`` and the purging use ``t1``: the label is the long's outcome.
 
 **Deflated Sharpe.** The DSR needs the number of strategies tried and the variance of their Sharpe ratios.
 The number is ``config.dsr_trials`` (the caller's honest count of the model / feature / threshold variants
@@ -55,6 +57,7 @@ import polars as pl
 from huracan_assets.core.validation.metrics import (
     DAY_MS,
     PERIODS_PER_YEAR,
+    TradeCosts,
     auc,
     auc_null_sigma,
     log_loss,
@@ -104,8 +107,9 @@ class WalkForwardResult:
 
     folds: list[dict[str, Any]]
     overall: dict[str, Any]
-    # t0, t1, t1_short, fold, y, p, side (0: no trade), pnl_bps (null: no trade), ret_bps (the long's),
-    # ret_short_bps, cost_bps
+    # t0, t1, t1_short, fold, y, p, side (0: no trade), gross_bps, cost_bps, pnl_bps (the trade's, of the side
+    # taken; null: no trade), ret_bps (the long's), ret_short_bps, cost_long_bps, cost_short_bps (each side's round
+    # trip)
     oos: pl.DataFrame
     splits: list[Fold]
     config: WalkForwardConfig
@@ -132,7 +136,7 @@ def _json_safe(value: Any) -> Any:
 
 
 # ----------------------------------------------------------------------------------------------- inputs
-def _validate(X, y, t0, t1, ret_bps, cost_bps, ret_short_bps, t1_short):
+def _validate(X, y, t0, t1, ret_bps, costs, ret_short_bps, t1_short):
     t0, t1 = validate_event_times(t0, t1)
     _, t1_short = validate_event_times(t0, t1_short)
     n = t0.size
@@ -143,12 +147,16 @@ def _validate(X, y, t0, t1, ret_bps, cost_bps, ret_short_bps, t1_short):
     if y.shape != (n,) or not np.all((y == 0) | (y == 1)):
         raise ValueError(f"y must be 1-D with {n} values, each 0 or 1")
     out = []
-    for name, arr in (("ret_long_bps", ret_bps), ("cost_bps", cost_bps), ("ret_short_bps", ret_short_bps)):
+    for name, arr in (("ret_long_bps", ret_bps), ("ret_short_bps", ret_short_bps)):
         arr = np.asarray(arr, dtype=np.float64)
         if arr.shape != (n,) or not np.all(np.isfinite(arr)):
             raise ValueError(f"{name} must be 1-D with {n} finite values")
         out.append(arr)
-    return X, y.astype(np.int8), t0, t1, out[0], out[1], out[2], t1_short
+    if not isinstance(costs, TradeCosts):
+        raise TypeError(f"costs must be TradeCosts (each side's round trip by part), got {type(costs).__name__}")
+    if len(costs) != n or not (np.isfinite(costs.long).all() and np.isfinite(costs.short).all()):
+        raise ValueError(f"costs must hold {n} rows of finite values")
+    return X, y.astype(np.int8), t0, t1, out[0], costs, out[1], t1_short
 
 
 def _predict_fold(fit_predict: FitPredict, X: np.ndarray, y: np.ndarray, fold: Fold) -> np.ndarray:
@@ -212,7 +220,7 @@ def _fold_record(fold, p, y, t0, t1, ret, cost, ret_s, t1_s, config, trials_var,
             t1[test],
             p,
             ret[test],
-            cost[test],
+            cost.take(test),
             config.threshold,
             ret_short_bps=ret_s[test],
             t1_short=t1_s[test],
@@ -229,7 +237,7 @@ def walk_forward(
     t0: np.ndarray,
     t1: np.ndarray,
     ret_long_bps: np.ndarray,
-    cost_bps: np.ndarray,
+    costs: TradeCosts,
     fit_predict: FitPredict,
     config: WalkForwardConfig | None = None,
     *,
@@ -239,9 +247,10 @@ def walk_forward(
     """Fit and predict every purged walk-forward fold; measure the folds and the pooled out-of-sample rows.
 
     Per row: ``t1`` and ``ret_long_bps`` are the long trade's exit and return, ``t1_short`` and ``ret_short_bps``
-    the short trade's (its own barriers: never ``-ret_long_bps``); ``cost_bps`` the round trip of either."""
+    the short trade's (its own barriers: never ``-ret_long_bps``); ``costs`` the round trip of each side, by part
+    (``training.dataset.trade_costs``)."""
     config = WalkForwardConfig() if config is None else config
-    X, y, t0, t1, ret, cost, ret_s, t1_s = _validate(X, y, t0, t1, ret_long_bps, cost_bps, ret_short_bps, t1_short)
+    X, y, t0, t1, ret, cost, ret_s, t1_s = _validate(X, y, t0, t1, ret_long_bps, costs, ret_short_bps, t1_short)
     splits = purged_splits(t0, t1, config.splits)
     preds = [_predict_fold(fit_predict, X, y, fold) for fold in splits]
 
@@ -251,7 +260,7 @@ def walk_forward(
             t1[test],
             p,
             ret[test],
-            cost[test],
+            cost.take(test),
             config.threshold,
             ret_short_bps=ret_s[test],
             t1_short=t1_s[test],
@@ -266,7 +275,7 @@ def walk_forward(
     oos_idx = np.concatenate([f.test for f in splits])
     p_oos = np.concatenate(preds)
     fold_of = np.concatenate([np.full(f.test.size, f.index, dtype=np.int32) for f in splits])
-    ot0, ot1, oy, oret, ocost = t0[oos_idx], t1[oos_idx], y[oos_idx], ret[oos_idx], cost[oos_idx]
+    ot0, ot1, oy, oret, ocost = t0[oos_idx], t1[oos_idx], y[oos_idx], ret[oos_idx], cost.take(oos_idx)
     oret_s, ot1_s = ret_s[oos_idx], t1_s[oos_idx]
     trade_idx, trade_side = select_trades(ot0, ot1, p_oos, config.threshold, ot1_s)
     last_ms = max(int(ot1.max()), int(ot1_s.max()))
@@ -289,11 +298,12 @@ def walk_forward(
     overall["trials_sharpe_var"] = _floored_var(trials_var, n_days)
     gross = side_return_bps(trade_side, oret[trade_idx], oret_s[trade_idx])
     exits = np.where(trade_side > 0, ot1[trade_idx], ot1_s[trade_idx])
+    trade_costs = ocost.of_trades(trade_idx, trade_side)
     overall.update(
         metrics_from_trades(
             trade_side,
             gross,
-            ocost[trade_idx],
+            trade_costs,
             exits,
             int(ot0.min()),
             last_ms,
@@ -303,8 +313,11 @@ def walk_forward(
     )
     side = np.zeros(oos_idx.size, dtype=np.int8)
     side[trade_idx] = trade_side
-    pnl = np.full(oos_idx.size, np.nan)
-    pnl[trade_idx] = gross - ocost[trade_idx]
+    traded = {name: np.full(oos_idx.size, np.nan) for name in ("gross_bps", "cost_bps", "pnl_bps")}
+    cost_long, cost_short = ocost.totals()
+    traded["gross_bps"][trade_idx] = gross
+    traded["cost_bps"][trade_idx] = np.where(trade_side > 0, cost_long[trade_idx], cost_short[trade_idx])
+    traded["pnl_bps"][trade_idx] = gross - traded["cost_bps"][trade_idx]
     oos = pl.DataFrame(
         {
             "t0": pl.Series(ot0, dtype=pl.Int64),
@@ -314,10 +327,11 @@ def walk_forward(
             "y": pl.Series(oy, dtype=pl.Int8),
             "p": pl.Series(p_oos, dtype=pl.Float64),
             "side": pl.Series(side, dtype=pl.Int8),
-            "pnl_bps": pl.Series(pnl, dtype=pl.Float64, nan_to_null=True),
+            **{k: pl.Series(v, dtype=pl.Float64, nan_to_null=True) for k, v in traded.items()},
             "ret_bps": pl.Series(oret, dtype=pl.Float64),
             "ret_short_bps": pl.Series(oret_s, dtype=pl.Float64),
-            "cost_bps": pl.Series(ocost, dtype=pl.Float64),
+            "cost_long_bps": pl.Series(cost_long, dtype=pl.Float64),
+            "cost_short_bps": pl.Series(cost_short, dtype=pl.Float64),
         }
     )
     return WalkForwardResult(folds=folds, overall=overall, oos=oos, splits=splits, config=config)
@@ -374,7 +388,7 @@ def canaries(
     t0: np.ndarray,
     t1: np.ndarray,
     ret_long_bps: np.ndarray,
-    cost_bps: np.ndarray,
+    costs: TradeCosts,
     fit_predict: FitPredict,
     config: WalkForwardConfig | None = None,
     build_matrix_full: MatrixBuilder | None = None,
@@ -398,7 +412,7 @@ def canaries(
       even a blatant leak.
     """
     config = WalkForwardConfig() if config is None else config
-    X, y, t0, t1, ret, cost, ret_s, t1_s = _validate(X, y, t0, t1, ret_long_bps, cost_bps, ret_short_bps, t1_short)
+    X, y, t0, t1, ret, cost, ret_s, t1_s = _validate(X, y, t0, t1, ret_long_bps, costs, ret_short_bps, t1_short)
     truncation = _truncation_canary(build_matrix_full, build_matrix_cut)  # first: cheap, and may reject misuse
     report: dict[str, Any] = {
         "block_shuffle": _block_shuffle_canary(X, y, t0, t1, ret, cost, ret_s, t1_s, fit_predict, config),

@@ -131,7 +131,7 @@ def test_lightgbm_bytes_hold_no_path_nor_time_stamp():
     assert str(REPO) not in text and str(Path.home()) not in text
     assert re.search(r"\b(19|20)\d\d-\d\d-\d\d\b", text) is None
     assert re.search(r"\d\d:\d\d:\d\d", text) is None
-    assert "[num_threads: 1]" in text and "[deterministic: 1]" in text and "[force_row_wise: 1]" in text
+    assert "[num_threads: 0]" in text and "[deterministic: 1]" in text and "[force_row_wise: 1]" in text  # no budget
     assert "[seed: 7]" in text and "[bagging_seed: 8]" in text and "[data_random_seed: 10]" in text
 
 

@@ -7,8 +7,17 @@ import numpy as np
 import polars as pl
 import pytest
 
+from huracan_assets.core.execution import NO_STOP_SLIPPAGE, StopSlippage
 from huracan_assets.core.labels.triple_barrier import BarrierSpec, triple_barrier
-from huracan_assets.core.training.dataset import BASE_COLUMNS, Windows, matrix, signal_feature_names, training_frame
+from huracan_assets.core.training.dataset import (
+    BASE_COLUMNS,
+    Windows,
+    fill_missing_costs,
+    matrix,
+    signal_feature_names,
+    trade_costs,
+    training_frame,
+)
 from huracan_assets_tests.conftest import TEST_DATA
 
 H = 3_600_000
@@ -52,6 +61,11 @@ def _frames(n: int = 48):
             # short too) and event 20 (the short exits 2 bars after the long)
             "touch_ts_short": [t + (5 if i == 20 else 3) * H for i, t in enumerate(ts)],
             "ret_short": [-0.01 if i == 12 else -(0.01 if i % 3 else -0.02) for i in range(n)],
+            # filled at the next bar's open (a latency of one bar); the long's losses are stops, and so is event
+            # 12's short
+            "entry_ts": [t + H for t in ts],
+            "barrier": ["pt" if i % 3 else "sl" for i in range(n)],
+            "barrier_short": ["sl" if i == 12 else ("sl" if i % 3 else "pt") for i in range(n)],
         }
     ).with_columns(pl.when(pl.col("ts") == 5 * H).then(None).otherwise(pl.col("label")).alias("label"))
     signals = pl.DataFrame(
@@ -60,7 +74,10 @@ def _frames(n: int = 48):
             "regime": ["TREND", "RANGE", "PANIC", "ILLIQUID"] * (n // 4),
             "a__direction": [1, 0, -1] * (n // 3),
             "combined_score": [0.1] * n,
-            "total_bps": [30.0] * n,
+            # round trips per bar: fee 20, spread 2 x bar number, slippage 6 (NaN on bar 17: no estimate)
+            "fee_bps": [20.0] * n,
+            "spread_bps": [2.0 * i for i in range(n)],
+            "slippage_bps": [np.nan if i == 17 else 6.0 for i in range(n)],
         }
     ).with_columns(pl.col("a__direction").cast(pl.Int8))
     return features, signals, labels
@@ -79,7 +96,7 @@ def test_only_events_whose_whole_life_is_in_the_window():
     assert row["ret_short_bps"] == pytest.approx((1 - math.exp(0.01)) * 1e4, rel=1e-12)  # -100.50 bps, not +198
     other = frame.filter(pl.col("t0") == 13 * H).row(0, named=True)  # a mirrored event: +1 % / -1 % in log terms
     assert (other["ret_bps"], other["ret_short_bps"]) == pytest.approx((100.5017, -100.5017), abs=1e-4)
-    assert row["regime_code"] == 0.0 and row["a__direction"] == 1.0 and row["cost_bps"] == 30.0
+    assert row["regime_code"] == 0.0 and row["a__direction"] == 1.0
     x = matrix(frame, ["f1", "f2", "a__direction"])
     assert x.dtype == np.float64 and x.shape == (17, 3)
 
@@ -120,7 +137,32 @@ def test_rows_after_the_window_do_not_change_the_matrix():
 def test_missing_signals_leave_nulls_not_guesses():
     features, _, labels = _frames()
     frame = training_frame(features, None, labels, 0, 30 * H, H, ["f1"], ["a"], horizon_ms=HORIZON)
-    assert frame["cost_bps"].null_count() == frame.height and frame["a__direction"].null_count() == frame.height
+    assert frame["exit_fee_bps"].null_count() == frame.height and frame["a__direction"].null_count() == frame.height
+    filled, missing = fill_missing_costs(frame)
+    assert missing == frame.height and (filled["entry_fee_bps"] == 0.0).all()
+
+
+def test_each_side_pays_half_the_fill_bars_costs_in_and_half_its_own_exit_bars_out():
+    features, signals, labels = _frames()
+    frame = training_frame(features, signals, labels, 10 * H, 30 * H, H, ["f1", "f2"], ["a"], horizon_ms=HORIZON)
+    row = frame.filter(pl.col("t0") == 12 * H).row(0, named=True)  # filled at bar 13, both sides out at bar 15
+    assert (row["entry_fee_bps"], row["entry_spread_bps"], row["entry_slippage_bps"]) == (10.0, 13.0, 3.0)
+    assert (row["exit_fee_bps"], row["exit_spread_bps"], row["exit_slippage_bps"]) == (10.0, 15.0, 3.0)
+    assert (row["exit_spread_short_bps"], row["stopped"], row["stopped_short"]) == (15.0, 1, 1)
+    other = frame.filter(pl.col("t0") == 20 * H).row(0, named=True)  # the short leaves at bar 25, the long at 23
+    assert (other["exit_spread_bps"], other["exit_spread_short_bps"], other["stopped"]) == (23.0, 25.0, 0)
+    # bar 17 has no slippage estimate: a leg paid there takes the signal bar's (event 14: out at 17)
+    assert frame.filter(pl.col("t0") == 14 * H)["exit_slippage_bps"].to_list() == [3.0]
+    costs = trade_costs(frame, StopSlippage(half_spreads=1.0, fixed_bps=2.0))
+    i = frame["t0"].to_list().index(12 * H)
+    # long: fee 10 + 10, spread 13 + 15, slippage 3 + 3, stopped: 1 x 15 + 2
+    assert costs.long[i].tolist() == [20.0, 28.0, 6.0, 17.0] and costs.short[i].tolist() == [20.0, 28.0, 6.0, 17.0]
+    j = frame["t0"].to_list().index(20 * H)
+    # event 20: the long took its profit (no stop slippage), the short was stopped on bar 25 (25 + 2)
+    assert costs.long[j].tolist() == [20.0, 44.0, 6.0, 0.0] and costs.short[j].tolist() == [20.0, 46.0, 6.0, 27.0]
+    long_total, short_total = costs.totals()
+    assert (long_total[i], long_total[j], short_total[j]) == (71.0, 70.0, 99.0)
+    assert trade_costs(frame, NO_STOP_SLIPPAGE).long[i].tolist() == [20.0, 28.0, 6.0, 0.0]
 
 
 def test_membership_depends_on_the_event_start_not_on_how_fast_it_resolved():

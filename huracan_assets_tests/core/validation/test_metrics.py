@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 
 from huracan_assets.core.validation.metrics import (
+    COST_PARTS,
     DAY_MS,
     EULER_GAMMA,
+    TradeCosts,
     auc,
     auc_null_sigma,
     daily_returns,
@@ -209,7 +211,7 @@ def test_trading_metrics_by_hand():
     p = np.array([0.7, 0.9, 0.3])
     ret = np.array([50.0, 80.0, 20.0])
     ret_short = np.array([-50.0, -80.0, -20.0])  # mirrored outcomes: the short exits with the long
-    cost = np.array([10.0, 10.0, 6.0])
+    cost = TradeCosts.from_parts({"fee": np.array([10.0, 10.0, 6.0])})  # the same for either side here
     short = {"ret_short_bps": ret_short, "t1_short": t1}
     m = trading_metrics(t0, t1, p, ret, cost, 0.1, last_day_ms=D0 + 2 * DAY_MS, **short)
     # trades: +50 - 10 = 40, -20 - 6 = -26 bps, both exit on day 0 -> daily [0.0014, 0, 0]
@@ -217,7 +219,8 @@ def test_trading_metrics_by_hand():
     assert m["hit_rate"] == 0.5
     assert m["net_bps_per_trade"] == pytest.approx(7.0)
     assert m["gross_bps_per_trade"] == pytest.approx(15.0)
-    assert m["cost_bps_per_trade"] == pytest.approx(8.0)
+    assert m["cost_bps_per_trade"] == pytest.approx(8.0) == m["fee_bps_per_trade"]
+    assert m["spread_bps_per_trade"] == m["slippage_bps_per_trade"] == m["stop_slippage_bps_per_trade"] == 0.0
     assert m["max_drawdown"] == 0.0
     assert m["turnover_per_day"] == pytest.approx(4 / 3)
     assert m["sharpe"] == pytest.approx(sharpe(np.array([0.0014, 0.0, 0.0])))
@@ -232,6 +235,32 @@ def test_trading_metrics_by_hand():
     assert m["sharpe"] == pytest.approx(sharpe(np.array([0.004, -0.0041, 0.0])))  # booked on the short's exit day
     with pytest.raises(TypeError, match="ret_short_bps"):
         trading_metrics(t0, t1, p, ret, cost, 0.1)  # no silent mirror of the long
+    with pytest.raises(TypeError, match="TradeCosts"):
+        trading_metrics(t0, t1, p, ret, np.array([10.0, 10.0, 6.0]), 0.1, **short)  # one cost for both sides? no
+
+
+def test_each_side_pays_its_own_cost_and_the_report_breaks_it_down():
+    # the trades of test_trading_metrics_by_hand (row 0 long, row 2 short), but each side's own round trip by part:
+    # the short of row 2 left on a stop, through a wide exit bar
+    t0 = D0 + np.array([0, 1, 2], dtype=np.int64) * H
+    t1 = t0 + 2 * H
+    costs = TradeCosts.from_parts(
+        {"fee": [20.0, 20.0, 20.0], "spread": [4.0, 4.0, 4.0], "slippage": [2.0, 2.0, 2.0]},
+        {"fee": [20.0, 20.0, 20.0], "spread": [4.0, 4.0, 30.0], "slippage": [2.0, 2.0, 8.0],
+         "stop_slippage": [0.0, 0.0, 17.0]},
+    )  # fmt: skip
+    ret, ret_short = np.array([50.0, 80.0, 20.0]), np.array([-50.0, -80.0, -20.0])
+    m = trading_metrics(t0, t1, np.array([0.7, 0.9, 0.3]), ret, costs, 0.1, ret_short_bps=ret_short, t1_short=t1)
+    assert m["n_trades"] == 2
+    # long: 50 - 26 = 24; short: -20 - 75 = -95
+    expected = {"gross": 15.0, "fee": 20.0, "spread": 17.0, "slippage": 5.0, "stop_slippage": 8.5, "cost": 50.5,
+                "net": -35.5}  # fmt: skip
+    assert {k: m[f"{k}_bps_per_trade"] for k in expected} == pytest.approx(expected, abs=1e-12)
+    assert list(m)[3:10] == [f"{k}_bps_per_trade" for k in ("gross", *COST_PARTS, "cost", "net")]  # side by side
+    assert costs.totals()[1].tolist() == [26.0, 26.0, 75.0]
+    assert TradeCosts.from_parts({"fee": 8.0}, n=3).short.tolist() == [[8.0, 0.0, 0.0, 0.0]] * 3
+    with pytest.raises(ValueError, match="unknown cost parts"):
+        TradeCosts.from_parts({"fees": [1.0]})
 
 
 def test_null_sharpe_var():

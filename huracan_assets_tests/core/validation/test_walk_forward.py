@@ -12,6 +12,7 @@ import polars as pl
 import pytest
 
 from huracan_assets.core.validation.metrics import (
+    TradeCosts,
     auc,
     daily_returns,
     deflated_sharpe_ratio,
@@ -61,7 +62,7 @@ class Coin:
         self.y = (self.ret > 0).astype(np.int8)
         self.t0 = T0 + i.astype(np.int64) * H
         self.t1 = self.t0 + self.hold.astype(np.int64) * H
-        self.cost = np.full(n, 8.0)
+        self.cost = TradeCosts.from_parts({"fee": np.full(n, 8.0)})  # the same round trip for either side
         self.n = n
 
     def args(self, X=None, y=None):
@@ -159,7 +160,8 @@ def test_fold_records(coin, result):
 def test_overall_metrics_equal_the_metrics_recomputed_from_oos(result):
     oos, overall = result.oos, result.overall
     assert oos.columns == [
-        "t0", "t1", "t1_short", "fold", "y", "p", "side", "pnl_bps", "ret_bps", "ret_short_bps", "cost_bps"
+        "t0", "t1", "t1_short", "fold", "y", "p", "side", "gross_bps", "cost_bps", "pnl_bps", "ret_bps",
+        "ret_short_bps", "cost_long_bps", "cost_short_bps",
     ]  # fmt: skip
     assert oos.height == overall["n_oos"] == 2800
     assert overall["auc"] == auc(oos["y"].to_numpy(), oos["p"].to_numpy())
@@ -176,6 +178,8 @@ def test_overall_metrics_equal_the_metrics_recomputed_from_oos(result):
     longs = traded["side"].to_numpy() > 0
     gross = np.where(longs, traded["ret_bps"].to_numpy(), traded["ret_short_bps"].to_numpy())
     np.testing.assert_allclose(pnl, gross - traded["cost_bps"].to_numpy(), rtol=0, atol=1e-9)
+    assert traded["gross_bps"].to_list() == gross.tolist() and (traded["cost_bps"] == 8.0).all()
+    assert oos.filter(pl.col("side") == 0)["cost_bps"].null_count() == oos.height - traded.height
     exits = np.where(longs, traded["t1"].to_numpy(), traded["t1_short"].to_numpy())
     daily = daily_returns(exits, pnl, oos["t0"].min(), max(oos["t1"].max(), oos["t1_short"].max()))
     fold_sharpes = [f["sharpe"] for f in result.folds]
@@ -244,7 +248,7 @@ def _cycle_events(days: int = 50):
     ret = cycle[(rows // 24) % 10] + np.where(rows % 2 == 0, 1.0, -1.0)
     t0 = T0 + rows.astype(np.int64) * H
     X = rows.astype(np.float64)[:, None]
-    return X, (ret > 0).astype(np.int8), t0, t0.copy(), ret, np.zeros(rows.size), -ret
+    return X, (ret > 0).astype(np.int8), t0, t0.copy(), ret, TradeCosts.from_parts({}, n=rows.size), -ret
 
 
 def test_the_dsr_variance_is_floored_at_the_null_variance():

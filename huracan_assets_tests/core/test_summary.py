@@ -1,0 +1,51 @@
+"""The daily summary's trading part: counts and per-trade numbers come from the ledger rows of the day, by role."""
+
+from huracan_assets.core.reporting.summary import summary_markdown, trading_summary
+
+
+def _trade(symbol, role, gross, fee, spread, slip, size=0.1, stop=0.0):
+    cost = fee + spread + slip + stop
+    net = gross - cost
+    return {
+        "symbol": symbol,
+        "role": role,
+        "size": size,
+        "net_pnl": net / 1e4 * size,
+        "gross_bps": gross,
+        "cost_bps": cost,
+        "net_bps": net,
+        "fee_bps": fee,
+        "spread_bps": spread,
+        "slippage_bps": slip,
+        "stop_slippage_bps": stop,
+    }
+
+
+def test_gross_cost_and_net_side_by_side_per_role():
+    trades = [
+        _trade("BTCUSDT", "challenger", 40.0, 20.0, 2.0, 1.0),
+        _trade("ETHUSDT", "challenger", -10.0, 20.0, 3.0, 1.0),
+        _trade("BTCUSDT", "champion", 30.0, 20.0, 2.0, 0.0, stop=1.0),
+    ]
+    out = trading_summary(trades, [], [], [])
+    t = out["trades"]
+    assert (t["challenger_trades"], t["champion_trades"]) == (2, 1)
+    ch = t["per_trade_bps"]["challenger"]
+    assert ch == {"trades": 2, "gross_bps": 15.0, "cost_bps": 23.5, "net_bps": -8.5, "fee_bps": 20.0,
+                  "spread_bps": 2.5, "slippage_bps": 1.0, "stop_slippage_bps": 0.0, "hit_rate": 0.5}  # fmt: skip
+    assert t["per_trade_bps"]["champion"]["net_bps"] == 7.0 and t["hit_rate"] == 0.5
+    assert out["top_coins"][0]["symbol"] == "BTCUSDT"
+    md = summary_markdown({"date": "2024-08-06", "timeframe": "1h", "symbols_done": 2, **out,
+                           "portfolio_navs": {"challenger": 0.998, "champion": None}})  # fmt: skip
+    assert "| challenger | 2 | +15.0 | +23.5 | +20.0 / +2.5 / +1.0 / +0.0 | -8.5 | 50% |" in md
+    assert "forward NAV" in md and "challenger 0.9980" in md
+
+
+def test_no_trades_no_table():
+    out = trading_summary([], [], [], [])
+    assert out["trades"]["per_trade_bps"]["champion"] == {
+        "trades": 0, "gross_bps": None, "cost_bps": None, "net_bps": None, "fee_bps": None, "spread_bps": None,
+        "slippage_bps": None, "stop_slippage_bps": None, "hit_rate": None,
+    }  # fmt: skip
+    md = summary_markdown({"date": "2024-08-06", "timeframe": "1h", "symbols_done": 0, **out})
+    assert "| ledger |" not in md
