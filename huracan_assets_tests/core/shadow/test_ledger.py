@@ -61,3 +61,42 @@ def test_window_takes_the_trades_and_returns_of_the_last_days():
     net, returns, dd = ledger.window(D + timedelta(days=9))
     assert net.size == 0 and returns.size == 0 and dd == 0.0
     assert Ledger.from_json(ledger.to_json()).window(D + timedelta(days=1))[0].tolist() == [-8.0, 2.0, 7.0]
+
+
+def test_a_ledger_of_days_equals_one_run_on_real_candles():
+    """Real 1h candles, 12 days traded one at a time through ``ledger_day`` (only each day's bars, from the state
+    the day before left): the same trades and the same NAV as one run over the 12 days, nothing counted twice."""
+    import polars as pl
+
+    from huracan_assets.core.shadow.ledger import ledger_day
+    from huracan_assets.core.shadow.trader import ShadowSpec, simulate
+    from huracan_assets_tests.conftest import TEST_DATA
+
+    h, day_ms = 3_600_000, 86_400_000
+    candles = pl.read_parquet(TEST_DATA.parent / "replay_long" / "1h" / "SOL_USDT.parquet").sort("ts")
+    ts = candles["ts"].to_numpy()
+    rng = np.random.default_rng(5)
+    p = np.where(rng.random(ts.size) < 0.5, rng.choice([0.2, 0.8], ts.size), 0.5)
+    n = ts.size
+    cols = (candles["open"], candles["high"], candles["low"], candles["close"])
+    costs = (np.full(n, 20.0), np.full(n, 2.0), np.full(n, 1.0))
+    spec = ShadowSpec(net_edge_floor_bps=-1e9, respect_meta=False)
+    first_day = date(2024, 7, 10)
+    start = (first_day - date(1970, 1, 1)).days * day_ms
+    days = [first_day + timedelta(days=i) for i in range(12)]
+
+    def run(lo, hi, state=None):
+        return simulate(ts, *cols, p, None, *costs, lo, hi, spec, h, initial_state=state, carry=True)
+
+    whole = run(start, start + 12 * day_ms)
+    ledger = Ledger("challenger", since=first_day)
+    for i, d in enumerate(days):
+        res = run(start + i * day_ms, start + (i + 1) * day_ms, ledger.trader_state)
+        ledger = ledger_day(ledger, d, res, spec.initial_equity)
+        ledger = Ledger.from_json(ledger.to_json())  # stored between daily runs
+    assert ledger.n_trades == whole.trades.height > 20
+    assert list(ledger.trade_net_bps) == whole.trades["net_bps"].to_list()
+    assert ledger.nav == pytest.approx(float(whole.equity["equity"][-1]) / spec.initial_equity, rel=1e-12)
+    assert sum(ledger.daily_trade_counts) == ledger.n_trades and ledger.days == tuple(days)
+    with pytest.raises(ValueError, match="count bars twice"):
+        ledger_day(ledger, days[-1], run(start + 11 * day_ms, start + 12 * day_ms), spec.initial_equity)
