@@ -35,9 +35,9 @@ from huracan_assets.core.promotion.multiplicity import next_trial, retests_after
 from huracan_assets.core.reporting.charts import line_chart, markdown_image, png
 from huracan_assets.core.shadow.daily import daily_returns, sparkline
 from huracan_assets.core.shadow.ledger import Ledger, ledger_day
-from huracan_assets.core.shadow.trader import RISK_PRESETS, ShadowResult, ShadowSpec, simulate
+from huracan_assets.core.shadow.trader import ShadowResult, simulate
 from huracan_assets.core.training.dataset import Windows, inference_frame, matrix
-from huracan_assets.defs.derived import label_vol_days, recipe_for, stop_slippage
+from huracan_assets.defs.derived import label_vol_days, recipe_for
 from huracan_assets.defs.market_data import SYMBOL_DAY_TAG
 from huracan_assets.defs.partitions import symbol_day_partitions, window_mapping
 from huracan_assets.defs.per_symbol import check_result, run_keys, summarize
@@ -45,6 +45,7 @@ from huracan_assets.defs.resources import ObjectStoreResource, RegistryResource
 from huracan_assets.defs.signals import engine_registry
 from huracan_assets.publishing.champion import check_pointer, publish_champion
 from huracan_assets.settings import Settings
+from huracan_assets.specs import shadow_spec
 from huracan_assets.storage.object_store import ObjectNotFound
 from huracan_assets.storage.partitioned import PartitionWindow, SymbolOutcome
 
@@ -81,25 +82,6 @@ POINTER_SCHEMA = {
     "champion_ledger": pl.String,  # the champion's, since the day after its promotion (None: promoted today)
     "challenger_ledger": pl.String,  # "always trade the latest challenger", one per coin
 }
-
-
-def shadow_spec(settings: Settings) -> ShadowSpec:
-    s, lab = settings.shadow, settings.labels
-    return ShadowSpec(
-        threshold=s.threshold,
-        net_edge_floor_bps=settings.costs.net_edge_floor_bps,
-        max_spread_bps=s.max_spread_bps,
-        cooldown_bars=s.cooldown_bars,
-        dedup_bars=s.dedup_bars,
-        respect_meta=s.respect_meta,
-        pt_mult=lab.pt_mult,
-        sl_mult=lab.sl_mult,
-        max_holding_bars=lab.horizon_minutes // settings.bar_minutes,
-        vol_window=lab.vol_window,
-        risk=RISK_PRESETS[s.risk_preset],
-        latency_bars=lab.entry_lag_bars,  # the labels' latency and stop slippage: the walk-forward's rules
-        stop_slippage=stop_slippage(settings),
-    )
 
 
 def promotion_spec(settings: Settings) -> PromotionSpec:

@@ -20,10 +20,9 @@ from dagster import (
     asset,
 )
 
-from huracan_assets.core.execution import StopSlippage
 from huracan_assets.core.features.canary import lookahead_violations
 from huracan_assets.core.features.recipe import FeatureRecipe, default_recipe, features_for_window
-from huracan_assets.core.labels.triple_barrier import BarrierSpec, triple_barrier
+from huracan_assets.core.labels.triple_barrier import triple_barrier
 from huracan_assets.core.market_data.candles import bars_per_day, day_bounds_ms
 from huracan_assets.core.regime.classifier import RegimeRules, RegimeSpec, regimes_for_window
 from huracan_assets.defs.market_data import SYMBOL_DAY_TAG
@@ -31,6 +30,7 @@ from huracan_assets.defs.partitions import symbol_day_partitions, window_mapping
 from huracan_assets.defs.per_symbol import check_result, outputs_with_check, run_keys
 from huracan_assets.defs.resources import ObjectStoreResource
 from huracan_assets.settings import Settings
+from huracan_assets.specs import barrier_spec
 from huracan_assets.storage.partitioned import PartitionWindow, SymbolOutcome
 
 REFERENCE_SYMBOL = "BTCUSDT"
@@ -67,27 +67,6 @@ def regime_rules(settings: Settings) -> RegimeRules:
 def regime_spec(settings: Settings) -> RegimeSpec:
     r = settings.regimes
     return RegimeSpec(r.method, regime_rules(settings), r.hmm_states, r.hmm_seed)
-
-
-def barrier_spec(settings: Settings) -> BarrierSpec:
-    """The triple barrier of the ``labels`` asset (and of everything that rebuilds or scores its events); its
-    entry latency is the shadow trader's too (``labels.entry_lag_bars``)."""
-    lcfg = settings.labels
-    return BarrierSpec(
-        pt_mult=lcfg.pt_mult,
-        sl_mult=lcfg.sl_mult,
-        max_holding_bars=lcfg.horizon_minutes // settings.bar_minutes,
-        vol_window=lcfg.vol_window,
-        side=lcfg.side,
-        cost_bps=lcfg.cost_bps,
-        entry_lag_bars=lcfg.entry_lag_bars,
-    )
-
-
-def stop_slippage(settings: Settings) -> StopSlippage:
-    """A stop's extra cost, for the walk-forward's scoring and the shadow trader alike (``labels:`` in config)."""
-    lcfg = settings.labels
-    return StopSlippage(lcfg.stop_slippage_half_spreads, lcfg.stop_slippage_bps)
 
 
 def regime_days(settings: Settings) -> int:

@@ -42,7 +42,7 @@ from huracan_assets.core.training.dataset import (
 )
 from huracan_assets.core.validation.splits import WalkForwardSpec
 from huracan_assets.core.validation.walk_forward import WalkForwardConfig, canaries, walk_forward
-from huracan_assets.defs.derived import barrier_spec, recipe_for, stop_slippage
+from huracan_assets.defs.derived import recipe_for
 from huracan_assets.defs.market_data import SYMBOL_DAY_TAG
 from huracan_assets.defs.partitions import symbol_day_partitions, window_mapping
 from huracan_assets.defs.per_symbol import check_result, run_keys, summarize
@@ -50,6 +50,7 @@ from huracan_assets.defs.replay import candle_days_needed, coin_replay, compare_
 from huracan_assets.defs.resources import ObjectStoreResource, RegistryResource
 from huracan_assets.defs.signals import engine_registry
 from huracan_assets.settings import Settings
+from huracan_assets.specs import barrier_spec, stop_slippage
 from huracan_assets.storage.partitioned import PartitionWindow, SymbolOutcome
 
 DAY_MS = 86_400_000

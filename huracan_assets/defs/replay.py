@@ -19,7 +19,6 @@ from huracan_assets.core.pipeline.replay import CoinReplay, ReplaySpec
 from huracan_assets.core.training.dataset import Windows
 from huracan_assets.defs.derived import (
     REFERENCE_SYMBOL,
-    barrier_spec,
     feature_warmup_days,
     label_vol_days,
     recipe_for,
@@ -28,6 +27,7 @@ from huracan_assets.defs.derived import (
 )
 from huracan_assets.defs.signals import engine_registry, engine_warmup_days, signal_spec
 from huracan_assets.settings import Settings
+from huracan_assets.specs import barrier_spec
 from huracan_assets.storage.partitioned import PartitionWindow
 
 DAY_MS = 86_400_000

@@ -70,14 +70,13 @@ from huracan_assets.core.engines.calibration import CalibrationSpec
 from huracan_assets.core.engines.combiner import MetaSpec
 from huracan_assets.core.engines.gate import GateSpec
 from huracan_assets.core.engines.signals import SignalSpec, day_signals, update_meta
-from huracan_assets.core.execution import StopSlippage
 from huracan_assets.core.features.recipe import build_features, default_recipe, features_for_window
 from huracan_assets.core.labels.triple_barrier import BarrierSpec, triple_barrier
 from huracan_assets.core.market_data.candles import bars_per_day, day_bounds_ms, ms_to_date
 from huracan_assets.core.models.base import Model, ModelSpec, TrainSet, fit, library_versions
 from huracan_assets.core.models.bundle import ModelBundle, load_bundle_model, make_bundle, verify_bundle
 from huracan_assets.core.regime.classifier import RegimeRules, classify_rules
-from huracan_assets.core.shadow.trader import RISK_PRESETS, ShadowResult, ShadowSpec, simulate
+from huracan_assets.core.shadow.trader import ShadowResult, ShadowSpec, simulate
 from huracan_assets.core.training.dataset import (
     Windows,
     fill_missing_costs,
@@ -91,6 +90,7 @@ from huracan_assets.core.validation.metrics import TradeCosts
 from huracan_assets.core.validation.splits import WalkForwardSpec
 from huracan_assets.core.validation.walk_forward import WalkForwardConfig, canaries, walk_forward
 from huracan_assets.settings import Settings, load_settings
+from huracan_assets.specs import barrier_spec, shadow_spec
 from huracan_assets_tests.benchmarks import bench_engines
 from huracan_assets_tests.benchmarks.bench_features import SHARED_5M
 
@@ -182,30 +182,7 @@ def loop_config(rounds: int | None = None, threads: int | None = None) -> LoopCo
         horizon_minutes=lab.horizon_minutes,
         order_notional=c.order_notional,
     )
-    shadow = ShadowSpec(  # defs.champion.shadow_spec
-        threshold=s.shadow.threshold,
-        net_edge_floor_bps=c.net_edge_floor_bps,
-        max_spread_bps=s.shadow.max_spread_bps,
-        cooldown_bars=s.shadow.cooldown_bars,
-        dedup_bars=s.shadow.dedup_bars,
-        respect_meta=s.shadow.respect_meta,
-        pt_mult=lab.pt_mult,
-        sl_mult=lab.sl_mult,
-        max_holding_bars=lab.horizon_minutes // s.bar_minutes,
-        vol_window=lab.vol_window,
-        risk=RISK_PRESETS[s.shadow.risk_preset],
-        latency_bars=lab.entry_lag_bars,
-        stop_slippage=StopSlippage(lab.stop_slippage_half_spreads, lab.stop_slippage_bps),
-    )
-    barrier = BarrierSpec(  # defs.derived labels asset
-        pt_mult=lab.pt_mult,
-        sl_mult=lab.sl_mult,
-        max_holding_bars=lab.horizon_minutes // s.bar_minutes,
-        vol_window=lab.vol_window,
-        side=lab.side,
-        cost_bps=lab.cost_bps,
-        entry_lag_bars=lab.entry_lag_bars,
-    )
+    shadow, barrier = shadow_spec(s), barrier_spec(s)  # the assets' own specs (huracan_assets.specs)
     registry = EngineRegistry.default(e.enabled, e.params)
     return LoopConfig(s, registry, model, wf, signals, shadow, barrier, rounds)
 

@@ -4,8 +4,7 @@ never disagree (core/execution.py)."""
 import pytest
 
 from huracan_assets.core.execution import StopSlippage
-from huracan_assets.defs.champion import shadow_spec
-from huracan_assets.defs.derived import barrier_spec, stop_slippage
+from huracan_assets.specs import barrier_spec, shadow_spec, stop_slippage
 from huracan_assets_tests.defs.helpers import local_settings
 
 

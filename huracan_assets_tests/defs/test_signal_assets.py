@@ -12,7 +12,7 @@ from huracan_assets.core.features.recipe import features_for_window
 from huracan_assets.core.labels.triple_barrier import triple_barrier
 from huracan_assets.core.market_data.candles import date_range, day_bounds_ms
 from huracan_assets.core.regime.classifier import classify_rules
-from huracan_assets.defs.derived import barrier_spec, recipe_for, regime_rules
+from huracan_assets.defs.derived import recipe_for, regime_rules
 from huracan_assets.defs.partitions import SYMBOLS, range_tags
 from huracan_assets.defs.signals import (
     _Inputs,
@@ -24,6 +24,7 @@ from huracan_assets.defs.signals import (
 )
 from huracan_assets.registry.client import Registry
 from huracan_assets.runner import run_prelude
+from huracan_assets.specs import barrier_spec
 from huracan_assets.storage.object_store import LocalObjectStore
 from huracan_assets.storage.partitioned import PartitionWindow, write_frame
 from huracan_assets_tests.causality import compare_before, perturb_after

@@ -214,21 +214,24 @@ def _fold_record(fold, p, y, t0, t1, ret, cost, ret_s, t1_s, config, trials_var,
         "log_loss": log_loss(yt, p),
         "trials_sharpe_var": trials_var,
     }
-    record.update(
-        trading_metrics(
-            t0[test],
-            t1[test],
-            p,
-            ret[test],
-            cost.take(test),
-            config.threshold,
-            ret_short_bps=ret_s[test],
-            t1_short=t1_s[test],
-            n_trials=config.dsr_trials,
-            trials_sharpe_var=trials_var,
-        )
-    )
+    record.update(_fold_trading(test, p, t0, t1, ret, cost, ret_s, t1_s, config, config.dsr_trials, trials_var))
     return record
+
+
+def _fold_trading(test, p, t0, t1, ret, cost, ret_s, t1_s, config, n_trials=1, trials_var=0.0) -> dict[str, Any]:
+    """A fold's trading metrics on its test rows (the DSR with the given trials)."""
+    return trading_metrics(
+        t0[test],
+        t1[test],
+        p,
+        ret[test],
+        cost.take(test),
+        config.threshold,
+        ret_short_bps=ret_s[test],
+        t1_short=t1_s[test],
+        n_trials=n_trials,
+        trials_sharpe_var=trials_var,
+    )
 
 
 def walk_forward(
@@ -254,19 +257,9 @@ def walk_forward(
     splits = purged_splits(t0, t1, config.splits)
     preds = [_predict_fold(fit_predict, X, y, fold) for fold in splits]
 
-    def base(test: np.ndarray, p: np.ndarray) -> dict[str, Any]:  # a fold's metrics before the DSR
-        return trading_metrics(
-            t0[test],
-            t1[test],
-            p,
-            ret[test],
-            cost.take(test),
-            config.threshold,
-            ret_short_bps=ret_s[test],
-            t1_short=t1_s[test],
-        )
-
-    fold_base = [base(f.test, p) for f, p in zip(splits, preds, strict=True)]
+    fold_base = [  # the folds' metrics before the DSR
+        _fold_trading(f.test, p, t0, t1, ret, cost, ret_s, t1_s, config) for f, p in zip(splits, preds, strict=True)
+    ]
     fold_var, fold_days = _trials_sharpe_var(fold_base)
     folds = [
         _fold_record(f, p, y, t0, t1, ret, cost, ret_s, t1_s, config, fold_var, base["n_days"])
