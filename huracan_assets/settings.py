@@ -7,7 +7,7 @@ This is the only module of the package that reads the process environment. Every
 - ``HURACAN_DATA_DIR``   a candle folder ``DIR/<timeframe>/<BASE>_<QUOTE>.parquet`` for the files exchange
 - ``HURACAN_TIMEFRAME``  overrides ``timeframe``
 - ``HURACAN_SYMBOLS``    comma-separated explicit symbols (bypass the liquidity ranking)
-- ``HURACAN_CONFIG_DIR`` where the YAML files live (defaults to the repository's ``config/``)
+- ``HURACAN_CONFIG_DIR`` where the YAML files live (default: the repository's ``config/``, else the wheel's copy)
 
 Secrets are not read here. Fields named ``*_env`` hold the *name* of an environment variable, which
 the Dagster wiring turns into an ``EnvVar`` so the value is resolved only at run time and never

@@ -43,7 +43,7 @@ overlapping windows are correlated, their Sharpes vary less); ``PromotionSpec.tr
 when the caller has the retests' Sharpes. The DSR alone is no error bound over an unbounded sequence of retests
 (its false-pass chance falls like 1/N, whose sum diverges): the edge test's spending is.
 
-Pure: numpy and math only, deterministic, no I/O.
+Pure: numpy, math and scipy (the Student t and normal laws), deterministic, no I/O.
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
+from scipy import special
 
 from huracan_assets.core.promotion.multiplicity import StepUp, bh_step_up, retest_level
 from huracan_assets.core.validation.metrics import deflated_sharpe_ratio, max_drawdown, norm_ppf
@@ -210,110 +211,34 @@ class Candidate:
 
 
 # --------------------------------------------------------------------------------------------- Student t
-def _betacf(a: float, b: float, x: float) -> float:
-    """Continued fraction of the incomplete beta function (modified Lentz)."""
-    tiny = 1e-300
-    qab, qap, qam = a + b, a + 1.0, a - 1.0
-    c = 1.0
-    d = 1.0 - qab * x / qap
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, 500):
-        m2 = 2 * m
-        for aa in (m * (b - m) * x / ((qam + m2) * (a + m2)), -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))):
-            d = 1.0 + aa * d
-            d = 1.0 / (d if abs(d) > tiny else tiny)
-            c = 1.0 + aa / c
-            c = c if abs(c) > tiny else tiny
-            h *= d * c
-        if abs(d * c - 1.0) < 1e-15:
-            break
-    return h
-
-
-def _betainc(a: float, b: float, x: float, y: float | None = None) -> float:
-    """Regularized incomplete beta function I_x(a, b); ``y`` is ``1 - x`` when the caller has it exactly (no
-    cancellation when x is close to 1)."""
-    y = 1.0 - x if y is None else y
-    if x <= 0.0:
-        return 0.0
-    if y <= 0.0:
-        return 1.0
-    log_x = math.log1p(-y) if y < 0.5 else math.log(x)
-    log_y = math.log1p(-x) if x < 0.5 else math.log(y)
-    log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * log_x + b * log_y
-    if x < (a + 1.0) / (a + b + 2.0):
-        return math.exp(log_front) * _betacf(a, b, x) / a
-    return 1.0 - math.exp(log_front) * _betacf(b, a, y) / b
+# The ufuncs ``scipy.stats.t`` evaluates (``cdf = stdtr(df, x)``, ``isf = -stdtrit(df, p)``), called directly: the
+# ``scipy.stats`` front end costs ~100 µs per scalar call and the promotion benchmark makes hundreds of thousands.
+def _check_df(df: float) -> None:
+    if not df > 0:
+        raise ValueError(f"df must be > 0, got {df!r}")
 
 
 def t_cdf(x: float, df: float) -> float:
-    """Student's t CDF with ``df`` (> 0, may be fractional) degrees of freedom. For ``x < 0`` it is the lower
-    tail computed directly, so ``t_cdf(-x, df)`` is the upper tail ``P(T > x)`` with full relative precision."""
-    if not df > 0:
-        raise ValueError(f"df must be > 0, got {df!r}")
-    x2 = x * x
-    # the tail P(T > |x|) = I_z(df/2, 1/2) / 2 with z = df / (df + x²) and 1 - z = x² / (df + x²) both computed
-    # directly: no 1 - ~1 cancellation at large df, nor 0.5 - ~0.5 in the far tail
-    tail = 0.5 * _betainc(df / 2.0, 0.5, df / (df + x2), x2 / (df + x2))
-    return 1.0 - tail if x >= 0 else tail
-
-
-def _cornish_fisher(z: float, df: float) -> float:
-    """The t quantile from the normal one, in powers of 1/df (Abramowitz & Stegun 26.7.5)."""
-    g1 = (z**3 + z) / 4.0
-    g2 = (5 * z**5 + 16 * z**3 + 3 * z) / 96.0
-    g3 = (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / 384.0
-    g4 = (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / 92160.0
-    return z + g1 / df + g2 / df**2 + g3 / df**3 + g4 / df**4
+    """Student's t CDF with ``df`` (> 0, may be fractional or inf) degrees of freedom (``scipy.stats.t.cdf``);
+    ``t_cdf(-x, df)`` is the upper tail ``P(T > x)`` with full relative precision."""
+    _check_df(df)
+    return float(special.stdtr(df, x))
 
 
 def t_isf(p: float, df: float) -> float:
-    """Student's t inverse survival function: the ``x`` with ``P(T > x) = p``, for ``p`` in (0, 0.5].
-
-    Safeguarded Newton on the upper tail (exact through :func:`t_cdf`, bracketed, bisection when a step leaves
-    the bracket), started from the Cornish–Fisher expansion; for df > 1e4 (where lgamma cancellation limits the
-    CDF) the expansion itself. Small ``p`` (a strict retest level) keeps its full relative precision."""
+    """Student's t inverse survival function: the ``x`` with ``P(T > x) = p``, for ``p`` in (0, 0.5]
+    (``scipy.stats.t.isf``). Small ``p`` (a strict retest level) keeps its full relative precision."""
     if not 0.0 < p <= 0.5:
         raise ValueError(f"t_isf needs p in (0, 0.5], got {p!r}")
-    if not df > 0:
-        raise ValueError(f"df must be > 0, got {df!r}")
-    if p == 0.5:
-        return 0.0
-    z = -norm_ppf(p)
-    if df > 1e4:
-        return _cornish_fisher(z, df)
-    log_const = math.lgamma((df + 1.0) / 2.0) - math.lgamma(df / 2.0) - 0.5 * math.log(df * math.pi)
-    lo, hi = 0.0, max(1.0, 2.0 * z)
-    while t_cdf(-hi, df) > p:
-        lo, hi = hi, 2.0 * hi
-    x = _cornish_fisher(z, df)
-    if not lo < x < hi:
-        x = 0.5 * (lo + hi)
-    for _ in range(200):
-        f = t_cdf(-x, df) - p  # decreasing in x
-        if f == 0.0:
-            return x
-        if f > 0.0:
-            lo = x
-        else:
-            hi = x
-        pdf = math.exp(log_const - 0.5 * (df + 1.0) * math.log1p(x * x / df))
-        new = x + f / pdf if pdf > 0.0 else math.nan
-        if not lo < new < hi:
-            new = 0.5 * (lo + hi)
-        if abs(new - x) <= 1e-14 * max(1.0, abs(new)) or hi - lo <= 1e-15 * hi:
-            return new
-        x = new
-    return x
+    _check_df(df)
+    return 0.0 if p == 0.5 else float(-special.stdtrit(df, p))
 
 
 def t_ppf(q: float, df: float) -> float:
     """Student's t quantile for ``q`` in [0.5, 1): ``t_isf(1 - q, df)``."""
     if not 0.5 <= q < 1.0:
         raise ValueError(f"t_ppf needs q in [0.5, 1), got {q!r}")
-    if not df > 0:
-        raise ValueError(f"df must be > 0, got {df!r}")
+    _check_df(df)
     return 0.0 if q == 0.5 else t_isf(1.0 - q, df)
 
 

@@ -276,11 +276,25 @@ def test_invalid_inputs_are_refused():
         PromotionSpec(confidence=1.0)
 
 
-def test_student_t_matches_scipy():
-    for df in (0.7, 1.0, 2.5, 4.0, 19.0, 57.3, 1e3, 5e4, 1e9):
-        for q in (0.5, 0.75, 0.9, 0.95, 0.99, 0.9999):
-            assert t_ppf(q, df) == pytest.approx(stats.t.ppf(q, df), rel=1e-9, abs=1e-12)
-        for x in (-40.0, -2.0, -0.1, 0.0, 0.5, 3.0, 1e3):
-            if df <= 1e4:
-                assert t_cdf(x, df) == pytest.approx(stats.t.cdf(x, df), abs=1e-12)
-    assert t_ppf(0.9, 1) == pytest.approx(3.077684, abs=1e-6)  # the table value
+def test_student_t_wrappers_conventions():
+    # closed forms: df = 1 (Cauchy) and df = 2, written without cancellation so the far tails are exact too
+    for x in (0.1, 2.0, 40.0, 1e3, 1e8):
+        assert t_cdf(-x, 1.0) == pytest.approx(math.atan(1 / x) / math.pi, rel=1e-12)
+        r = math.sqrt(2 + x * x)
+        assert t_cdf(-x, 2.0) == pytest.approx(1 / (r * (r + x)), rel=1e-12)
+        assert t_cdf(x, 2.0) == pytest.approx(1 - 1 / (r * (r + x)), rel=1e-15)
+    assert t_cdf(0.0, 3.7) == 0.5 and t_cdf(1.3, math.inf) == pytest.approx(0.5 * math.erfc(-1.3 / math.sqrt(2)))
+    for q in (0.75, 0.9, 0.999):
+        assert t_ppf(q, 1.0) == pytest.approx(math.tan(math.pi * (q - 0.5)), rel=1e-12)
+        assert t_cdf(t_ppf(q, 57.3), 57.3) == pytest.approx(q, rel=1e-12)
+    assert t_ppf(0.5, 4.0) == 0.0 and t_ppf(0.9, 1) == pytest.approx(3.077684, abs=1e-6)  # the table value
+    assert t_ppf(0.95, math.inf) == pytest.approx(1.6448536269514722, rel=1e-14)  # the normal's
+    with pytest.raises(ValueError, match="q in"):
+        t_ppf(0.4, 5.0)
+    with pytest.raises(ValueError, match="q in"):
+        t_ppf(1.0, 5.0)
+    for bad in (0.0, -1.0, math.nan):
+        with pytest.raises(ValueError, match="df"):
+            t_cdf(1.0, bad)
+        with pytest.raises(ValueError, match="df"):
+            t_ppf(0.9, bad)

