@@ -81,6 +81,7 @@ def test_webserver_serves_the_asset_graph(webserver):
         "universe",
         "reference_candles",
         "candles",
+        "spreads",
         "features",
         "labels",
         "regimes",
