@@ -30,8 +30,12 @@ def _date(value: str) -> date:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
 
 
-def _prepare_env(home: Path) -> None:
-    """Environment for an in-process Dagster on ``home`` (set before Dagster is imported)."""
+def _prepare_env(settings) -> None:
+    """Environment for an in-process Dagster on ``settings.home`` (set before Dagster is imported): the instance
+    and the event-log tuning of ``export_runtime_env`` (``execution.event_batch_size``), unless already set."""
+    from huracan_assets.settings import export_runtime_env
+
+    home = settings.home
     os.environ["HURACAN_HOME"] = str(home)
     dagster_home = home / "dagster"
     dagster_home.mkdir(parents=True, exist_ok=True)
@@ -39,8 +43,9 @@ def _prepare_env(home: Path) -> None:
     if not config.exists():
         config.write_text(LOCAL_INSTANCE_YAML)
     os.environ["DAGSTER_HOME"] = str(dagster_home)
-    os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", "1000")
-    os.environ.setdefault("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "true")
+    for name, value in export_runtime_env(settings).items():
+        if name != "DAGSTER_HOME":
+            os.environ.setdefault(name, value)
     # LightGBM/OpenMP threads sleep instead of spinning between parallel regions: spinning threads starve
     # each other on a small, busy machine (measured 4-30 s for a 2.7 s fit)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -121,11 +126,11 @@ def cmd_demo(args) -> int:
     if args.end < args.start:
         print("error: --end is before --start", file=sys.stderr)
         return 2
-    _prepare_env(settings.home)
+    _prepare_env(settings)
 
     from huracan_assets.core.market_data.candles import ms_to_date
     from huracan_assets.exchange.files import FilesExchange
-    from huracan_assets.exchange.replay_server import running_replay_server
+    from huracan_assets.exchange.replay import running_replay_server
 
     folder = FilesExchange(settings.data_dir, settings.timeframe, settings.universe.quote)
     coverage = folder.coverage()
@@ -271,20 +276,20 @@ def _print_models(settings, days) -> None:
 
 
 def cmd_replay_server(args) -> int:
-    from huracan_assets.exchange import replay_server
+    from huracan_assets.exchange import replay
 
     argv = [str(args.data), "--port", str(args.port), "--host", args.host]
     argv += ["--now", args.now] if args.now else []
     argv += ["--faults", args.faults] if args.faults else []
     print(f"replaying {args.data} on http://{args.host}:{args.port} (Binance spot REST); Ctrl-C stops it")
-    replay_server.main(argv)
+    replay.main(argv)
     return 0
 
 
 def cmd_backfill(args) -> int:
     settings = _settings(args)
     if settings.env == "local":
-        _prepare_env(settings.home)
+        _prepare_env(settings)
     from dagster import DagsterInstance
     from tqdm import tqdm
 

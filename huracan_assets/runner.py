@@ -16,11 +16,12 @@ from datetime import date, timedelta
 from dagster import DagsterInstance, Definitions
 
 from huracan_assets.core.market_data.candles import date_range
-from huracan_assets.defs.partitions import RANGE_END_TAG, RANGE_START_TAG, SYMBOLS, range_tags
+from huracan_assets.defs.partitions import SYMBOLS, range_tags
+from huracan_assets.names import DATE_TAG, DRIVER_TAG, RANGE_END_TAG, RANGE_START_TAG
 from huracan_assets.storage.object_store import ObjectNotFound, ObjectStore
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-CLI_TAGS = {"huracan/driver": "cli"}  # the sensors leave runs the CLI chains itself alone
+CLI_TAGS = {DRIVER_TAG: "cli"}  # the sensors leave runs the CLI chains itself alone
 
 
 class RunFailed(RuntimeError):
@@ -55,7 +56,7 @@ def _root_cause(error) -> str:
 
 
 def run_prelude(defs, instance, first: date, last: date, quiet: bool = True) -> None:
-    tags = {RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat(), "huracan/date": first.isoformat()}
+    tags = {RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat(), DATE_TAG: first.isoformat()}
     _execute(defs, instance, "daily_prelude_job", tags, quiet)
 
 
@@ -66,13 +67,13 @@ def run_symbol_days(defs, instance, first: date, last: date, quiet: bool = True,
     symbols = instance.get_dynamic_partitions(SYMBOLS)
     if not symbols:
         return False
-    tags = {**range_tags(first, last, symbols), "huracan/date": first.isoformat()}
+    tags = {**range_tags(first, last, symbols), DATE_TAG: first.isoformat()}
     _execute(defs, instance, job, tags, quiet)
     return True
 
 
 def run_summary(defs, instance, first: date, last: date, quiet: bool = True) -> None:
-    tags = {RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat(), "huracan/date": first.isoformat()}
+    tags = {RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat(), DATE_TAG: first.isoformat()}
     _execute(defs, instance, "daily_summary_job", tags, quiet)
 
 

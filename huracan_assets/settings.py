@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from huracan_assets.core.market_data.candles import TIMEFRAME_MINUTES
 
@@ -47,9 +47,20 @@ class UniverseSettings(_Strict):
     min_history_days: float = Field(1, ge=0)
     min_quote_volume: float = Field(0.0, ge=0)
     max_spread_bps: float = Field(float("inf"), gt=0)
-    reference_symbols: tuple[str, ...] = ("BTCUSDT", "ETHUSDT")
+    reference_symbols: tuple[str, ...] = ("BTCUSDT", "ETHUSDT")  # fetched every day (reference_candles)
+    # the market series the features (relative strength, beta) and the engines read: one of reference_symbols
+    reference_symbol: str = "BTCUSDT"
     # explicit symbols bypass the ranking filters (``--symbols``, the Telegram selector)
     symbols: tuple[str, ...] | None = None
+
+    @model_validator(mode="after")
+    def _reference_is_fetched(self) -> UniverseSettings:
+        if self.reference_symbol not in self.reference_symbols:
+            raise ValueError(
+                f"reference_symbol {self.reference_symbol!r} must be one of reference_symbols "
+                f"{list(self.reference_symbols)} (the coins reference_candles fetches every day)"
+            )
+        return self
 
 
 class CandleQualitySettings(_Strict):

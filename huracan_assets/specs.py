@@ -1,13 +1,159 @@
-"""Core specs built from the settings, with no Dagster: the assets and the benchmarks build them the same way.
+"""Every core spec built from the settings, with no Dagster: the assets, the benchmarks and the CLI build them the
+same way, and the definitions build them all at load (:func:`build_specs`), so a bad parameter (an unknown
+LightGBM param, an engine that does not exist) fails when the code location loads, naming the settings field,
+instead of at the first training run.
 
 The labels' barrier, the stop slippage and the shadow trader's spec share the execution rules (latency, stop
 slippage), so the walk-forward and the paper trader can never disagree on how a trade fills.
 """
 
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from huracan_assets.core.costs import CostModel
+from huracan_assets.core.engines.base import EngineRegistry
+from huracan_assets.core.engines.calibration import CalibrationSpec
+from huracan_assets.core.engines.combiner import MetaSpec
+from huracan_assets.core.engines.gate import GateSpec
+from huracan_assets.core.engines.signals import SignalSpec
 from huracan_assets.core.execution import StopSlippage
+from huracan_assets.core.features.recipe import FeatureRecipe, default_recipe
 from huracan_assets.core.labels.triple_barrier import BarrierSpec
+from huracan_assets.core.market_data.candles import DAY_MS, bars_per_day
+from huracan_assets.core.models.base import ModelSpec
+from huracan_assets.core.promotion.gates import PromotionSpec
+from huracan_assets.core.regime.classifier import RegimeRules, RegimeSpec
 from huracan_assets.core.shadow.trader import RISK_PRESETS, ShadowSpec
+from huracan_assets.core.training.challenger import TrainingSpec
+from huracan_assets.core.validation.splits import WalkForwardSpec
+from huracan_assets.core.validation.walk_forward import WalkForwardConfig
 from huracan_assets.settings import Settings
+
+RECIPES = {"default": default_recipe}  # features.recipe: the named recipes
+
+
+class SpecError(ValueError):
+    """A setting that loads as YAML but cannot build its core spec; the message names the field."""
+
+
+def recipe_for(settings: Settings) -> FeatureRecipe:
+    return RECIPES[settings.features.recipe]()
+
+
+def days_for_bars(bars: int, bar_minutes: int) -> int:
+    return math.ceil(bars / bars_per_day(bar_minutes))
+
+
+def feature_warmup_days(settings: Settings) -> int:
+    return max(settings.windows.warmup_days, days_for_bars(recipe_for(settings).warmup_bars, settings.bar_minutes))
+
+
+def label_vol_days(settings: Settings) -> int:
+    return days_for_bars(settings.labels.vol_window + 1, settings.bar_minutes)
+
+
+def regime_rules(settings: Settings) -> RegimeRules:
+    """The rules for the configured bar size, with the thin-book thresholds of ``candles:`` applied per bar over
+    the trailing day (the candles' ``thin_book`` flag describes a whole day and is never a per-bar input)."""
+    c = settings.candles
+    return RegimeRules.for_bar_minutes(
+        settings.bar_minutes,
+        thin_min_quote_volume=c.min_day_quote_volume,
+        thin_max_zero_volume_share=c.max_zero_volume_share,
+        thin_max_spread_bps=c.max_spread_bps,
+    )
+
+
+def regime_spec(settings: Settings) -> RegimeSpec:
+    r = settings.regimes
+    return RegimeSpec(r.method, regime_rules(settings), r.hmm_states, r.hmm_seed)
+
+
+def regime_days(settings: Settings) -> int:
+    rules = regime_rules(settings)
+    needed = days_for_bars(rules.warmup_bars, settings.bar_minutes)
+    return max(needed, settings.regimes.hmm_fit_days) if settings.regimes.method == "hmm" else needed
+
+
+def engine_registry(settings: Settings) -> EngineRegistry:
+    ecfg = settings.engines
+    return EngineRegistry.default(ecfg.enabled, ecfg.params)
+
+
+def engine_warmup_days(settings: Settings) -> int:
+    """Days of bars before the first scored day: the longest engine warm-up, doubled so recursive filters
+    (EMAs, Kalman) have forgotten their start, and at least one day."""
+    bars = engine_registry(settings).warmup_bars(settings.bar_minutes)
+    return max(1, math.ceil(2 * bars / bars_per_day(settings.bar_minutes)))
+
+
+def signal_spec(settings: Settings) -> SignalSpec:
+    e, g, m, c = settings.engines, settings.gate, settings.meta, settings.costs
+    thresholds = {k: (math.inf if v is None else v) for k, v in m.thresholds.items()}
+    return SignalSpec(
+        calibration=CalibrationSpec(e.min_samples, e.shrinkage, e.clip_bps),
+        gate=GateSpec(g.window_days, g.refresh_days, g.min_samples, g.soft_scale_bps),
+        meta=MetaSpec(m.alpha, m.min_weight, m.max_weight, thresholds),
+        costs=CostModel.from_config(c.model_config_mapping()),
+        horizon_minutes=settings.labels.horizon_minutes,
+        order_notional=c.order_notional,
+    )
+
+
+def model_spec(settings: Settings) -> ModelSpec:
+    m = settings.models
+    return ModelSpec(m.kind, dict(m.params), m.seed, settings.execution.thread_budget)
+
+
+def walk_forward_config(settings: Settings) -> WalkForwardConfig:
+    v = settings.validation
+    embargo_ms = settings.windows.embargo_days * DAY_MS
+    bars = max(1, v.shuffle_block_hours * 60 // settings.bar_minutes)
+    return WalkForwardConfig(
+        splits=WalkForwardSpec(v.n_folds, v.scheme, v.min_train_fraction, embargo_ms),
+        threshold=v.threshold,
+        dsr_trials=v.dsr_trials,
+        shuffle_block=bars,
+        canary_sigmas=v.canary_sigmas,
+        leak_min_auc=v.leak_min_auc,
+        seed=settings.models.seed,
+    )
+
+
+def training_spec(settings: Settings) -> TrainingSpec:
+    """A coin's training (``core/training/challenger.py``): the recipe, engines, model, walk-forward and the
+    labels' execution rules."""
+    bar_ms = settings.bar_minutes * 60_000
+    return TrainingSpec(
+        recipe=recipe_for(settings),
+        engines=tuple(engine_registry(settings).names()),
+        model=model_spec(settings),
+        walk_forward=walk_forward_config(settings),
+        stop_slippage=stop_slippage(settings),
+        bar_ms=bar_ms,
+        horizon_ms=barrier_spec(settings).horizon_ms(bar_ms),
+        min_train_rows=settings.models.min_train_rows,
+        timeout_seconds=float(settings.models.timeout_seconds),
+    )
+
+
+def promotion_spec(settings: Settings) -> PromotionSpec:
+    p = settings.promotion
+    return PromotionSpec(
+        min_trades=p.min_trades,
+        margin_bps=p.margin_bps,
+        confidence=p.confidence,
+        min_dsr=p.min_dsr,
+        dsr_trials=settings.validation.dsr_trials,
+        max_drawdown=p.max_drawdown,
+        first_min_net_bps=p.first_min_net_bps,
+        kill_switch_drawdown=p.kill_switch_drawdown,
+        alpha=p.alpha,
+        spending_half_tests=float(p.spending_half_tests),
+        fdr_q=p.fdr_q,
+    )
 
 
 def barrier_spec(settings: Settings) -> BarrierSpec:
@@ -48,3 +194,54 @@ def shadow_spec(settings: Settings) -> ShadowSpec:
         latency_bars=lab.entry_lag_bars,  # the labels' latency and stop slippage: the walk-forward's rules
         stop_slippage=stop_slippage(settings),
     )
+
+
+@dataclass(frozen=True)
+class EngineSpecs:
+    """Every core spec of one settings, built once (at load)."""
+
+    recipe: FeatureRecipe
+    registry: EngineRegistry
+    engines: tuple[str, ...]
+    barrier: BarrierSpec
+    stop_slippage: StopSlippage
+    shadow: ShadowSpec
+    promotion: PromotionSpec
+    model: ModelSpec
+    walk_forward: WalkForwardConfig
+    training: TrainingSpec
+    regime: RegimeSpec
+    signals: SignalSpec
+    bar_ms: int
+    vol_days: int
+
+
+_BUILDERS = (  # (settings field, what it builds): a failure names the field
+    ("features", recipe_for),
+    ("engines", engine_registry),
+    ("labels", barrier_spec),
+    ("labels", stop_slippage),
+    ("shadow", shadow_spec),
+    ("promotion", promotion_spec),
+    ("models", model_spec),
+    ("validation", walk_forward_config),
+    ("models / validation", training_spec),
+    ("regimes", regime_spec),
+    ("engines / gate / meta / costs", signal_spec),
+)
+
+
+def build_specs(settings: Settings) -> EngineSpecs:
+    """All specs of ``settings``; raises :class:`SpecError` naming the settings field whose spec does not build."""
+    built = []
+    for field_name, builder in _BUILDERS:
+        try:
+            built.append(builder(settings))
+        except (ValueError, TypeError, KeyError) as exc:
+            raise SpecError(f"settings {field_name}: {exc}") from exc
+    recipe, registry, barrier, stop, shadow, promotion, model, wf, training, regime, signals = built
+    return EngineSpecs(
+        recipe=recipe, registry=registry, engines=tuple(registry.names()), barrier=barrier, stop_slippage=stop,
+        shadow=shadow, promotion=promotion, model=model, walk_forward=wf, training=training, regime=regime,
+        signals=signals, bar_ms=settings.bar_minutes * 60_000, vol_days=label_vol_days(settings),
+    )  # fmt: skip

@@ -5,6 +5,7 @@ Assets are thin: read partition keys, call the pure core, return ``{key: frame |
 """
 
 import json
+from dataclasses import dataclass
 from datetime import date
 
 import polars as pl
@@ -23,27 +24,37 @@ from huracan_assets.defs.champion import build_champion_assets
 from huracan_assets.defs.derived import build_derived_assets
 from huracan_assets.defs.market_data import build_market_data_assets
 from huracan_assets.defs.models import build_model_assets
-from huracan_assets.defs.partitions import (
-    date_partitions,
-    day_of_symbol_day,
-    split_key,
-)
+from huracan_assets.defs.partitions import date_partitions, day_of_symbol_day
 from huracan_assets.defs.resources import ObjectStoreResource, RegistryResource, TelegramResource
 from huracan_assets.defs.signals import build_signal_assets
+from huracan_assets.names import (
+    CHAMPION_POINTER,
+    DAILY_EQUITY,
+    META_WEIGHTS,
+    SHADOW_TRADES,
+    SYMBOL_DAY_ASSETS,
+    WALK_FORWARD_REPORT,
+    split_key,
+)
 from huracan_assets.settings import Settings
+from huracan_assets.specs import build_specs
 from huracan_assets.storage.partitioned import PartitionWindow
 from huracan_assets.telegram.commands import status_reply
 
 
 def build_assets(settings: Settings) -> list:
+    specs = build_specs(settings)  # every core spec, at load: a bad parameter fails here, naming its field
     days = date_partitions(settings.partitions.start_date)
     single_run = BackfillPolicy.single_run()
 
     @asset(
         partitions_def=days,
         group_name="reports",
-        deps=[AssetDep(a, partition_mapping=day_of_symbol_day()) for a in SYMBOL_DAY_ASSETS],
-        ins={"universe": AssetIn()},
+        deps=[AssetDep(a, partition_mapping=day_of_symbol_day()) for a in SYMBOL_DAY_ASSETS if a not in SUMMARY_READS],
+        ins={
+            "universe": AssetIn(),
+            **{name: AssetIn(partition_mapping=day_of_symbol_day()) for name in SUMMARY_READS},
+        },
         backfill_policy=single_run,
     )
     def daily_summary(
@@ -52,9 +63,17 @@ def build_assets(settings: Settings) -> list:
         registry: RegistryResource,
         telegram: TelegramResource,
         universe: PartitionWindow,
+        shadow_trades: pl.DataFrame,
+        walk_forward_report: pl.DataFrame,
+        daily_equity: pl.DataFrame,
+        meta_weights: PartitionWindow,
+        champion_pointer: PartitionWindow,
     ) -> MaterializeResult:
-        """Per-day summary of every symbol's status across the graph; JSON in ``summaries/daily/``."""
+        """Per-day summary of every symbol's status across the graph; JSON in ``summaries/daily/``. It reads the
+        day's products through its inputs, and the keys' statuses from ``symbol_status``, the log the IO managers
+        keep of every key they stored."""
         store, reg = object_store.get_store(), registry.get_registry()
+        reads = _SummaryReads(shadow_trades, walk_forward_report, daily_equity, meta_weights, champion_pointer)
         last = {}
         for key in sorted(context.partition_keys):
             day, _ = split_key(key)
@@ -67,7 +86,7 @@ def build_assets(settings: Settings) -> list:
             )
             rejected = dict(zip(named["symbol"], named["reason"], strict=True)) if named is not None else {}
             summary = build_summary(day, settings.timeframe, rows, rejected)
-            summary.update(_trading_part(store, reg, settings.timeframe, day, rows))
+            summary.update(_trading_part(reads, reg, settings.timeframe, day))
             store.put(
                 f"summaries/daily/{day.isoformat()}.json", json.dumps(summary, indent=2).encode(), "application/json"
             )
@@ -92,29 +111,57 @@ def build_assets(settings: Settings) -> list:
         *build_market_data_assets(settings),
         *build_derived_assets(settings),
         *build_signal_assets(settings),
-        *build_model_assets(settings),
-        *build_champion_assets(settings),
+        *build_model_assets(settings, specs),
+        *build_champion_assets(settings, specs),
         daily_summary,
     ]
 
 
-def _trading_part(store, reg, timeframe: str, day: date, status_rows: list[dict]) -> dict:
+SUMMARY_READS = (SHADOW_TRADES, WALK_FORWARD_REPORT, DAILY_EQUITY, META_WEIGHTS, CHAMPION_POINTER)
+
+
+@dataclass(frozen=True)
+class _SummaryReads:
+    """The daily summary's inputs (every day of the run): registry tables as frames, parquet assets as windows."""
+
+    trades: pl.DataFrame
+    reports: pl.DataFrame
+    equity: pl.DataFrame
+    weights: PartitionWindow
+    pointers: PartitionWindow
+
+    @staticmethod
+    def _rows(frame: pl.DataFrame, column: str, day: date) -> list[dict]:
+        return frame.filter(pl.col(column) == day).to_dicts() if frame.height and column in frame.columns else []
+
+    def day(self, day: date) -> tuple[list[dict], list[dict], list[dict], list[dict], list[dict]]:
+        """(trades, promotions, walk-forward overall rows, engine weights, per-coin equity rows) of ``day``."""
+        reports = [r for r in self._rows(self.reports, "as_of", day) if r.get("window") == "wf_overall"]
+        engines, promotions = [], []
+        for window, rows in ((self.weights, engines), (self.pointers, promotions)):
+            for key in window:
+                d, symbol = split_key(key)
+                if d != day or window.status(key).status != "ok":
+                    continue
+                frame = window[key]
+                if window is self.weights:
+                    rows += frame.unique("engine").select("engine", "weight", "ema_net_bps").to_dicts()
+                elif frame.height and frame["promoted"][0]:
+                    rows.append({"symbol": symbol, "to_model_id": frame["champion_model_id"][0],
+                                 "reason": frame["reason"][0]})  # fmt: skip
+        equity = [e for e in self._rows(self.equity, "date", day) if e["symbol"] != "*"]
+        return self._rows(self.trades, "as_of", day), promotions, reports, engines, equity
+
+
+def _trading_part(reads: _SummaryReads, reg, timeframe: str, day: date) -> dict:
     """The forward ledgers' trades that closed on D (``shadow_trades``), promotions, walk-forward and engine weights
-    of D, and the portfolio ``daily_equity`` rows (equal-weight mean of the coins' ledger NAVs, per role)."""
-    trades = reg.select("shadow_trades", as_of=day, timeframe=timeframe)
-    promotions = reg.select("promotions", as_of=day, timeframe=timeframe)
-    reports = reg.select("model_metrics", as_of=day, timeframe=timeframe, window="wf_overall")
-    weights_ok = [r["symbol"] for r in status_rows if r["asset"] == "meta_weights" and r["status"] == "ok"]
-    window = PartitionWindow(store, "meta_weights", [f"{day.isoformat()}|{s}" for s in weights_ok])
-    engines = []
-    for key in window:
-        if window.status(key).status == "ok":
-            engines += window[key].unique("engine").select("engine", "weight", "ema_net_bps").to_dicts()
+    of D, and the portfolio ``daily_equity`` rows it writes (equal-weight mean of the coins' ledger NAVs, per
+    role)."""
+    trades, promotions, reports, engines, rows = reads.day(day)
     part = trading_summary(trades, promotions, reports, engines)
-    rows = reg.select("daily_equity", date=day, timeframe=timeframe)
     navs = {}
     for role in ("challenger", "champion"):
-        equity = [e for e in rows if e.get("role") == role and e["symbol"] != "*"]
+        equity = [e for e in rows if e.get("role") == role]
         nav = portfolio_nav(e["nav"] for e in equity)
         navs[role] = nav
         if nav is None:
@@ -141,22 +188,6 @@ def _trading_part(store, reg, timeframe: str, day: date, status_rows: list[dict]
     part["portfolio_nav"] = nav
     part["portfolio_navs"] = navs
     return part
-
-
-# assets of the symbol x day graph, in order; the per-symbol "done" state is the last one reached
-SYMBOL_DAY_ASSETS = (
-    "candles",
-    "spreads",
-    "features",
-    "labels",
-    "regimes",
-    "meta_weights",
-    "engine_signals",
-    "challenger_model",
-    "walk_forward_report",
-    "shadow_trades",
-    "champion_pointer",
-)
 
 
 def build_summary(day: date, timeframe: str, status_rows: list[dict], rejected: dict | None = None) -> dict:

@@ -30,21 +30,26 @@ from dagster import (
 
 from huracan_assets.core.market_data.candles import date_range
 from huracan_assets.core.market_data.universe import parse_selector
-from huracan_assets.defs.assets import SYMBOL_DAY_ASSETS
-from huracan_assets.defs.partitions import RANGE_END_TAG, RANGE_START_TAG, SYMBOLS, range_tags, split_key
+from huracan_assets.defs.partitions import SYMBOLS, range_tags
 from huracan_assets.defs.resources import ObjectStoreResource
+from huracan_assets.names import (
+    DATA_ASSETS,
+    DATE_TAG,
+    DRIVER_TAG,
+    LANE_TAG,
+    PARTITION_TAG,
+    PRELUDE_ASSETS,
+    RANGE_END_TAG,
+    RANGE_START_TAG,
+    SUMMARY_ASSETS,
+    SYMBOL_DAY_ASSETS,
+    split_key,
+)
 from huracan_assets.storage.object_store import ObjectNotFound
 from huracan_assets.telegram.control import SELECTOR_KEY, parse_selector_bytes
 
-PRELUDE_ASSETS = ("universe", "reference_candles")
 SYMBOL_DAY_JOB_ASSETS = SYMBOL_DAY_ASSETS  # the whole symbol x day graph, in order
-# the data part of the graph, without training: history backfills that only feed the windows use it
-SYMBOL_DAY_DATA_ASSETS = SYMBOL_DAY_JOB_ASSETS[: SYMBOL_DAY_JOB_ASSETS.index("engine_signals") + 1]
-SUMMARY_ASSETS = ("daily_summary",)
-LANE_TAG = "huracan/lane"
-DATE_TAG = "huracan/date"
-DRIVER_TAG = "huracan/driver"
-PARTITION_TAG = "dagster/partition"
+SYMBOL_DAY_DATA_ASSETS = DATA_ASSETS  # without training: history backfills that only feed the windows use it
 
 
 def build_jobs():

@@ -5,7 +5,6 @@ only D's rows. ``labels`` follows its own partition convention: ``labels[D]`` ho
 start on D-1, which are fully resolved by the end of D.
 """
 
-import math
 import random
 from datetime import date, timedelta
 
@@ -15,64 +14,28 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     AssetIn,
-    BackfillPolicy,
     MetadataValue,
-    asset,
 )
 
 from huracan_assets.core.features.canary import lookahead_violations
-from huracan_assets.core.features.recipe import FeatureRecipe, default_recipe, features_for_window
+from huracan_assets.core.features.recipe import FeatureRecipe, features_for_window
 from huracan_assets.core.labels.triple_barrier import triple_barrier
 from huracan_assets.core.market_data.candles import bars_per_day, day_bounds_ms
-from huracan_assets.core.regime.classifier import RegimeRules, RegimeSpec, regimes_for_window
-from huracan_assets.defs.market_data import SYMBOL_DAY_TAG
-from huracan_assets.defs.partitions import symbol_day_partitions, window_mapping
+from huracan_assets.core.regime.classifier import regimes_for_window
+from huracan_assets.defs.partitions import symbol_day_asset, window_mapping
 from huracan_assets.defs.per_symbol import check_result, outputs_with_check, run_keys
 from huracan_assets.defs.resources import ObjectStoreResource
+from huracan_assets.names import join_key, split_key
 from huracan_assets.settings import Settings
-from huracan_assets.specs import barrier_spec
+from huracan_assets.specs import (
+    barrier_spec,
+    feature_warmup_days,
+    label_vol_days,
+    recipe_for,
+    regime_days,
+    regime_spec,
+)
 from huracan_assets.storage.partitioned import PartitionWindow, SymbolOutcome
-
-REFERENCE_SYMBOL = "BTCUSDT"
-
-
-def recipe_for(settings: Settings) -> FeatureRecipe:
-    return default_recipe()
-
-
-def days_for_bars(bars: int, bar_minutes: int) -> int:
-    return math.ceil(bars / bars_per_day(bar_minutes))
-
-
-def feature_warmup_days(settings: Settings) -> int:
-    return max(settings.windows.warmup_days, days_for_bars(recipe_for(settings).warmup_bars, settings.bar_minutes))
-
-
-def label_vol_days(settings: Settings) -> int:
-    return days_for_bars(settings.labels.vol_window + 1, settings.bar_minutes)
-
-
-def regime_rules(settings: Settings) -> RegimeRules:
-    """The rules for the configured bar size, with the thin-book thresholds of ``candles:`` applied per bar over
-    the trailing day (the candles' ``thin_book`` flag describes a whole day and is never a per-bar input)."""
-    c = settings.candles
-    return RegimeRules.for_bar_minutes(
-        settings.bar_minutes,
-        thin_min_quote_volume=c.min_day_quote_volume,
-        thin_max_zero_volume_share=c.max_zero_volume_share,
-        thin_max_spread_bps=c.max_spread_bps,
-    )
-
-
-def regime_spec(settings: Settings) -> RegimeSpec:
-    r = settings.regimes
-    return RegimeSpec(r.method, regime_rules(settings), r.hmm_states, r.hmm_seed)
-
-
-def regime_days(settings: Settings) -> int:
-    rules = regime_rules(settings)
-    needed = days_for_bars(rules.warmup_bars, settings.bar_minutes)
-    return max(needed, settings.regimes.hmm_fit_days) if settings.regimes.method == "hmm" else needed
 
 
 def history_days_needed(settings: Settings) -> int:
@@ -87,7 +50,7 @@ def window_frame(
 
     ``None`` when D itself is not usable (the caller reports why).
     """
-    today = f"{day.isoformat()}|{symbol}"
+    today = join_key(day, symbol)
     if candles.status(today).status != "ok":
         return None, []
     wanted = [day - timedelta(days=i) for i in range(days_before, 0, -1)]
@@ -95,7 +58,7 @@ def window_frame(
 
 
 def _not_usable(candles: PartitionWindow, day: date, symbol: str) -> SymbolOutcome:
-    st = candles.status(f"{day.isoformat()}|{symbol}")
+    st = candles.status(join_key(day, symbol))
     return SymbolOutcome.skipped(f"candles {st.status}: {st.reason}")
 
 
@@ -103,11 +66,22 @@ def build_derived_assets(settings: Settings) -> list:
     return [_features_asset(settings), _labels_asset(settings), _regimes_asset(settings)]
 
 
-def _reference_for(store, days: list[date]) -> pl.DataFrame | None:
-    """The reference coin's closes for the given days, from ``reference_candles`` (missing days skipped)."""
+def reference_closes(store, symbol: str, days: list[date]) -> dict[date, pl.DataFrame]:
+    """The reference coin's closes (``ts``, ``close``) by day, from ``reference_candles`` (the day-only asset every
+    reader declares as a dependency; missing days and days without the coin are left out)."""
     window = PartitionWindow(store, "reference_candles", [d.isoformat() for d in days])
-    frames = [window[k].filter(pl.col("symbol") == REFERENCE_SYMBOL) for k in window if window.status(k).status == "ok"]
-    frames = [f.select("ts", "close") for f in frames if f.height]
+    out = {}
+    for key in window:
+        if window.status(key).status == "ok":
+            frame = window[key].filter(pl.col("symbol") == symbol)
+            if frame.height:
+                out[split_key(key)[0]] = frame.select("ts", "close")
+    return out
+
+
+def _reference_for(store, symbol: str, days: list[date]) -> pl.DataFrame | None:
+    """The reference coin's closes over ``days`` as one frame (None when no day has them)."""
+    frames = list(reference_closes(store, symbol, days).values())
     return pl.concat(frames).sort("ts") if frames else None
 
 
@@ -116,11 +90,9 @@ def _features_asset(settings: Settings):
     warmup = feature_warmup_days(settings)
     fcfg = settings.features
 
-    @asset(
-        partitions_def=symbol_day_partitions(settings.partitions.start_date),
+    @symbol_day_asset(
+        settings.partitions.start_date,
         group_name="features",
-        io_manager_key="parquet_io_manager",
-        backfill_policy=BackfillPolicy.single_run(),
         ins={"candles": AssetIn(partition_mapping=window_mapping(warmup))},
         deps=["reference_candles"],
         check_specs=[
@@ -128,7 +100,6 @@ def _features_asset(settings: Settings):
             AssetCheckSpec("feature_recipe_hash_matches", asset="features"),
             AssetCheckSpec("features_have_no_lookahead", asset="features"),
         ],
-        op_tags=SYMBOL_DAY_TAG,
         metadata={"recipe_hash": recipe.hash, "features": len(recipe.names)},
     )
     def features(context: AssetExecutionContext, candles: PartitionWindow, object_store: ObjectStoreResource):
@@ -146,10 +117,11 @@ def _features_asset(settings: Settings):
             if missing:
                 return SymbolOutcome.skipped(f"insufficient history: {warmup - len(missing)}/{warmup} warm-up days")
             if day not in references:
-                references[day] = _reference_for(store, [day - timedelta(days=i) for i in range(warmup, -1, -1)])
+                days = [day - timedelta(days=i) for i in range(warmup, -1, -1)]
+                references[day] = _reference_for(store, settings.universe.reference_symbol, days)
             start, end = day_bounds_ms(day)
             if len(samples) < fcfg.canary_samples and rng.random() < 0.5:
-                samples.append((f"{day}|{symbol}", frame, start, end, references[day]))
+                samples.append((join_key(day, symbol), frame, start, end, references[day]))
             return features_for_window(frame, recipe, start, end, reference=references[day])
 
         results = run_keys(context, one)
@@ -185,17 +157,14 @@ def _labels_asset(settings: Settings):
     spec = barrier_spec(settings)
     vol_days = label_vol_days(settings)
 
-    @asset(
-        partitions_def=symbol_day_partitions(settings.partitions.start_date),
+    @symbol_day_asset(
+        settings.partitions.start_date,
         group_name="labels",
-        io_manager_key="parquet_io_manager",
-        backfill_policy=BackfillPolicy.single_run(),
         ins={"candles": AssetIn(partition_mapping=window_mapping(vol_days + 1))},
         check_specs=[
             AssetCheckSpec("labels_all_symbols_ok", asset="labels"),
             AssetCheckSpec("labels_are_balanced_and_covered", asset="labels"),
         ],
-        op_tags=SYMBOL_DAY_TAG,
     )
     def labels(context: AssetExecutionContext, candles: PartitionWindow):
         """Triple-barrier labels of the events that START ON D-1 (not D!), whose horizon (at most one day)
@@ -205,7 +174,7 @@ def _labels_asset(settings: Settings):
 
         def one(day: date, symbol: str):
             prev = day - timedelta(days=1)
-            if candles.status(f"{prev.isoformat()}|{symbol}").status != "ok":
+            if candles.status(join_key(prev, symbol)).status != "ok":
                 return _not_usable(candles, prev, symbol)
             frame, _missing = window_frame(candles, day, symbol, vol_days + 1)
             if frame is None:
@@ -248,17 +217,14 @@ def _regimes_asset(settings: Settings):
     spec = regime_spec(settings)
     days_back = regime_days(settings)
 
-    @asset(
-        partitions_def=symbol_day_partitions(settings.partitions.start_date),
+    @symbol_day_asset(
+        settings.partitions.start_date,
         group_name="features",
-        io_manager_key="parquet_io_manager",
-        backfill_policy=BackfillPolicy.single_run(),
         ins={"candles": AssetIn(partition_mapping=window_mapping(days_back))},
         check_specs=[
             AssetCheckSpec("regimes_all_symbols_ok", asset="regimes"),
             AssetCheckSpec("regimes_are_not_degenerate", asset="regimes"),
         ],
-        op_tags=SYMBOL_DAY_TAG,
     )
     def regimes(context: AssetExecutionContext, candles: PartitionWindow):
         """TREND / RANGE / PANIC / ILLIQUID per bar of D, causal only (trailing windows; the HMM option is

@@ -12,6 +12,7 @@ import polars as pl
 from dagster import ConfigurableIOManager, InputContext, OutputContext, ResourceDependency
 
 from huracan_assets.defs.resources import ObjectStoreResource, RegistryResource
+from huracan_assets.names import split_key
 from huracan_assets.storage.partitioned import (
     PartitionWindow,
     SymbolOutcome,
@@ -19,7 +20,6 @@ from huracan_assets.storage.partitioned import (
     clear_outcome,
     data_key,
     put_frame,
-    split,
     write_outcome,
 )
 
@@ -65,8 +65,8 @@ class PartitionedParquetIOManager(ConfigurableIOManager):
             if not isinstance(values[key], pl.DataFrame | SymbolOutcome):
                 raise TypeError(f"{asset} {key}: expected a polars DataFrame, got {type(values[key]).__name__}")
             outcome = as_outcome(values[key])
-            day, symbol = split(key)
-            status_at = (symbol or "*", date.fromisoformat(day))
+            day, symbol = split_key(key)
+            status_at = (symbol or "*", day)
             if outcome.frame is not None:
                 digests[key], changed = put_frame(store, asset, key, outcome.frame)
                 counts["written" if changed else "unchanged"] += 1
@@ -130,21 +130,21 @@ class RegistryTableIOManager(ConfigurableIOManager):
         details: dict[tuple[str, date], dict] = {}
         for key, frame in sorted(values.items()):
             if isinstance(frame, SymbolOutcome):
-                day, symbol = split(key)
-                at = (symbol or "*", date.fromisoformat(day))
+                day, symbol = split_key(key)
+                at = (symbol or "*", day)
                 statuses[at] = (frame.status, frame.reason)
                 if frame.detail is not None:
                     details[at] = frame.detail
                 frame = frame.frame if frame.status == "ok" else None  # a failed key keeps its old rows
             elif frame is not None:
-                day, symbol = split(key)
-                statuses[(symbol or "*", date.fromisoformat(day))] = ("ok", None)
+                day, symbol = split_key(key)
+                statuses[(symbol or "*", day)] = ("ok", None)
             if frame is None:
                 continue
             if not isinstance(frame, pl.DataFrame):
                 raise TypeError(f"{table} {key}: expected a polars DataFrame, got {type(frame).__name__}")
-            day, symbol = split(key)
-            part = {"symbol": symbol, "timeframe": self.timeframe, date_col: date.fromisoformat(day)}
+            day, symbol = split_key(key)
+            part = {"symbol": symbol, "timeframe": self.timeframe, date_col: day}
             partitions.append(part)
             rows.extend({**row, **part} for row in frame.to_dicts())
         registry = self.registry.get_registry()
@@ -157,8 +157,8 @@ class RegistryTableIOManager(ConfigurableIOManager):
         table, date_col = self._table(context.upstream_output) if context.upstream_output else ("", "as_of")
         keys = [str(k) for k in context.asset_partition_keys] if context.has_asset_partitions else []
         registry = self.registry.get_registry()
-        days = sorted({date.fromisoformat(split(k)[0]) for k in keys})
-        symbols = sorted({s for s in (split(k)[1] for k in keys) if s})
+        days = sorted({split_key(k)[0] for k in keys})
+        symbols = sorted({s for s in (split_key(k)[1] for k in keys) if s})
         where: dict[str, object] = {"timeframe": self.timeframe, date_col: days}
         if symbols:
             where["symbol"] = symbols

@@ -21,16 +21,21 @@ from huracan_assets.core.market_data.candles import DAY_MS, TIMEFRAME_MINUTES, b
 from huracan_assets.core.market_data.cleaning import CleaningPolicy, clean_candles
 from huracan_assets.core.market_data.ingest import QualityThresholds, assess, first_missing_ts, merge_bars
 from huracan_assets.core.market_data.universe import UniverseRules, parse_selector, rank_universe, selector_as_of
-from huracan_assets.defs.partitions import SYMBOLS, date_partitions, day_of_symbol_day, split_key, symbol_day_partitions
+from huracan_assets.defs.partitions import (
+    SYMBOLS,
+    date_partitions,
+    day_of_symbol_day,
+    symbol_day_asset,
+)
 from huracan_assets.defs.per_symbol import check_result, outputs_with_check, run_keys
 from huracan_assets.defs.resources import ExchangeResource, ObjectStoreResource
 from huracan_assets.exchange.files import ExchangeError
+from huracan_assets.names import join_key, split_key
 from huracan_assets.settings import Settings
 from huracan_assets.storage.object_store import ObjectNotFound
 from huracan_assets.storage.partitioned import PartitionWindow, SymbolOutcome, bytes_to_frame, data_key
 from huracan_assets.telegram.control import read_selector_document, selector_versions
 
-SYMBOL_DAY_TAG = {"huracan/lane": "symbol_day"}
 CANDLE_CHECKS = (
     "candles_all_symbols_ok",
     "candles_schema_valid",
@@ -183,8 +188,6 @@ def _reference_candles_asset(settings: Settings):
 
 
 def _candles_asset(settings: Settings):
-    symbol_days = symbol_day_partitions(settings.partitions.start_date)
-    single_run = BackfillPolicy.single_run()
     policy, q = _policy(settings), settings.candles
     thresholds = QualityThresholds(
         min_completeness=q.min_completeness,
@@ -195,14 +198,11 @@ def _candles_asset(settings: Settings):
         min_day_quote_volume=q.min_day_quote_volume,
     )
 
-    @asset(
-        partitions_def=symbol_days,
+    @symbol_day_asset(
+        settings.partitions.start_date,
         group_name="market_data",
-        io_manager_key="parquet_io_manager",
-        backfill_policy=single_run,
         ins={"universe": AssetIn(partition_mapping=day_of_symbol_day())},
         check_specs=[AssetCheckSpec(name, asset="candles") for name in CANDLE_CHECKS],
-        op_tags=SYMBOL_DAY_TAG,
     )
     def candles(
         context: AssetExecutionContext,
@@ -227,7 +227,7 @@ def _candles_asset(settings: Settings):
                 return SymbolOutcome.skipped(f"not in the universe of {day}")
             outcome = ingest_day(client, store, day, symbol, now, policy, thresholds)
             if outcome.detail is not None:
-                details[f"{day.isoformat()}|{symbol}"] = outcome.detail
+                details[join_key(day, symbol)] = outcome.detail
             return outcome
 
         results = run_keys(context, one)
@@ -238,24 +238,20 @@ def _candles_asset(settings: Settings):
 
 
 def _spreads_asset(settings: Settings):
-    symbol_days = symbol_day_partitions(settings.partitions.start_date)
     c, q = settings.costs, settings.candles
     fine_minutes = TIMEFRAME_MINUTES[c.spread_timeframe]
     fetch_fine = fine_minutes < settings.bar_minutes  # finer than the training bars: ask the exchange for them
     fine_policy = replace(_policy(settings), bar_minutes=fine_minutes)
     min_fine_bars = q.min_completeness * bars_per_day(fine_minutes)
 
-    @asset(
-        partitions_def=symbol_days,
+    @symbol_day_asset(
+        settings.partitions.start_date,
         group_name="market_data",
-        io_manager_key="parquet_io_manager",
-        backfill_policy=BackfillPolicy.single_run(),
         ins={"candles": AssetIn()},
         check_specs=[
             AssetCheckSpec("spreads_all_symbols_ok", asset="spreads"),
             AssetCheckSpec("spreads_from_finest_bars", asset="spreads"),
         ],
-        op_tags=SYMBOL_DAY_TAG,
         metadata={"estimator": c.spread_estimator, "spread_timeframe": c.spread_timeframe},
     )
     def spreads(context: AssetExecutionContext, exchange: ExchangeResource, candles: PartitionWindow):
@@ -276,7 +272,7 @@ def _spreads_asset(settings: Settings):
         coarse_keys: dict[str, str] = {}
 
         def one(day: date, symbol: str):
-            key = f"{day.isoformat()}|{symbol}"
+            key = join_key(day, symbol)
             status = candles.status(key)
             if status.status != "ok":
                 return SymbolOutcome.skipped(f"candles {status.status}: {status.reason}")
@@ -320,7 +316,7 @@ def ingest_day(
     """Fetch what is missing of (symbol, day), merge over what is stored, clean and assess it."""
     start, end = day_bounds_ms(day)
     try:
-        existing = bytes_to_frame(store.get(data_key("candles", f"{day.isoformat()}|{symbol}")))
+        existing = bytes_to_frame(store.get(data_key("candles", join_key(day, symbol))))
     except ObjectNotFound:
         existing = None
     since = first_missing_ts(existing, start, end, policy.bar_ms)

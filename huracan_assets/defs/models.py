@@ -7,12 +7,10 @@ under ``challengers/SYMBOL/`` and registered as soon as that coin is done. A coi
 marked failed for the day; the others carry on.
 """
 
-import json
 import random
 import time
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
-import numpy as np
 import polars as pl
 from dagster import (
     AssetCheckResult,
@@ -21,39 +19,33 @@ from dagster import (
     AssetExecutionContext,
     AssetIn,
     AssetOut,
-    BackfillPolicy,
     MetadataValue,
     Output,
-    multi_asset,
 )
 
-from huracan_assets.core.features.recipe import FeatureRecipe
-from huracan_assets.core.market_data.candles import date_range
-from huracan_assets.core.models.base import ModelSpec, TrainSet, fit, library_versions
+from huracan_assets.core.market_data.candles import DAY_MS, date_range
 from huracan_assets.core.models.bundle import ModelBundle, make_bundle
-from huracan_assets.core.reporting.charts import bar_chart, markdown_image, png
-from huracan_assets.core.training.dataset import (
-    Windows,
-    fill_missing_costs,
-    matrix,
-    signal_feature_names,
-    trade_costs,
-    training_frame,
+from huracan_assets.core.reporting.folds import fold_chart
+from huracan_assets.core.training.challenger import (
+    Skipped,
+    TrainingSpec,
+    bundle_config,
+    canary_reason,
+    refit_challenger,
+    report_rows,
+    train_challenger,
+    training_set,
 )
-from huracan_assets.core.validation.splits import WalkForwardSpec
-from huracan_assets.core.validation.walk_forward import WalkForwardConfig, canaries, walk_forward
-from huracan_assets.defs.derived import recipe_for
-from huracan_assets.defs.market_data import SYMBOL_DAY_TAG
-from huracan_assets.defs.partitions import symbol_day_partitions, window_mapping
+from huracan_assets.core.training.dataset import Windows
+from huracan_assets.defs.partitions import symbol_day_multi_asset, window_mapping
 from huracan_assets.defs.per_symbol import check_result, run_keys, summarize
 from huracan_assets.defs.replay import candle_days_needed, coin_replay, compare_frames, spread_days_needed
 from huracan_assets.defs.resources import ObjectStoreResource, RegistryResource
-from huracan_assets.defs.signals import engine_registry
+from huracan_assets.names import ACCELERATOR_TAG, SYMBOL_DAY_TAG, join_key, split_key
 from huracan_assets.settings import Settings
-from huracan_assets.specs import barrier_spec, stop_slippage
+from huracan_assets.specs import EngineSpecs
 from huracan_assets.storage.partitioned import PartitionWindow, SymbolOutcome
 
-DAY_MS = 86_400_000
 GPU_K8S_TAG = {"dagster-k8s/config": {"container_config": {"resources": {"limits": {"nvidia.com/gpu": "1"}}}}}
 
 
@@ -61,124 +53,28 @@ def training_tags(settings: Settings) -> dict:
     """Tags of the training step: the lane, the accelerator it can use, and (when configured) the Kubernetes
     run launcher's GPU request."""
     accelerator = "gpu" if settings.models.kind == "torch_mlp" else "cpu"
-    tags: dict = {**SYMBOL_DAY_TAG, "huracan/accelerator": accelerator}
+    tags: dict = {**SYMBOL_DAY_TAG, ACCELERATOR_TAG: accelerator}
     if settings.models.gpu_request:
         tags.update(GPU_K8S_TAG)
     return tags
 
 
-def model_spec(settings: Settings) -> ModelSpec:
-    m = settings.models
-    return ModelSpec(m.kind, dict(m.params), m.seed, settings.execution.thread_budget)
-
-
-def walk_forward_config(settings: Settings) -> WalkForwardConfig:
-    v = settings.validation
-    embargo_ms = settings.windows.embargo_days * 86_400_000
-    bars = max(1, v.shuffle_block_hours * 60 // settings.bar_minutes)
-    return WalkForwardConfig(
-        splits=WalkForwardSpec(v.n_folds, v.scheme, v.min_train_fraction, embargo_ms),
-        threshold=v.threshold,
-        dsr_trials=v.dsr_trials,
-        shuffle_block=bars,
-        canary_sigmas=v.canary_sigmas,
-        leak_min_auc=v.leak_min_auc,
-        seed=settings.models.seed,
-    )
-
-
-class TrainingTimeout(TimeoutError):
-    pass
-
-
-def _fit_predict(spec: ModelSpec, names: tuple[str, ...], deadline: float):
-    def run(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray) -> np.ndarray:
-        if time.monotonic() > deadline:
-            raise TrainingTimeout("training exceeded models.timeout_seconds")
-        cols = names + tuple(f"canary_extra_{i}" for i in range(x_train.shape[1] - len(names)))  # the leak control
-        model = fit(TrainSet(x_train, y_train.astype(np.int8), cols), spec)
-        return model.predict_proba(x_test)
-
-    return run
-
-
-def _fill_costs(frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
-    """Rows without a cost estimate (no engine_signals on their bars nor at t0) take the window's median costs."""
-    return fill_missing_costs(frame)
-
-
-def _report_rows(model_id: str, sha: str, wf: dict, passed: bool) -> pl.DataFrame:
-    rows = []
-    for name, m in [*((f"wf_fold_{f['fold']}", f) for f in wf["folds"]), ("wf_overall", wf["overall"])]:
-        rows.append(
-            {
-                "model_id": model_id,
-                "window": name,
-                "auc": m.get("auc"),
-                "log_loss": m.get("log_loss"),
-                "hit_rate": m.get("hit_rate"),
-                "net_bps": m.get("net_bps_per_trade"),
-                "cost_bps": m.get("cost_bps_per_trade"),
-                "sharpe": m.get("sharpe"),
-                "psr": m.get("psr"),
-                "dsr": m.get("dsr"),
-                "drawdown": m.get("max_drawdown"),
-                "turnover": m.get("turnover_per_day"),
-                "n_trades": m.get("n_trades"),
-                "n_test": m.get("n_test", m.get("n_oos")),
-                "canaries_passed": passed,
-                "promoted": False,
-                "sha256": sha,
-                "detail": m,
-            }
-        )
-    return pl.DataFrame(rows, infer_schema_length=None)
-
-
-def _day(ms) -> str:
-    return "" if ms is None else (date(1970, 1, 1) + timedelta(milliseconds=int(ms))).isoformat()
-
-
-def fold_chart(wf: dict) -> str:
-    """The walk-forward folds as a markdown chart: each fold's test span, AUC and net bps as bars."""
-    lines = ["| fold | test span | rows train/test | AUC | net bps/trade | trades |", "|---|---|---|---|---|---:|"]
-    for f in [*wf["folds"], {**wf["overall"], "fold": "all"}]:
-        auc, net = f.get("auc"), f.get("net_bps_per_trade")
-        auc_bar = "█" * round(max(0.0, (auc or 0.5) - 0.4) * 50) if auc is not None else ""
-        net_bar = ("▮" if (net or 0) >= 0 else "▯") * min(20, int(abs(net or 0) // 5))
-        span = f"{_day(f.get('test_start_ms'))} → {_day(f.get('test_end_ms'))}" if f["fold"] != "all" else "all folds"
-        lines.append(
-            f"| {f['fold']} | {span} | {f.get('n_train', '')}/{f.get('n_test', f.get('n_oos', ''))} | "
-            f"{'' if auc is None else f'{auc:.3f}'} {auc_bar} | {'' if net is None else f'{net:+.1f}'} {net_bar} | "
-            f"{f.get('n_trades', '')} |"
-        )
-    nets = [f.get("net_bps_per_trade") for f in wf["folds"]]
-    if any(n is not None for n in nets):
-        image = png(bar_chart([np.nan if n is None else float(n) for n in nets]))
-        lines += ["", "net bps per trade by fold, out of sample (green: >= 0, red: < 0)", "",
-                  markdown_image(image, "walk-forward folds")]  # fmt: skip
-    return "\n".join(lines)
-
-
-def build_model_assets(settings: Settings) -> list:
-    return [_challenger_asset(settings)]
+def build_model_assets(settings: Settings, specs: EngineSpecs) -> list:
+    return [_challenger_asset(settings, specs)]
 
 
 NO_REFIT = {"refit_model_id": None, "refit_path": None, "refit_sha256": None, "refit_note": None}
 
 
 class _Training:
-    """One run of the challenger op: the settings it trains with, and what it has produced so far."""
+    """The I/O of one run of the challenger op: the stored windows it reads, the truncation canary's rebuilds,
+    the bundles it writes and registers. The training itself is ``core/training/challenger.py``."""
 
-    def __init__(self, settings: Settings, store, reg, inputs: dict[str, PartitionWindow]):
+    def __init__(self, settings: Settings, specs: EngineSpecs, store, reg, inputs: dict[str, PartitionWindow]):
         self.settings, self.store, self.reg, self.inputs = settings, store, reg, inputs
-        self.w, self.mcfg = settings.windows, settings.models
+        self.spec: TrainingSpec = specs.training
+        self.w = settings.windows
         self.span = self.w.shadow_days + self.w.training_days
-        self.recipe: FeatureRecipe = recipe_for(settings)
-        self.engines = list(engine_registry(settings).names())
-        self.names = tuple(self.recipe.names) + tuple(signal_feature_names(self.engines))
-        self.bar_ms = settings.bar_minutes * 60_000
-        self.spec, self.wf_config = model_spec(settings), walk_forward_config(settings)
         self.reports: dict[str, object] = {}
         self.canary_failures: dict[str, str] = {}
         self.charts: list[tuple[str, str]] = []
@@ -202,8 +98,8 @@ class _Training:
         stored = self.stored(day, symbol)
         if stored is None:
             return {"passed": None, "reason": "no stored features or labels in the training window"}
-        frame = self.frame(stored, win)
-        if frame.height < self.mcfg.min_train_rows:
+        frame = training_set(*stored, win, self.spec)
+        if frame.height < self.spec.min_train_rows:
             return {"passed": None, "reason": f"short history: {frame.height} events"}
         inputs = self.inputs
         replay = coin_replay(
@@ -211,14 +107,10 @@ class _Training:
         )
         first = win.training_start_ms // DAY_MS
         days = [date(1970, 1, 1) + timedelta(days=i) for i in range(first, win.training_end_ms // DAY_MS)]
-        rebuilt_inputs = (
-            replay.frames("features", days),
-            replay.frames("signals", days),
-            replay.frames("labels", days[1:]),
-        )
-        if rebuilt_inputs[0] is None or rebuilt_inputs[2] is None:
+        rebuilt = (replay.frames("features", days), replay.frames("signals", days), replay.frames("labels", days[1:]))
+        if rebuilt[0] is None or rebuilt[2] is None:
             return {"passed": None, "reason": "the stored candles of the window rebuild no features or labels"}
-        return compare_frames(frame, self.frame(rebuilt_inputs, win))
+        return compare_frames(frame, training_set(*rebuilt, win, self.spec))
 
     def check_truncation(self, context, keys: list[str]) -> None:
         """Per date, the truncation canary on a seeded sample of the date's coins (``validation.truncation_canary_
@@ -229,7 +121,7 @@ class _Training:
             sample = day_keys if n == 0 or n >= len(day_keys) else sorted(random.Random(day).sample(day_keys, n))
             results = {}
             for key in sample:
-                d, symbol = date.fromisoformat(key.split("|")[0]), key.split("|")[1]
+                d, symbol = split_key(key)
                 try:
                     results[key] = self.truncation_one(d, symbol)
                 except Exception as exc:  # a canary that cannot run says so; nobody is promoted on it
@@ -237,100 +129,39 @@ class _Training:
                 context.log.info(f"truncation canary {key}: {results[key]}")
             self.truncation[day] = results
 
-    def with_truncation(self, can: dict, day: date, symbol: str) -> dict:
-        """``can`` with the date's truncation canary. A failure on any sampled coin fails every coin of the date (a
-        leak in the pipeline is rarely one coin's); a sampled coin is judged on its own rebuild, and one whose
-        rebuild could not run is not promotable; a coin outside the sample takes the sample's result, and
-        without any rebuild that ran, nobody is promotable."""
-        samples = self.truncation.get(day.isoformat(), {})
-        key = f"{day.isoformat()}|{symbol}"
-        failed = {k: r for k, r in samples.items() if r["passed"] is False}
-        ran = [k for k, r in samples.items() if r["passed"] is True]
-        sampled = sorted(samples)
-        if failed:
-            first = next(iter(failed))
-            trunc = {"passed": False, "reason": f"failed on {first}: {failed[first].get('reason')}"}
-            trunc = {**(samples[key] if key in failed else {}), **trunc, "sampled": sampled}
-        elif key in samples:
-            own = samples[key]
-            trunc = {**own, "sampled": sampled}
-            if own["passed"] is None:
-                trunc["reason"] = f"could not run: {own.get('reason')}; not promotable"
-        elif ran:
-            trunc = {"passed": True, "reason": f"not sampled; passed on the date's sample {ran}", "sampled": sampled}
-        else:
-            why = "; ".join(f"{k}: {r.get('reason')}" for k, r in samples.items()) or "no coin sampled"
-            trunc = {"passed": None, "reason": f"could not run ({why}); not promotable", "sampled": sampled}
-        others = [c["passed"] for name, c in can.items() if isinstance(c, dict) and name != "truncation"]
-        return {
-            **can,
-            "truncation": trunc,
-            "passed": bool(trunc["passed"] is True and all(o is not False for o in others)),
-        }
-
-    def frame(self, data: tuple, win: Windows) -> pl.DataFrame:
-        feats, sigs, labs = data
-        return training_frame(
-            feats, sigs, labs, win.training_start_ms, win.training_end_ms, self.bar_ms, self.recipe.names,
-            self.engines, horizon_ms=barrier_spec(self.settings).horizon_ms(self.bar_ms),
-        )  # fmt: skip
-
+    # ------------------------------------------------------------------------------------------- training
     def one(self, day: date, symbol: str):
         """Train, validate and bundle one coin of day D (and its refit when configured)."""
-        mcfg, names = self.mcfg, self.names
-        win = self.windows(day)
         stored = self.stored(day, symbol)
         if stored is None:
             return SymbolOutcome.skipped("short history: no features or labels in the training window")
-        feats, sigs, labs = stored
-        frame = self.frame(stored, win)
-        if frame.height < mcfg.min_train_rows:
-            return SymbolOutcome.skipped(f"short history: {frame.height} events < {mcfg.min_train_rows}")
-        frame, no_cost = _fill_costs(frame)
-        x = matrix(frame, names)
-
-        cols = [frame[c].to_numpy() for c in ("y", "t0", "t1", "ret_bps", "ret_short_bps", "t1_short")]
-        y, t0, t1, ret = cols[0].astype(np.int8), *[c for c in cols[1:4]]
-        cost = trade_costs(frame, stop_slippage(self.settings))  # each side's own round trip, by part
-        short = {"ret_short_bps": cols[4], "t1_short": cols[5]}  # each side scored on its own outcome
-        deadline = time.monotonic() + mcfg.timeout_seconds
-        run = _fit_predict(self.spec, names, deadline)
-        wf = walk_forward(x, y, t0, t1, ret, cost, run, self.wf_config, **short).to_dict()
-        can = self.with_truncation(canaries(x, y, t0, t1, ret, cost, run, self.wf_config, **short), day, symbol)
-        metrics = {
-            "validated_model": {
-                "this_bundle": True,
-                "what": "the walk-forward folds and canaries validate this spec and seed on the training window; "
-                "model.bin is the final fit on the whole window with the same spec and seed",
-            },
-            "walk_forward": wf,
-            "canaries": can,
-            "promotable": bool(can["passed"]),
-            "rows": frame.height,
-            "rows_without_cost_estimate": no_cost,
-        }
-        final = fit(TrainSet(x, y, names), self.spec)
-        bundle, model_id = self.publish(day, symbol, final, win.to_dict(), metrics, "challengers", None)
+        key = join_key(day, symbol)
+        deadline = time.monotonic() + self.spec.timeout_seconds
+        samples = self.truncation.get(day.isoformat(), {})
+        result = train_challenger(*stored, self.windows(day), self.spec, samples, key, deadline)
+        if isinstance(result, Skipped):
+            return SymbolOutcome.skipped(result.reason)
+        bundle, model_id = self.publish(day, symbol, result.model, result.windows, result.metrics, "challengers", None)
         refit = NO_REFIT
-        if mcfg.publish_refit:
-            refit = self.try_refit(day, symbol, (feats, sigs, labs), (bundle, model_id, metrics), deadline)
-        key = f"{day.isoformat()}|{symbol}"
-        if not can["passed"]:
-            self.canary_failures[key] = _canary_reason(can)
-        self.reports[key] = _report_rows(model_id, bundle.content_hash, wf, bool(can["passed"]))
-        if not self.charts or symbol == "BTCUSDT":
+        if self.settings.models.publish_refit:
+            refit = self.try_refit(day, symbol, stored, (bundle, model_id, result.metrics), deadline)
+        can, wf = result.canaries, result.walk_forward
+        if not result.promotable:
+            self.canary_failures[key] = canary_reason(can)
+        self.reports[key] = report_rows(model_id, bundle.content_hash, wf, result.promotable)
+        if not self.charts or symbol == self.settings.universe.reference_symbol:
             self.charts[:] = [(key, fold_chart(wf))]
         overall = wf["overall"]
         row = {
             "model_id": model_id,
             "bundle_path": bundle.prefix(symbol),
             "sha256": bundle.content_hash,
-            "kind": self.spec.kind,
-            "rows": frame.height,
+            "kind": self.spec.model.kind,
+            "rows": result.rows,
             "auc": overall.get("auc"),
             "net_bps_per_trade": overall.get("net_bps_per_trade"),
             "dsr": overall.get("dsr"),
-            "canaries_passed": bool(can["passed"]),
+            "canaries_passed": result.promotable,
             **refit,
         }
         floats = dict.fromkeys(("auc", "net_bps_per_trade", "dsr"), pl.Float64)
@@ -338,20 +169,8 @@ class _Training:
 
     def publish(self, day: date, symbol: str, model, windows: dict, metrics: dict, root: str, parent: str | None):
         """The bundle of ``model``, written now under ``root/SYMBOL/`` (early write) and registered in ``models``."""
-        config = {
-            "as_of": day.isoformat(),
-            "symbol": symbol,
-            "timeframe": self.settings.timeframe,
-            "recipe": self.recipe.to_dict(),
-            "recipe_hash": self.recipe.hash,
-            "model": self.spec.to_dict(),
-            "seed": self.spec.seed,
-            "feature_names": list(self.names),
-            "engines": self.engines,
-            "windows": windows,
-            "label": self.settings.labels.model_dump(),
-            "library_versions": library_versions(),
-        }
+        label = self.settings.labels.model_dump()
+        config = bundle_config(day, symbol, self.settings.timeframe, self.spec, windows, label)
         bundle = make_bundle(model, config, metrics)
         prefix = bundle.prefix(symbol, root=root)
         for name, data in bundle.files.items():
@@ -361,10 +180,10 @@ class _Training:
             "model_id": model_id,
             "parent_id": parent,
             "kind": "challenger" if parent is None else "refit",
-            "created_at": _now(),
+            "created_at": datetime.now(UTC),
             "s3_path": prefix,
-            "features_used": list(self.names),
-            "params": self.spec.to_dict(),
+            "features_used": list(self.spec.names),
+            "params": self.spec.model.to_dict(),
             "symbol": symbol,
             "sha256": bundle.content_hash,
             "as_of": day,
@@ -386,32 +205,14 @@ class _Training:
             return {**NO_REFIT, "refit_note": f"no refit: {type(exc).__name__}: {exc}"[:500]}
 
     def refit(self, day: date, symbol: str, data: tuple, validated: ModelBundle, validated_id: str, evidence: dict):
-        """The same spec and seed fitted on ``[D + 1 - W, D + 1)``, every event resolved by the end of D. Published
-        on promotion in place of the validated model; its metrics.json names the validated model, whose
-        walk-forward and canaries are the evidence (a refit is never evaluated on its own data)."""
-        win = Windows.refit_for_day(day, self.w.training_days)
-        frame = self.frame(data, win)
-        if frame.height < self.mcfg.min_train_rows:
-            short = f"{frame.height} events < {self.mcfg.min_train_rows}"
-            return {**NO_REFIT, "refit_note": f"no refit ({short}): the validated model is published"}
-        frame, no_cost = _fill_costs(frame)
-        model = fit(TrainSet(matrix(frame, self.names), frame["y"].to_numpy().astype(np.int8), self.names), self.spec)
-        windows = win.to_dict()
-        metrics = {
-            "validated_model": {
-                "this_bundle": False,
-                "model_id": validated_id,
-                "bundle_path": validated.prefix(symbol),
-                "sha256": validated.content_hash,
-                "training": validated.config["windows"]["training"],
-                "what": "walk_forward and canaries are the validated model's; this bundle is a refit through as_of "
-                "with the same spec and seed, never evaluated on its own data",
-            },
-            "refit": {"training": windows["training"], "rows": frame.height, "rows_without_cost_estimate": no_cost},
-            **{k: evidence[k] for k in ("walk_forward", "canaries", "promotable")},
-            "rows": frame.height,
-        }
-        bundle, model_id = self.publish(day, symbol, model, windows, metrics, "refits", validated_id)
+        """The refit through D (``refit_challenger``), published under ``refits/SYMBOL/``."""
+        about = {"model_id": validated_id, "bundle_path": validated.prefix(symbol), "sha256": validated.content_hash,
+                 "training": validated.config["windows"]["training"]}  # fmt: skip
+        result = refit_challenger(*data, day, self.w.training_days, self.spec, about, evidence)
+        if isinstance(result, Skipped):
+            return {**NO_REFIT, "refit_note": f"no refit ({result.reason}): the validated model is published"}
+        bundle, model_id = self.publish(day, symbol, result.model, result.windows, result.metrics, "refits",
+                                        validated_id)  # fmt: skip
         return {
             "refit_model_id": model_id,
             "refit_path": bundle.prefix(symbol, root="refits"),
@@ -420,12 +221,12 @@ class _Training:
         }
 
 
-def _challenger_asset(settings: Settings):
+def _challenger_asset(settings: Settings, specs: EngineSpecs):
     w = settings.windows
     span = w.shadow_days + w.training_days
 
-    @multi_asset(
-        partitions_def=symbol_day_partitions(settings.partitions.start_date),
+    @symbol_day_multi_asset(
+        settings.partitions.start_date,
         outs={
             "challenger_model": AssetOut(
                 io_manager_key="parquet_io_manager",
@@ -457,7 +258,6 @@ def _challenger_asset(settings: Settings):
             AssetCheckSpec("challenger_all_symbols_ok", asset="challenger_model"),
             AssetCheckSpec("walk_forward_canaries_pass", asset="walk_forward_report"),
         ],
-        backfill_policy=BackfillPolicy.single_run(),
         op_tags=training_tags(settings),
     )
     def challenger_model(
@@ -473,7 +273,7 @@ def _challenger_asset(settings: Settings):
     ):
         inputs = {"features": features, "engine_signals": engine_signals, "labels": labels, "candles": candles,
                   "meta_weights": meta_weights, "spreads": spreads}  # fmt: skip
-        run = _Training(settings, object_store.get_store(), registry.get_registry(), inputs)
+        run = _Training(settings, specs, object_store.get_store(), registry.get_registry(), inputs)
         run.check_truncation(context, sorted(str(k) for k in context.partition_keys))
         results = run_keys(context, run.one, label="challenger_model")
         s = summarize(results)
@@ -497,16 +297,3 @@ def _challenger_asset(settings: Settings):
         )
 
     return challenger_model
-
-
-def _canary_reason(can: dict) -> str:
-    bad = [name for name, c in can.items() if isinstance(c, dict) and c.get("passed") is False]
-    if not bad and can.get("truncation", {}).get("passed") is None:
-        return "canaries incomplete: truncation " + str(can["truncation"].get("reason"))[:300]
-    return "canaries failed: " + ", ".join(bad) + " " + json.dumps({k: can[k] for k in bad}, default=str)[:300]
-
-
-def _now():
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC)

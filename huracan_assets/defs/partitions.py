@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from dagster import (
+    BackfillPolicy,
     DailyPartitionsDefinition,
     DimensionPartitionMapping,
     DynamicPartitionsDefinition,
@@ -13,13 +14,14 @@ from dagster import (
     MultiPartitionsDefinition,
     MultiToSingleDimensionPartitionMapping,
     TimeWindowPartitionMapping,
+    asset,
+    multi_asset,
 )
+
+from huracan_assets.names import RANGE_END_TAG, RANGE_START_TAG, SYMBOL_DAY_TAG, join_key
 
 SYMBOLS = "symbols"
 symbol_partitions = DynamicPartitionsDefinition(name=SYMBOLS)
-
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
 def date_partitions(start: date) -> DailyPartitionsDefinition:
@@ -47,14 +49,26 @@ def day_of_symbol_day() -> MultiToSingleDimensionPartitionMapping:
     return MultiToSingleDimensionPartitionMapping(partition_dimension_name="date")
 
 
-def split_key(key: str) -> tuple[date, str | None]:
-    """``"2024-01-03|BTCUSDT"`` -> (date, "BTCUSDT"); ``"2024-01-03"`` -> (date, None)."""
-    day, _, symbol = str(key).partition("|")
-    return date.fromisoformat(day), (symbol or None)
+def symbol_day_asset(start: date, **kwargs):
+    """``@asset`` with the settings every symbol x day asset shares: the date x symbol partitions, one run per
+    backfill (all keys of a date in one step), the parquet IO manager and the symbol x day lane tag."""
+    return asset(**_symbol_day_defaults(start, kwargs))
 
 
-def join_key(day: date, symbol: str) -> str:
-    return f"{day.isoformat()}|{symbol}"
+def symbol_day_multi_asset(start: date, **kwargs):
+    """``@multi_asset`` with the same shared settings (the outputs name their IO managers)."""
+    return multi_asset(**_symbol_day_defaults(start, kwargs, io_manager=False))
+
+
+def _symbol_day_defaults(start: date, kwargs: dict, io_manager: bool = True) -> dict:
+    shared = {
+        "partitions_def": symbol_day_partitions(start),
+        "backfill_policy": BackfillPolicy.single_run(),
+        "op_tags": SYMBOL_DAY_TAG,
+    }
+    if io_manager:
+        shared["io_manager_key"] = "parquet_io_manager"
+    return {**shared, **kwargs}
 
 
 def range_tags(first_day: date, last_day: date, symbols: list[str]) -> dict[str, str]:

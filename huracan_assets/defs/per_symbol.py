@@ -10,7 +10,7 @@ from datetime import date
 import polars as pl
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetExecutionContext, MetadataValue, Output
 
-from huracan_assets.defs.partitions import split_key
+from huracan_assets.names import split_key
 from huracan_assets.storage.partitioned import SymbolOutcome, as_outcome
 
 Result = pl.DataFrame | SymbolOutcome

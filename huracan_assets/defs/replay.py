@@ -14,23 +14,24 @@ import numpy as np
 import polars as pl
 
 from huracan_assets.core.engines.signals import MetaState
-from huracan_assets.core.market_data.candles import date_range
+from huracan_assets.core.market_data.candles import DAY_MS, date_range
 from huracan_assets.core.pipeline.replay import CoinReplay, ReplaySpec
 from huracan_assets.core.training.dataset import Windows
-from huracan_assets.defs.derived import (
-    REFERENCE_SYMBOL,
+from huracan_assets.defs.derived import reference_closes
+from huracan_assets.names import join_key
+from huracan_assets.settings import Settings
+from huracan_assets.specs import (
+    barrier_spec,
+    engine_registry,
+    engine_warmup_days,
     feature_warmup_days,
     label_vol_days,
     recipe_for,
     regime_days,
     regime_spec,
+    signal_spec,
 )
-from huracan_assets.defs.signals import engine_registry, engine_warmup_days, signal_spec
-from huracan_assets.settings import Settings
-from huracan_assets.specs import barrier_spec
 from huracan_assets.storage.partitioned import PartitionWindow
-
-DAY_MS = 86_400_000
 
 
 def replay_spec(settings: Settings) -> ReplaySpec:
@@ -75,7 +76,7 @@ def candle_days_needed(settings: Settings) -> tuple[int, int]:
 
 
 def _store_days(store, asset: str, symbol: str | None, days: list[date]) -> dict[date, pl.DataFrame]:
-    keys = [f"{d.isoformat()}|{symbol}" if symbol else d.isoformat() for d in days]
+    keys = [join_key(d, symbol) if symbol else d.isoformat() for d in days]
     window = PartitionWindow(store, asset, keys)
     return {d: window[k] for d, k in zip(days, keys, strict=True) if window.status(k).status == "ok"}
 
@@ -95,14 +96,9 @@ def coin_replay(
     last = date(1970, 1, 1) + timedelta(days=win.training_end_ms // DAY_MS - 1)  # the last day before the cut
     days = date_range(first_train - timedelta(days=replay_lead_days(settings)), last)
     coin = _window_days(candles, symbol, days)
-    refs = _store_days(store, "reference_candles", None, days)
-    feature_reference = {d: f.filter(pl.col("symbol") == REFERENCE_SYMBOL) for d, f in refs.items()}
-    feature_reference = {d: f.select("ts", "close") for d, f in feature_reference.items() if f.height}
-    engine_reference = {
-        d: f.select("ts", "close") for d, f in _store_days(store, "candles", REFERENCE_SYMBOL, days).items()
-    }
+    reference = reference_closes(store, settings.universe.reference_symbol, days)
     seed_day = first_train - timedelta(days=1)
-    seed_key = f"{seed_day.isoformat()}|{symbol}"
+    seed_key = join_key(seed_day, symbol)
     seed = None
     if seed_key in meta_weights and meta_weights.status(seed_key).status == "ok":
         seed = MetaState.from_frame(meta_weights[seed_key])
@@ -111,14 +107,14 @@ def coin_replay(
     spread_days = date_range(days[0] - timedelta(days=settings.costs.spread_days), last)
     daily_spreads = _window_days(spreads, symbol, spread_days)
     spec = replay_spec(settings)
-    return CoinReplay(cut, feature_reference, engine_reference, spec, (seed_day, seed), daily_spreads)
+    return CoinReplay(cut, reference, spec, (seed_day, seed), daily_spreads)
 
 
 def _window_days(window: PartitionWindow, symbol: str, days: list[date]) -> dict[date, pl.DataFrame]:
     """The usable objects of ``symbol`` on ``days`` in a declared input window, by day."""
     out = {}
     for d in days:
-        key = f"{d.isoformat()}|{symbol}"
+        key = join_key(d, symbol)
         if key in window and window.status(key).status == "ok":
             out[d] = window[key]
     return out

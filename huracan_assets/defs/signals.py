@@ -10,7 +10,6 @@ Time semantics (no cycle, nothing after D):
   the combined signal with the weights and gate of ``meta_weights[D-1]``.
 """
 
-import math
 from datetime import date, timedelta
 
 import polars as pl
@@ -19,50 +18,22 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     AssetIn,
-    BackfillPolicy,
     MetadataValue,
-    asset,
 )
 
-from huracan_assets.core.costs import SPREAD_SCHEMA, CostModel
-from huracan_assets.core.engines.base import EngineInput, EngineRegistry, engine_input
-from huracan_assets.core.engines.calibration import CalibrationSpec, outcomes_from_labels
-from huracan_assets.core.engines.combiner import MetaSpec
-from huracan_assets.core.engines.gate import GateSpec
-from huracan_assets.core.engines.signals import MetaState, SignalSpec, day_signals, recombine, update_meta
-from huracan_assets.core.market_data.candles import bars_per_day, date_range, day_bounds_ms
-from huracan_assets.defs.derived import REFERENCE_SYMBOL
-from huracan_assets.defs.market_data import SYMBOL_DAY_TAG
-from huracan_assets.defs.partitions import symbol_day_partitions, window_mapping
+from huracan_assets.core.costs import SPREAD_SCHEMA
+from huracan_assets.core.engines.base import EngineInput, engine_input
+from huracan_assets.core.engines.calibration import outcomes_from_labels
+from huracan_assets.core.engines.signals import MetaState, day_signals, recombine, update_meta
+from huracan_assets.core.market_data.candles import date_range, day_bounds_ms
+from huracan_assets.defs.derived import reference_closes
+from huracan_assets.defs.partitions import symbol_day_asset, window_mapping
 from huracan_assets.defs.per_symbol import check_result, outputs_with_check, run_keys
 from huracan_assets.defs.resources import ObjectStoreResource
+from huracan_assets.names import join_key
 from huracan_assets.settings import Settings
+from huracan_assets.specs import engine_registry, engine_warmup_days, signal_spec
 from huracan_assets.storage.partitioned import PartitionWindow, SymbolOutcome
-
-
-def engine_registry(settings: Settings) -> EngineRegistry:
-    ecfg = settings.engines
-    return EngineRegistry.default(ecfg.enabled, ecfg.params)
-
-
-def signal_spec(settings: Settings) -> SignalSpec:
-    e, g, m, c = settings.engines, settings.gate, settings.meta, settings.costs
-    thresholds = {k: (math.inf if v is None else v) for k, v in m.thresholds.items()}
-    return SignalSpec(
-        calibration=CalibrationSpec(e.min_samples, e.shrinkage, e.clip_bps),
-        gate=GateSpec(g.window_days, g.refresh_days, g.min_samples, g.soft_scale_bps),
-        meta=MetaSpec(m.alpha, m.min_weight, m.max_weight, thresholds),
-        costs=CostModel.from_config(c.model_config_mapping()),
-        horizon_minutes=settings.labels.horizon_minutes,
-        order_notional=c.order_notional,
-    )
-
-
-def engine_warmup_days(settings: Settings) -> int:
-    """Days of bars before the first scored day: the longest engine warm-up, doubled so recursive filters
-    (EMAs, Kalman) have forgotten their start, and at least one day."""
-    bars = engine_registry(settings).warmup_bars(settings.bar_minutes)
-    return max(1, math.ceil(2 * bars / bars_per_day(settings.bar_minutes)))
 
 
 class _Inputs:
@@ -74,14 +45,12 @@ class _Inputs:
         self._reference: dict[date, pl.DataFrame | None] = {}
 
     def reference(self, days: list[date]) -> pl.DataFrame | None:
-        frames = []
-        for d in days:
-            if d not in self._reference:
-                w = PartitionWindow(self.store, "candles", [f"{d.isoformat()}|{REFERENCE_SYMBOL}"])
-                key = f"{d.isoformat()}|{REFERENCE_SYMBOL}"
-                self._reference[d] = w[key].select("ts", "close") if w.status(key).status == "ok" else None
-            if self._reference[d] is not None:
-                frames.append(self._reference[d])
+        """The reference coin's closes over ``days``, from ``reference_candles`` (a declared dependency)."""
+        wanted = [d for d in days if d not in self._reference]
+        if wanted:
+            found = reference_closes(self.store, self.settings.universe.reference_symbol, wanted)
+            self._reference.update({d: found.get(d) for d in wanted})
+        frames = [self._reference[d] for d in days if self._reference[d] is not None]
         return pl.concat(frames).sort("ts") if frames else None
 
     def build(self, symbol: str, first: date, last: date, required: date) -> "EngineInput | SymbolOutcome":
@@ -89,7 +58,7 @@ class _Inputs:
         read only when an engine uses them; otherwise only their status on ``required`` is checked."""
         days = date_range(first, last)
         candles, missing = self.candles.days(symbol, days)
-        req = f"{required.isoformat()}|{symbol}"
+        req = join_key(required, symbol)
         if required in missing or candles is None:
             return SymbolOutcome.skipped(f"candles of {required} not usable")
         if req not in self.features or self.features.status(req).status != "ok":
@@ -126,11 +95,9 @@ def _engine_signals_asset(settings: Settings):
     floor = spec.costs.net_edge_floor_bps
     spread_days = spec.costs.spread_days
 
-    @asset(
-        partitions_def=symbol_day_partitions(settings.partitions.start_date),
+    @symbol_day_asset(
+        settings.partitions.start_date,
         group_name="signals",
-        io_manager_key="parquet_io_manager",
-        backfill_policy=BackfillPolicy.single_run(),
         ins={
             "candles": AssetIn(partition_mapping=window_mapping(calib + warm)),
             "features": AssetIn(partition_mapping=window_mapping(calib + warm)),
@@ -140,12 +107,12 @@ def _engine_signals_asset(settings: Settings):
             # the bars of D pay the median spread of the days before D, never D's own estimate
             "spreads": AssetIn(partition_mapping=window_mapping(spread_days, -1)),
         },
+        deps=["reference_candles"],  # the engines' market series (universe.reference_symbol), read over the window
         check_specs=[
             AssetCheckSpec("engine_signals_all_symbols_ok", asset="engine_signals"),
             AssetCheckSpec("engine_signals_respect_net_edge_floor", asset="engine_signals"),
             AssetCheckSpec("gated_engines_do_not_contribute", asset="engine_signals"),
         ],
-        op_tags=SYMBOL_DAY_TAG,
         metadata={"engines": len(registry), "net_edge_floor_bps": floor},
     )
     def engine_signals(
@@ -168,14 +135,14 @@ def _engine_signals_asset(settings: Settings):
         cold = []
 
         def one(day: date, symbol: str):
-            key = f"{day.isoformat()}|{symbol}"
+            key = join_key(day, symbol)
             if regimes.status(key).status != "ok":
                 return SymbolOutcome.skipped(f"regimes {regimes.status(key).status}: {regimes.status(key).reason}")
             inp = inputs.build(symbol, day - timedelta(days=calib + warm), day, day)
             if isinstance(inp, SymbolOutcome):
                 return inp
             outcomes = _labels_between(labels, symbol, day - timedelta(days=calib - 1), day - timedelta(days=1))
-            prev_key = f"{(day - timedelta(days=1)).isoformat()}|{symbol}"
+            prev_key = join_key(day - timedelta(days=1), symbol)
             if prev_key in meta_weights and meta_weights.status(prev_key).status == "ok":
                 meta = MetaState.from_frame(meta_weights[prev_key])
             else:
@@ -223,11 +190,9 @@ def _meta_weights_asset(settings: Settings):
     warm, gate_days = engine_warmup_days(settings), settings.gate.window_days
     spread_days = spec.costs.spread_days
 
-    @asset(
-        partitions_def=symbol_day_partitions(settings.partitions.start_date),
+    @symbol_day_asset(
+        settings.partitions.start_date,
         group_name="signals",
-        io_manager_key="parquet_io_manager",
-        backfill_policy=BackfillPolicy.single_run(),
         ins={
             "candles": AssetIn(partition_mapping=window_mapping(gate_days + warm, -1)),
             "features": AssetIn(partition_mapping=window_mapping(gate_days + warm, -1)),
@@ -237,11 +202,11 @@ def _meta_weights_asset(settings: Settings):
             # the gate window's and D-1's bars pay the median spread of the days before their own
             "spreads": AssetIn(partition_mapping=window_mapping(gate_days + spread_days, -2)),
         },
+        deps=["reference_candles"],  # the engines' market series, recomputing the signals of D-1
         check_specs=[
             AssetCheckSpec("meta_weights_all_symbols_ok", asset="meta_weights"),
             AssetCheckSpec("meta_weights_are_finite_and_sum_to_one", asset="meta_weights"),
         ],
-        op_tags=SYMBOL_DAY_TAG,
         metadata={"engines": len(registry), "gate_refresh_days": settings.gate.refresh_days},
     )
     def meta_weights(
@@ -265,7 +230,7 @@ def _meta_weights_asset(settings: Settings):
 
         def one(day: date, symbol: str):
             yday = day - timedelta(days=1)
-            prev_key, key = f"{yday.isoformat()}|{symbol}", f"{day.isoformat()}|{symbol}"
+            prev_key, key = join_key(yday, symbol), join_key(day, symbol)
             previous = produced.get(prev_key)
             if previous is None and prev_key in meta_weights and meta_weights.status(prev_key).status == "ok":
                 previous = MetaState.from_frame(meta_weights[prev_key])
@@ -291,7 +256,7 @@ def _meta_weights_asset(settings: Settings):
             w = state.state["weight"]
             if not (w.is_finite().all() and abs(float(w.sum()) - 1.0) < 1e-9):
                 bad_weights[key] = f"weights sum to {float(w.sum())!r} or are not finite"
-            if not shown or symbol == REFERENCE_SYMBOL:
+            if not shown or symbol == settings.universe.reference_symbol:
                 shown[:] = [(key, state)]
             detail = {**info, "cold_start": previous is None}
             return SymbolOutcome.ok(state.to_frame(day), detail=detail)

@@ -18,6 +18,7 @@ from datetime import date
 
 import polars as pl
 
+from huracan_assets.names import STATUSES, KeyState, Status, join_key, split_key
 from huracan_assets.storage.object_store import ObjectNotFound, ObjectStore, sha256_hex
 
 
@@ -30,13 +31,13 @@ class SymbolOutcome:
     any outcome may carry ``detail``: quality numbers recorded with the key's status in the registry.
     """
 
-    status: str
+    status: Status
     reason: str | None = None
     frame: pl.DataFrame | None = field(default=None, compare=False)
     detail: dict | None = None
 
     def __post_init__(self) -> None:
-        if self.status not in ("ok", "failed", "skipped"):
+        if self.status not in STATUSES:
             raise ValueError(f"status must be ok, failed or skipped, not {self.status!r}")
         if self.status == "ok" and self.frame is None:
             raise ValueError("an ok outcome needs a frame")
@@ -58,19 +59,14 @@ def as_outcome(value: pl.DataFrame | SymbolOutcome) -> SymbolOutcome:
     return value if isinstance(value, SymbolOutcome) else SymbolOutcome.ok(value)
 
 
-def split(key: str) -> tuple[str, str | None]:
-    day, _, symbol = str(key).partition("|")
-    return day, (symbol or None)
-
-
 def data_key(asset: str, key: str) -> str:
-    day, symbol = split(key)
-    return f"{asset}/{symbol}/{day}.parquet" if symbol else f"{asset}/{day}.parquet"
+    day, symbol = split_key(key)
+    return f"{asset}/{symbol}/{day.isoformat()}.parquet" if symbol else f"{asset}/{day.isoformat()}.parquet"
 
 
 def status_key(asset: str, key: str) -> str:
-    day, symbol = split(key)
-    return f"_status/{asset}/{symbol}/{day}.json" if symbol else f"_status/{asset}/{day}.json"
+    day, symbol = split_key(key)
+    return f"_status/{asset}/{symbol}/{day.isoformat()}.json" if symbol else f"_status/{asset}/{day.isoformat()}.json"
 
 
 def frame_to_bytes(frame: pl.DataFrame) -> bytes:
@@ -119,7 +115,7 @@ def write_outcome(store: ObjectStore, asset: str, key: str, outcome: SymbolOutco
 
 @dataclass(frozen=True)
 class KeyStatus:
-    status: str  # ok | failed | skipped | missing
+    status: KeyState
     reason: str | None = None
 
 
@@ -133,7 +129,7 @@ class PartitionWindow(Mapping[str, pl.DataFrame]):
     def __init__(self, store: ObjectStore, asset: str, keys: list[str]) -> None:
         self.store = store
         self.asset = asset
-        self._keys = sorted({str(k) for k in keys}, key=lambda k: (split(k)[1] or "", split(k)[0]))
+        self._keys = sorted({str(k) for k in keys}, key=lambda k: (split_key(k)[1] or "", split_key(k)[0]))
         self._status: dict[str, KeyStatus] = {}
 
     def __iter__(self) -> Iterator[str]:
@@ -165,13 +161,13 @@ class PartitionWindow(Mapping[str, pl.DataFrame]):
         return bytes_to_frame(self.store.get(data_key(self.asset, key)))
 
     def symbols(self) -> list[str]:
-        return sorted({s for s in (split(k)[1] for k in self._keys) if s})
+        return sorted({s for s in (split_key(k)[1] for k in self._keys) if s})
 
     def keys_for(self, symbol: str | None = None, day: date | None = None) -> list[str]:
         out = []
         for key in self._keys:
-            d, s = split(key)
-            if (symbol is None or s == symbol) and (day is None or d == day.isoformat()):
+            d, s = split_key(key)
+            if (symbol is None or s == symbol) and (day is None or d == day):
                 out.append(key)
         return out
 
@@ -184,7 +180,7 @@ class PartitionWindow(Mapping[str, pl.DataFrame]):
         not usable (missing, failed, skipped or outside the window). ``None`` when no day is usable."""
         frames, missing = [], []
         for d in days:
-            key = f"{d.isoformat()}|{symbol}"
+            key = join_key(d, symbol)
             if key in self and self.status(key).status == "ok":
                 frames.append(self[key])
             else:
@@ -197,5 +193,5 @@ class PartitionWindow(Mapping[str, pl.DataFrame]):
         for key in self.keys_for(symbol):
             if self.status(key).status == "ok":
                 part = self[key]
-                frames.append(part.with_columns(day=pl.lit(split(key)[0])) if with_day else part)
+                frames.append(part.with_columns(day=pl.lit(split_key(key)[0].isoformat())) if with_day else part)
         return pl.concat(frames, how="vertical_relaxed") if frames else None

@@ -64,15 +64,10 @@ from dagster import (
 
 from huracan_assets.defs import resources as resources_module
 from huracan_assets.defs.io_managers import PartitionedParquetIOManager
-from huracan_assets.defs.partitions import (
-    SYMBOLS,
-    join_key,
-    range_tags,
-    symbol_day_partitions,
-    window_mapping,
-)
+from huracan_assets.defs.partitions import SYMBOLS, range_tags, symbol_day_partitions, window_mapping
 from huracan_assets.defs.per_symbol import outputs_with_check, run_keys
 from huracan_assets.defs.resources import ObjectStoreResource, RegistryResource
+from huracan_assets.names import join_key
 from huracan_assets.registry.client import Registry
 from huracan_assets.runner import QUIET
 from huracan_assets.storage.object_store import LocalObjectStore

@@ -3,8 +3,9 @@
 Every stage calls the pure code the daily graph's assets call, with their arguments (``defs/derived.py``,
 ``defs/signals.py``, ``defs/models.py``, ``defs/champion.py``), for one coin on its last complete day D, at 5m.
 The settings are ``config/base.yaml`` (+ ``local.yaml``) read by ``load_settings`` with ``timeframe=5m``; the
-specs are built from them the way the defs build them (``model_spec``, ``walk_forward_config``, ``signal_spec``,
-``shadow_spec``), copied here so that Dagster is not imported.
+specs are the ones the definitions build at load (``huracan_assets.specs.build_specs``), and the training and
+shadow stages call the very functions the assets call (``core/training/challenger.py``, ``core/shadow/pair.py``);
+none of them imports Dagster.
 
 Data: the shared real 5m files (``shared/data/ohlcv/binance_spot/5m``), the coin (``--coins``, default BTC and
 SOL) and BTC as the reference, cut to D = the last complete day both have. The history is the ``--days`` days
@@ -64,33 +65,32 @@ import lightgbm as lgb
 import numpy as np
 import polars as pl
 
-from huracan_assets.core.costs import CostModel
 from huracan_assets.core.engines.base import EngineRegistry, engine_input
-from huracan_assets.core.engines.calibration import CalibrationSpec
-from huracan_assets.core.engines.combiner import MetaSpec
-from huracan_assets.core.engines.gate import GateSpec
 from huracan_assets.core.engines.signals import SignalSpec, day_signals, update_meta
 from huracan_assets.core.features.recipe import build_features, default_recipe, features_for_window
 from huracan_assets.core.labels.triple_barrier import BarrierSpec, triple_barrier
 from huracan_assets.core.market_data.candles import bars_per_day, day_bounds_ms, ms_to_date
-from huracan_assets.core.models.base import Model, ModelSpec, TrainSet, fit, library_versions
+from huracan_assets.core.models.base import Model, ModelSpec, TrainSet, fit
 from huracan_assets.core.models.bundle import ModelBundle, load_bundle_model, make_bundle, verify_bundle
 from huracan_assets.core.regime.classifier import RegimeRules, classify_rules
-from huracan_assets.core.shadow.trader import ShadowResult, ShadowSpec, simulate
+from huracan_assets.core.shadow.pair import ShadowBars, probabilities, shadow_bars, simulate_bars
+from huracan_assets.core.shadow.trader import ShadowResult, ShadowSpec
+from huracan_assets.core.training.challenger import (
+    TrainingArrays,
+    TrainingSpec,
+    bundle_config,
+    fit_predict,
+    training_arrays,
+    training_set,
+)
 from huracan_assets.core.training.dataset import (
     Windows,
     fill_missing_costs,
-    inference_frame,
-    matrix,
-    signal_feature_names,
-    trade_costs,
-    training_frame,
 )
 from huracan_assets.core.validation.metrics import TradeCosts
-from huracan_assets.core.validation.splits import WalkForwardSpec
 from huracan_assets.core.validation.walk_forward import WalkForwardConfig, canaries, walk_forward
 from huracan_assets.settings import Settings, load_settings
-from huracan_assets.specs import barrier_spec, shadow_spec
+from huracan_assets.specs import EngineSpecs, build_specs
 from huracan_assets_tests.benchmarks import bench_engines
 from huracan_assets_tests.benchmarks.bench_features import SHARED_5M
 
@@ -134,16 +134,39 @@ GROUP_NAMES = {
 
 @dataclass(frozen=True)
 class LoopConfig:
-    """The specs the daily graph builds from the settings (copies of the defs' builders, at 5m)."""
+    """The specs the daily graph builds from the settings (``huracan_assets.specs.build_specs``), at 5m."""
 
     settings: Settings
-    registry: EngineRegistry
-    model: ModelSpec
-    wf: WalkForwardConfig
-    signals: SignalSpec
-    shadow: ShadowSpec
-    barrier: BarrierSpec
+    specs: EngineSpecs
     rounds: int | None
+
+    @property
+    def registry(self) -> EngineRegistry:
+        return self.specs.registry
+
+    @property
+    def model(self) -> ModelSpec:
+        return self.specs.model
+
+    @property
+    def training(self) -> TrainingSpec:
+        return self.specs.training
+
+    @property
+    def wf(self) -> WalkForwardConfig:
+        return self.specs.walk_forward
+
+    @property
+    def signals(self) -> SignalSpec:
+        return self.specs.signals
+
+    @property
+    def shadow(self) -> ShadowSpec:
+        return self.specs.shadow
+
+    @property
+    def barrier(self) -> BarrierSpec:
+        return self.specs.barrier
 
     @property
     def bar_minutes(self) -> int:
@@ -151,40 +174,22 @@ class LoopConfig:
 
     @property
     def bar_ms(self) -> int:
-        return self.settings.bar_minutes * 60_000
+        return self.specs.bar_ms
 
     @property
     def engines(self) -> list[str]:
-        return list(self.registry.names())
+        return list(self.specs.engines)
 
 
 def loop_config(rounds: int | None = None, threads: int | None = None) -> LoopConfig:
-    s = load_settings("local", timeframe="5m")
-    e, g, m, c, lab, v = s.engines, s.gate, s.meta, s.costs, s.labels, s.validation
-    params = dict(s.models.params) | ({"num_boost_round": rounds} if rounds else {})
-    threads = threads or s.execution.thread_budget
-    model = ModelSpec(s.models.kind, params, s.models.seed, threads)  # defs.models.model_spec
-    wf = WalkForwardConfig(  # defs.models.walk_forward_config
-        splits=WalkForwardSpec(v.n_folds, v.scheme, v.min_train_fraction, s.windows.embargo_days * 86_400_000),
-        threshold=v.threshold,
-        dsr_trials=v.dsr_trials,
-        shuffle_block=max(1, v.shuffle_block_hours * 60 // s.bar_minutes),
-        canary_sigmas=v.canary_sigmas,
-        leak_min_auc=v.leak_min_auc,
-        seed=s.models.seed,
-    )
-    thresholds = {k: math.inf if x is None else x for k, x in m.thresholds.items()}
-    signals = SignalSpec(  # defs.signals.signal_spec
-        calibration=CalibrationSpec(e.min_samples, e.shrinkage, e.clip_bps),
-        gate=GateSpec(g.window_days, g.refresh_days, g.min_samples, g.soft_scale_bps),
-        meta=MetaSpec(m.alpha, m.min_weight, m.max_weight, thresholds),
-        costs=CostModel.from_config(c.model_config_mapping()),
-        horizon_minutes=lab.horizon_minutes,
-        order_notional=c.order_notional,
-    )
-    shadow, barrier = shadow_spec(s), barrier_spec(s)  # the assets' own specs (huracan_assets.specs)
-    registry = EngineRegistry.default(e.enabled, e.params)
-    return LoopConfig(s, registry, model, wf, signals, shadow, barrier, rounds)
+    base = load_settings("local", timeframe="5m")
+    overrides: dict[str, Any] = {"timeframe": "5m"}
+    if rounds:
+        overrides["models"] = {"params": {**base.models.params, "num_boost_round": rounds}}
+    if threads:
+        overrides["execution"] = {"threads": threads}
+    settings = load_settings("local", **overrides)
+    return LoopConfig(settings, build_specs(settings), rounds)
 
 
 def _days_for_bars(bars: int, bar_minutes: int) -> int:
@@ -296,25 +301,18 @@ def read_partitions(root: Path, asset: str, days: list[date]) -> pl.DataFrame:
 
 
 class FitClock:
-    """``defs.models._fit_predict`` (without the deadline), timing the LightGBM fit + predict of each call."""
+    """The challenger's own ``fit_predict`` (``core/training/challenger.py``, no deadline), timing each call."""
 
     def __init__(self, spec: ModelSpec, names: tuple[str, ...]) -> None:
-        self.spec, self.names = spec, names
+        self.run = fit_predict(spec, names)
         self.seconds, self.calls = 0.0, 0
 
     def __call__(self, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray) -> np.ndarray:
         t0 = time.perf_counter()
-        cols = self.names + tuple(f"canary_extra_{i}" for i in range(x_train.shape[1] - len(self.names)))
-        model = fit(TrainSet(x_train, y_train.astype(np.int8), cols), self.spec)
-        p = model.predict_proba(x_test)
+        p = self.run(x_train, y_train, x_test)
         self.seconds += time.perf_counter() - t0
         self.calls += 1
         return p
-
-
-def fill_costs(frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
-    """``defs.models._fill_costs``: rows without a cost estimate take the window's median costs."""
-    return fill_missing_costs(frame)
 
 
 # ----------------------------------------------------------------------------------------------- one coin
@@ -380,8 +378,8 @@ class CoinLoop:
         self.shadow_days, self.span = w.shadow_days, w.shadow_days + training_days
         self.training_days, self.history_days = training_days, history_days
         self.win = Windows.for_day(day, training_days, w.shadow_days, w.embargo_days)
-        self.recipe = default_recipe()
-        self.names = tuple(self.recipe.names) + tuple(signal_feature_names(cfg.engines))
+        self.recipe = cfg.specs.recipe
+        self.names = cfg.training.names
         self.seconds: dict[str, float] = {}
         self.info: dict[str, float | int | bool] = {}
 
@@ -426,47 +424,35 @@ class CoinLoop:
         return out
 
     def training_set(self, feats: pl.DataFrame, sigs: pl.DataFrame, labs: pl.DataFrame, repeats: int):
-        cfg, win = self.cfg, self.win
-
-        horizon_ms = cfg.barrier.horizon_ms(cfg.bar_ms)
-
-        def build() -> pl.DataFrame:
-            frame = training_frame(feats, sigs, labs, win.training_start_ms, win.training_end_ms, cfg.bar_ms,
-                                   self.recipe.names, cfg.engines, horizon_ms=horizon_ms)  # fmt: skip
-            return fill_costs(frame)[0]
-
-        frame: pl.DataFrame = self.stage("training_set", build, repeats)
-
-        def arrays() -> tuple[np.ndarray, ...]:  # x, y, t0, t1, ret, cost (TradeCosts), ret_short, t1_short
-            cols = [frame[c].to_numpy() for c in ("y", "t0", "t1", "ret_bps", "ret_short_bps", "t1_short")]
-            cost = trade_costs(frame, cfg.shadow.stop_slippage)  # defs.models: the labels' stop slippage
-            return (matrix(frame, self.names), cols[0].astype(np.int8), *cols[1:4], cost, *cols[4:])
-
+        """The challenger's training set and arrays (``core/training/challenger.py``)."""
+        spec = self.cfg.training
+        frame: pl.DataFrame = self.stage(
+            "training_set", lambda: fill_missing_costs(training_set(feats, sigs, labs, self.win, spec))[0], repeats
+        )
         self.info["training_rows"] = frame.height
-        return self.stage("matrix", arrays, repeats)
+        return self.stage("matrix", lambda: training_arrays(frame, spec), repeats)
 
     # -- fitting
-    def fitting(self, arrays: tuple[np.ndarray, ...], repeats: int):
+    def fitting(self, arrays: TrainingArrays, repeats: int):
         """walk_forward, the per-coin canaries (block shuffle, injected leak) and the final fit; the LightGBM
         seconds inside them are the medians over the same repeats (one clock per call). The truncation canary
         rebuilds a sample of coins per date from candles (``defs/replay.py``), not every coin: it is not a
         per-coin stage."""
-        x, y, t0, t1, ret, cost, ret_short, t1_short = arrays
-        short = {"ret_short_bps": ret_short, "t1_short": t1_short}
         cfg = self.cfg
         clocks: dict[str, list] = {"wf": [], "can": []}
 
         def wf() -> dict:
             clocks["wf"].append(FitClock(cfg.model, self.names))
-            return walk_forward(x, y, t0, t1, ret, cost, clocks["wf"][-1], cfg.wf, **short).to_dict()
+            return walk_forward(*arrays.args(), clocks["wf"][-1], cfg.wf, **arrays.short()).to_dict()
 
         def can() -> dict:
             clocks["can"].append(FitClock(cfg.model, self.names))
-            return canaries(x, y, t0, t1, ret, cost, clocks["can"][-1], cfg.wf, **short)
+            return canaries(*arrays.args(), clocks["can"][-1], cfg.wf, **arrays.short())
 
         wf_out = self.stage("walk_forward", wf, repeats, warm=False)
         can_out = self.stage("canaries", can, repeats, warm=False)
-        final = self.stage("final_fit", lambda: fit(TrainSet(x, y, self.names), cfg.model), repeats, warm=False)
+        train = TrainSet(arrays.x, arrays.y, self.names)
+        final = self.stage("final_fit", lambda: fit(train, cfg.model), repeats, warm=False)
         self.info.update(
             wf_lgb_s=statistics.median(c.seconds for c in clocks["wf"]), wf_fits=clocks["wf"][-1].calls,
             can_lgb_s=statistics.median(c.seconds for c in clocks["can"]), can_fits=clocks["can"][-1].calls,
@@ -476,50 +462,35 @@ class CoinLoop:
         return wf_out, can_out, final
 
     def bundle(self, final: Model, wf: dict, can: dict, repeats: int) -> ModelBundle:
-        cfg, s = self.cfg, self.cfg.settings
+        s = self.cfg.settings
 
         def make() -> ModelBundle:
             metrics = {"validated_model": "walk-forward folds of the training window", "walk_forward": wf,
                        "canaries": can, "promotable": bool(can["passed"]), "rows": self.info["training_rows"],
                        "rows_without_cost_estimate": 0}  # fmt: skip
-            config = {
-                "as_of": self.day.isoformat(), "symbol": self.coin.replace("_", ""), "timeframe": s.timeframe,
-                "recipe": self.recipe.to_dict(), "recipe_hash": self.recipe.hash, "model": cfg.model.to_dict(),
-                "seed": cfg.model.seed, "feature_names": list(self.names), "engines": cfg.engines,
-                "windows": self.win.to_dict(), "label": s.labels.model_dump(), "library_versions": library_versions(),
-            }  # fmt: skip
+            config = bundle_config(self.day, self.coin.replace("_", ""), s.timeframe, self.cfg.training,
+                                   self.win.to_dict(), s.labels.model_dump())  # fmt: skip
             return make_bundle(final, config, metrics)
 
         return self.stage("bundle", make, repeats)
 
     # -- shadow
     def shadow(self, bundle: ModelBundle, candles: pl.DataFrame, feats, sigs, repeats: int) -> ShadowResult:
+        """The shadow op's own steps (``core/shadow/pair.py``): the bars, the bundle's probabilities, the trader."""
         cfg, win = self.cfg, Windows.for_day(self.day, self.training_days, self.shadow_days, 0)
-        vol_days = _days_for_bars(cfg.settings.labels.vol_window + 1, cfg.bar_minutes)
-        c_start = day_bounds_ms(self.day - timedelta(days=self.shadow_days + vol_days))[0]
-        s_start = win.shadow_start_ms
+        c_start = day_bounds_ms(self.day - timedelta(days=self.shadow_days + cfg.specs.vol_days))[0]
 
-        def predict() -> tuple[pl.DataFrame, np.ndarray]:
-            f, s = feats.filter(pl.col("ts") >= s_start), sigs.filter(pl.col("ts") >= s_start)
-            frame = _between(candles, c_start, win.shadow_end_ms).select("ts", "open", "high", "low", "close")
-            costs = s.select("ts", "fee_bps", "spread_bps", "slippage_bps",
-                             pl.col("combined_raw_direction").cast(pl.Float64))  # fmt: skip
-            frame = frame.join(costs, on="ts", how="left")
-            inputs = inference_frame(f, s, s_start, win.shadow_end_ms, self.recipe.names, cfg.engines)
+        def predict() -> tuple[ShadowBars, np.ndarray]:
+            f, s = feats.filter(pl.col("ts") >= win.shadow_start_ms), sigs.filter(pl.col("ts") >= win.shadow_start_ms)
+            bars = shadow_bars(_between(candles, c_start, win.shadow_end_ms), f, s, win, self.recipe.names,
+                               cfg.engines)  # fmt: skip
             model = load_bundle_model(verify_bundle(bundle.files, expected_recipe_hash=self.recipe.hash))
-            p = model.predict_proba(matrix(inputs, bundle.config["feature_names"]))
-            scored = pl.DataFrame({"ts": inputs["ts"], "p": p})
-            return frame, frame.select("ts").join(scored, on="ts", how="left")["p"].fill_null(float("nan")).to_numpy()
+            return bars, probabilities(model, bundle.config["feature_names"], bars)
 
-        frame, p = self.stage("shadow_predict", predict, repeats)
-        col = {c: frame[c].cast(pl.Float64).fill_null(float("nan")).to_numpy() for c in frame.columns if c != "ts"}
-
-        def sim() -> ShadowResult:
-            return simulate(frame["ts"].to_numpy(), col["open"], col["high"], col["low"], col["close"], p,
-                            col["combined_raw_direction"], col["fee_bps"], col["spread_bps"], col["slippage_bps"],
-                            s_start, win.shadow_end_ms, cfg.shadow, cfg.bar_ms)  # fmt: skip
-
-        res: ShadowResult = self.stage("shadow_simulate", sim, repeats)
+        bars, p = self.stage("shadow_predict", predict, repeats)
+        res: ShadowResult = self.stage(
+            "shadow_simulate", lambda: simulate_bars(bars, p, cfg.shadow, cfg.bar_ms, bars.start_ms), repeats
+        )
         self.info["shadow_trades"] = int(res.stats["n_trades"])
         return res
 
@@ -539,16 +510,15 @@ class CoinLoop:
         return candles, int(self.info["training_rows"])
 
 
-def warm_up_fits(cfg: LoopConfig, arrays: tuple[np.ndarray, ...], names: tuple[str, ...]) -> None:
+def warm_up_fits(cfg: LoopConfig, arrays: TrainingArrays, names: tuple[str, ...]) -> None:
     """A small untimed walk-forward + canaries (numba metrics, LightGBM's first load) before any fit timing."""
-    n = min(arrays[0].shape[0], 3000)
-    small = tuple(a.take(np.arange(n)) if isinstance(a, TradeCosts) else a[:n] for a in arrays)
+    n = min(arrays.x.shape[0], 3000)
+    rows = np.arange(n)
+    small = TrainingArrays(*(a.take(rows) if isinstance(a, TradeCosts) else a[:n] for a in vars(arrays).values()))
     spec = ModelSpec(cfg.model.kind, {"num_boost_round": 5}, cfg.model.seed, cfg.model.threads)
     clock = FitClock(spec, names)
-    x, y, t0, t1, ret, cost, ret_short, t1_short = small
-    short = {"ret_short_bps": ret_short, "t1_short": t1_short}
-    walk_forward(x, y, t0, t1, ret, cost, clock, cfg.wf, **short)
-    canaries(x, y, t0, t1, ret, cost, clock, cfg.wf, **short)
+    walk_forward(*small.args(), clock, cfg.wf, **small.short())
+    canaries(*small.args(), clock, cfg.wf, **small.short())
 
 
 def history_days_for(days: int, training_days: int, cfg: LoopConfig) -> int:

@@ -20,7 +20,7 @@ from huracan_assets.core.market_data.candles import day_bounds_ms
 from huracan_assets.core.market_data.cleaning import CleaningPolicy, clean_candles
 from huracan_assets.exchange.ccxt_exchange import CcxtExchange
 from huracan_assets.exchange.files import FilesExchange
-from huracan_assets.exchange.replay_server import running_replay_server
+from huracan_assets.exchange.replay import running_replay_server
 from huracan_assets.storage.object_store import LocalObjectStore
 from huracan_assets.storage.partitioned import write_frame
 

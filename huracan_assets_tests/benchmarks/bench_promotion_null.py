@@ -93,8 +93,8 @@ class Market:
 
 
 def default_spec() -> tuple[PromotionSpec, Market]:
-    """The promotion spec ``defs/champion.py`` builds from the default config, and the market of those settings."""
-    from huracan_assets.defs.champion import promotion_spec  # imports Dagster: only when run
+    """The promotion spec the definitions build from the default config, and the market of those settings."""
+    from huracan_assets.specs import promotion_spec
 
     settings = load_settings("local")
     return promotion_spec(settings), Market.from_settings(settings)

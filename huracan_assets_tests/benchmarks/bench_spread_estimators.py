@@ -44,13 +44,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from huracan_assets.core.costs import (
-    SPREAD_ESTIMATORS,
-    CostModel,
-    day_spread_frame,
-    pooled_spread_bps,
-    trailing_vol_bps,
-)
+from huracan_assets.core.costs import CostModel, day_spread_frame, trailing_vol_bps
+from huracan_assets.core.spreads import SPREAD_ESTIMATORS, pooled_spread_bps
 from huracan_assets.settings import load_settings
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "ohlcv" / "binance_spot"  # as bench_features

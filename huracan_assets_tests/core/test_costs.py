@@ -18,11 +18,13 @@ from huracan_assets.core.costs import (
     VENUE_FEES,
     CostModel,
     FeeSchedule,
+    trailing_vol_bps,
+)
+from huracan_assets.core.spreads import (
     abdi_ranaldo_bps,
     abdi_ranaldo_pairs,
     corwin_schultz_bps,
     corwin_schultz_pairs,
-    trailing_vol_bps,
 )
 
 DATA = Path(__file__).resolve().parents[1] / "data"

@@ -19,12 +19,10 @@ from huracan_assets.core.costs import (
     CostModel,
     FeeSchedule,
     day_spread_frame,
-    pooled_spread_bps,
-    roll_bps,
-    roll_pairs,
     tick_bps,
     trailing_day_spreads,
 )
+from huracan_assets.core.spreads import pooled_spread_bps, roll_bps, roll_pairs
 from huracan_assets_tests.causality import causality_violations, cuts_in_day
 
 SPREADS = Path(__file__).resolve().parents[1] / "data" / "spreads"

@@ -5,7 +5,8 @@ from datetime import UTC, date, datetime
 from dagster import AssetKey, RunRequest, SkipReason, build_schedule_context, build_sensor_context
 
 from huracan_assets.defs.automation import DATE_TAG
-from huracan_assets.defs.partitions import RANGE_END_TAG, RANGE_START_TAG, SYMBOLS
+from huracan_assets.defs.partitions import SYMBOLS
+from huracan_assets.names import RANGE_END_TAG, RANGE_START_TAG
 from huracan_assets_tests.defs.helpers import defs_for, local_settings, sqlite_instance
 
 

@@ -2,10 +2,10 @@
 thread budget of the fit, i.e. whatever the core count of the machine (the default ``execution.threads: 0`` is
 "all cores").
 
-The bundles are built by the challenger op's own code (``model_spec(settings)``, ``_Training.publish``) from real
-1h candles of ``replay_long``: the feature recipe and the engines' directions of BTCUSDT, y = the sign of the
-12-bar forward return. ``metrics.json`` holds the out-of-sample predictions of a model fitted on the first 70 %,
-so a prediction that moved in the last bit would move the bundle id too.
+The bundles are built by the challenger op's own code (``build_specs(settings).training``,
+``_Training.publish``) from real 1h candles of ``replay_long``: the feature recipe and the engines' directions
+of BTCUSDT, y = the sign of the 12-bar forward return. ``metrics.json`` holds the out-of-sample predictions of
+a model fitted on the first 70 %, so a prediction that moved in the last bit would move the bundle id too.
 """
 
 from __future__ import annotations
@@ -24,10 +24,9 @@ from huracan_assets.core.engines.base import engine_input
 from huracan_assets.core.models import lgbm as lgbm_kind
 from huracan_assets.core.models.base import ModelSpec, TrainSet, fit, load_model
 from huracan_assets.core.models.bundle import BundleError, load_bundle_model, make_bundle, verify_bundle
-from huracan_assets.defs.derived import recipe_for
 from huracan_assets.defs.models import _Training
-from huracan_assets.defs.signals import engine_registry
 from huracan_assets.settings import load_settings
+from huracan_assets.specs import build_specs, engine_registry, recipe_for
 from huracan_assets.storage.object_store import LocalObjectStore
 from huracan_assets_tests.conftest import TEST_DATA
 
@@ -74,17 +73,19 @@ def _bundle(inputs: pl.DataFrame, tmp_path, monkeypatch, cores: int, threads: in
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
     monkeypatch.setattr(os, "cpu_count", lambda: cores)
     settings = load_settings("local", execution={"threads": threads})
-    run = _Training(settings, LocalObjectStore(tmp_path / f"store-{cores}-{threads}"), _Rows(), inputs={})
-    assert run.spec.threads == (min(threads, cores) if threads else cores)  # the budget really differs
-    x = np.ascontiguousarray(inputs.select([pl.col(c).cast(pl.Float64) for c in run.names]).to_numpy())
+    run = _Training(
+        settings, build_specs(settings), LocalObjectStore(tmp_path / f"store-{cores}-{threads}"), _Rows(), inputs={}
+    )
+    assert run.spec.model.threads == (min(threads, cores) if threads else cores)  # the budget really differs
+    x = np.ascontiguousarray(inputs.select([pl.col(c).cast(pl.Float64) for c in run.spec.names]).to_numpy())
     y = inputs["y"].to_numpy()
     cut = int(0.7 * len(y))
-    early = fit(TrainSet(x[:cut], y[:cut], run.names), run.spec)
+    early = fit(TrainSet(x[:cut], y[:cut], run.spec.names), run.spec.model)
     p = early.predict_proba(x[cut:])  # with the budget's threads
     metrics = {"out_of_sample": {"p": p, "rows": len(p)}}
-    final = fit(TrainSet(x, y, run.names), run.spec)
+    final = fit(TrainSet(x, y, run.spec.names), run.spec.model)
     bundle, model_id = run.publish(DAY, "BTCUSDT", final, {"training": "replay_long"}, metrics, "challengers", None)
-    return bundle, model_id, run.reg.rows[0], run.spec.threads
+    return bundle, model_id, run.reg.rows[0], run.spec.model.threads
 
 
 def test_the_same_model_on_any_core_count_has_the_same_bytes_and_id(inputs, tmp_path, monkeypatch):

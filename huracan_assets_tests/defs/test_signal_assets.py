@@ -12,19 +12,18 @@ from huracan_assets.core.features.recipe import features_for_window
 from huracan_assets.core.labels.triple_barrier import triple_barrier
 from huracan_assets.core.market_data.candles import date_range, day_bounds_ms
 from huracan_assets.core.regime.classifier import classify_rules
-from huracan_assets.defs.derived import recipe_for, regime_rules
 from huracan_assets.defs.partitions import SYMBOLS, range_tags
-from huracan_assets.defs.signals import (
-    _Inputs,
-    _labels_between,
-    engine_registry,
-    engine_warmup_days,
-    signal_spec,
-    weights_markdown,
-)
+from huracan_assets.defs.signals import _Inputs, _labels_between, weights_markdown
 from huracan_assets.registry.client import Registry
 from huracan_assets.runner import run_prelude
-from huracan_assets.specs import barrier_spec
+from huracan_assets.specs import (
+    barrier_spec,
+    engine_registry,
+    engine_warmup_days,
+    recipe_for,
+    regime_rules,
+    signal_spec,
+)
 from huracan_assets.storage.object_store import LocalObjectStore
 from huracan_assets.storage.partitioned import PartitionWindow, write_frame
 from huracan_assets_tests.causality import compare_before, perturb_after
@@ -124,7 +123,8 @@ def _keys(symbol: str, first: date, last: date) -> list[str]:
 
 
 class _Store:
-    """candles, features, labels and regimes of COIN (candles of REF too) per day, as their assets store them."""
+    """candles, features, labels and regimes of COIN (and REF in reference_candles) per day, as their assets store
+    them."""
 
     def __init__(self, root, settings, data_dir):
         self.settings, self.store = settings, LocalObjectStore(root)
@@ -138,9 +138,11 @@ class _Store:
         """Store the days of ``candles``; for COIN also every day's features, labels and regimes from them."""
         for day in date_range(FIRST, LAST):
             start, end = day_bounds_ms(day)
-            write_frame(
-                self.store, "candles", f"{day}|{symbol}", candles.filter(pl.col("ts").is_between(start, end - 1))
-            )
+            bars = candles.filter(pl.col("ts").is_between(start, end - 1))
+            if symbol == REF:  # the day-only reference_candles asset: every reference coin, a symbol column
+                write_frame(self.store, "reference_candles", day.isoformat(), bars.with_columns(symbol=pl.lit(REF)))
+                continue
+            write_frame(self.store, "candles", f"{day}|{symbol}", bars)
             if symbol != COIN:
                 continue
             history = candles.filter(pl.col("ts") < end)
@@ -203,6 +205,7 @@ def test_engine_signals_of_d_ignore_labels_of_d_and_bars_after_d(tmp_path, test_
         "meta_weights": "date:window[-1,-1] symbol:identity",
         "regimes": "identity",
         "spreads": f"date:window[{-settings.costs.spread_days},-1] symbol:identity",  # never spreads[D]
+        "reference_candles": "dimension(None)",  # the market series, universe.reference_symbol (read over the window)
     }
 
     st = _Store(tmp_path / "store", settings, test_data_dir)

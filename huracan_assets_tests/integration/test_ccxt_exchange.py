@@ -11,7 +11,7 @@ from huracan_assets.core.market_data.universe import UniverseRules
 from huracan_assets.defs.market_data import universe_of_day
 from huracan_assets.exchange.ccxt_exchange import CcxtExchange
 from huracan_assets.exchange.files import BadSymbol, ExchangeError
-from huracan_assets.exchange.replay_server import running_replay_server
+from huracan_assets.exchange.replay import running_replay_server
 
 pytestmark = pytest.mark.integration
 

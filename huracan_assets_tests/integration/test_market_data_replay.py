@@ -8,7 +8,7 @@ import pytest
 
 from huracan_assets.core.market_data.candles import day_bounds_ms
 from huracan_assets.defs.partitions import SYMBOLS, range_tags
-from huracan_assets.exchange.replay_server import binance_client, running_replay_server
+from huracan_assets.exchange.replay import binance_client, running_replay_server
 from huracan_assets.registry.client import Registry
 from huracan_assets.runner import backfill, run_prelude
 from huracan_assets.settings import load_settings

@@ -12,12 +12,13 @@ import pytest
 
 from huracan_assets.core.market_data.candles import day_bounds_ms
 from huracan_assets.core.models.bundle import BUNDLE_FILES, BundleError, load_bundle_model, verify_bundle
-from huracan_assets.defs.derived import recipe_for
 from huracan_assets.defs.partitions import SYMBOLS, range_tags
-from huracan_assets.exchange.replay_server import running_replay_server
+from huracan_assets.exchange.replay import running_replay_server
+from huracan_assets.names import CHAMPION_ASSETS
 from huracan_assets.registry.client import Registry
 from huracan_assets.runner import backfill, daily_loop
 from huracan_assets.settings import load_settings
+from huracan_assets.specs import recipe_for
 from huracan_assets.storage.object_store import LocalObjectStore
 from huracan_assets_tests.conftest import TEST_DATA
 from huracan_assets_tests.defs.helpers import defs_for, sqlite_instance
@@ -124,7 +125,7 @@ def test_whole_graph_for_22_coins_x_3_dates_on_replay_and_postgres(home, tmp_pat
     old = defs.resolve_job_def("symbol_day_job").execute_in_process(
         instance=instance,
         tags=range_tags(DATES[0], DATES[0], symbols),
-        asset_selection=[_key("shadow_trades"), _key("champion_pointer")],
+        asset_selection=[_key(a) for a in CHAMPION_ASSETS],
     )
     assert old.success
     assert {s: store.get(f"champion/{s}/latest.json") for s in by_day[DATES[-1]]} == latest_before

@@ -27,12 +27,13 @@ from dagster import AssetKey
 from huracan_assets.core.market_data.candles import day_bounds_ms
 from huracan_assets.core.models.bundle import BUNDLE_FILES, verify_bundle
 from huracan_assets.core.shadow.ledger import Ledger
-from huracan_assets.defs.derived import recipe_for
 from huracan_assets.defs.partitions import SYMBOLS, range_tags
+from huracan_assets.names import CHAMPION_ASSETS
 from huracan_assets.publishing.champion import check_pointer, read_pointer
 from huracan_assets.registry.client import Registry
 from huracan_assets.runner import backfill, daily_loop
 from huracan_assets.settings import PromotionSettings
+from huracan_assets.specs import recipe_for
 from huracan_assets.storage.object_store import LocalObjectStore
 from huracan_assets_tests.conftest import TEST_DATA
 from huracan_assets_tests.defs.helpers import defs_for, local_settings, sqlite_instance
@@ -178,7 +179,7 @@ def _check_retest_count(settings, store, instance, symbols: list[str]) -> None:
     result = strict.resolve_job_def("symbol_day_job").execute_in_process(
         instance=instance,
         tags=range_tags(DATES[0], DATES[-1], instance.get_dynamic_partitions(SYMBOLS)),
-        asset_selection=[AssetKey("shadow_trades"), AssetKey("champion_pointer")],
+        asset_selection=[AssetKey(a) for a in CHAMPION_ASSETS],
     )
     assert result.success
     counts = {}

@@ -17,7 +17,7 @@ import ccxt
 import polars as pl
 import pytest
 
-from huracan_assets.exchange.replay_server import (
+from huracan_assets.exchange.replay import (
     ReplayError,
     ReplayExchange,
     binance_client,

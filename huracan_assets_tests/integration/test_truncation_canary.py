@@ -14,9 +14,9 @@ import pytest
 from dagster import AssetKey
 
 from huracan_assets.core.market_data.candles import date_range
-from huracan_assets.defs.derived import recipe_for
 from huracan_assets.defs.partitions import SYMBOLS, range_tags
 from huracan_assets.runner import run_prelude, run_symbol_days
+from huracan_assets.specs import recipe_for
 from huracan_assets.storage.object_store import LocalObjectStore
 from huracan_assets.storage.partitioned import bytes_to_frame, data_key, frame_to_bytes
 from huracan_assets_tests.conftest import TEST_DATA

@@ -91,6 +91,7 @@ def test_webserver_serves_the_asset_graph(webserver):
         "walk_forward_report",
         "shadow_trades",
         "champion_pointer",
+        "daily_equity",
         "daily_summary",
     }
     dims = {d["name"] for d in nodes["candles"]["partitionDefinition"]["dimensionTypes"]}

@@ -45,10 +45,12 @@ import numpy as np
 import polars as pl
 from numba import njit
 
+from huracan_assets.core.market_data.candles import DAY_MS
+from huracan_assets.core.spreads import corwin_schultz_pairs_expr
+
 BUILDER_VERSION = "1"
 EXP_EFOLDS = 8.0  # finite exponential kernels of the default recipe keep 8 e-folds (dropped weight e^-8 = 0.03%) ...
 MAX_KERNEL_BARS = 200  # ... but at most 200 bars, the recipe's warm-up (EMA(100) keeps 4 e-folds, Wilder(28) 7.3)
-DAY_MS = 86_400_000
 WEEK_MS = 7 * DAY_MS
 MONDAY_OFFSET_MS = 3 * DAY_MS  # 1970-01-01 was a Thursday: (ts + 3 days) % week == 0 on Mondays 00:00 UTC
 TIE_EPS = 1e-9  # relative price change treated as "unchanged" where a direction is read (MFI)
@@ -509,7 +511,6 @@ class _Context:
 
 
 _LN2 = math.log(2.0)
-_CS_K = 3.0 - 2.0 * math.sqrt(2.0)
 
 # column shorthands for the formulas below
 c, o, h, lo, v, ts = (pl.col(n) for n in ("close", "open", "high", "low", "volume", "ts"))
@@ -529,9 +530,6 @@ def _helper_exprs() -> dict[str, pl.Expr]:
     dtp = hlc - hlc.shift(1)
     dtp = pl.when(dtp.abs() > TIE_EPS * hlc).then(dtp).otherwise(0.0)
     qv = c * v
-    beta_cs = hl.pow(2) + hl.shift(1).pow(2)
-    gamma_cs = (pl.max_horizontal(h, h.shift(1)) / pl.min_horizontal(lo, lo.shift(1))).log().pow(2)
-    alpha_cs = ((2.0 * beta_cs).sqrt() - beta_cs.sqrt()) / _CS_K - (gamma_cs / _CS_K).sqrt()
     return {
         "_r": r,
         "_hl2": hl.pow(2),
@@ -545,7 +543,7 @@ def _helper_exprs() -> dict[str, pl.Expr]:
         "_mf_neg": pl.when(dtp < 0).then(tp * v).otherwise(0.0) + first,
         "_tpv": tp * v,
         "_illiq": pl.when(qv > 0).then(r.abs() / qv),
-        "_cs": (2.0 * (alpha_cs.exp() - 1.0) / (1.0 + alpha_cs.exp())).clip(lower_bound=0.0),
+        "_cs": corwin_schultz_pairs_expr(h, lo),  # huracan_assets.core.spreads
         "_rb": (pl.col("_ref") / pl.col("_ref").shift(1)).log(),
     }
 

@@ -16,6 +16,9 @@ from datetime import UTC, datetime
 import numpy as np
 import polars as pl
 
+from huracan_assets.core.market_data.candles import DAY_MS
+from huracan_assets.core.spreads import BPS, corwin_schultz_pairs
+
 UNIVERSE_SCHEMA = {
     "symbol": pl.String,
     "rank": pl.Int32,
@@ -26,27 +29,23 @@ UNIVERSE_SCHEMA = {
     "selected": pl.Boolean,
     "reason": pl.String,
 }
-_K = 3.0 - 2.0 * np.sqrt(2.0)
 
 
 def spread_estimate_bps(bars: pl.DataFrame) -> float:
     """Corwin–Schultz (2012) high-low spread estimate, in bps, averaged over consecutive bar pairs.
 
-    Negative pair estimates are set to zero, as in the paper. Flat bars (no trades) contribute zero.
-    Returns NaN with fewer than two bars.
+    The mean of the defined pair estimates of :func:`huracan_assets.core.spreads.corwin_schultz_pairs` (bars
+    sorted by ``ts``): negative pair estimates are set to zero, as in the paper, and flat bars (no trades)
+    contribute zero; a pair with a missing, non-positive or inverted (high < low) bar is left out. Returns NaN
+    with fewer than two bars or no defined pair.
     """
     if bars.height < 2:
         return float("nan")
     frame = bars.sort("ts")
-    high, low = frame["high"].to_numpy(), frame["low"].to_numpy()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        hl = np.log(high / low) ** 2
-        beta = hl[:-1] + hl[1:]
-        gamma = np.log(np.maximum(high[:-1], high[1:]) / np.minimum(low[:-1], low[1:])) ** 2
-        alpha = (np.sqrt(2.0 * beta) - np.sqrt(beta)) / _K - np.sqrt(gamma / _K)
-        spread = 2.0 * (np.exp(alpha) - 1.0) / (1.0 + np.exp(alpha))
-    spread = np.where(np.isfinite(spread), np.maximum(spread, 0.0), np.nan)
-    return float(np.nanmean(spread) * 1e4) if np.isfinite(spread).any() else float("nan")
+    with np.errstate(invalid="ignore", over="ignore"):  # an infinite price: its pairs are NaN, left out
+        pairs = corwin_schultz_pairs(frame["high"], frame["low"])
+    defined = pairs[~np.isnan(pairs)]
+    return float(defined.mean() * BPS) if defined.size else float("nan")
 
 
 @dataclass(frozen=True)
@@ -96,7 +95,7 @@ def rank_universe(
     if "spread_bps" not in stats.columns:
         stats = stats.with_columns(spread_bps=pl.lit(None, dtype=pl.Float64))
     frame = stats.with_columns(
-        history_days=((as_of_end_ms - pl.col("first_bar_ts")) / 86_400_000).cast(pl.Float64),
+        history_days=((as_of_end_ms - pl.col("first_bar_ts")) / DAY_MS).cast(pl.Float64),
     ).sort(["quote_volume", "symbol"], descending=[True, False])
     frame = frame.with_columns(rank=pl.int_range(1, frame.height + 1, dtype=pl.Int32))
     if explicit is not None:

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from huracan_assets.core.market_data.candles import DAY_MS
 from huracan_assets.core.models.base import KINDS, Model, ModelSpec, load_model
 
 BUNDLE_FILES = ("model.bin", "config.json", "metrics.json", "sha256.txt")
@@ -150,6 +151,42 @@ class ModelBundle:
         if not root or any(p in ("", ".", "..") for p in parts) or not all(_PATH_SAFE.match(p) for p in parts):
             raise BundleError(f"invalid root {root!r}")
         return f"{root}/{symbol}/{self.bundle_id()}/"
+
+
+@dataclass(frozen=True)
+class BundleConfig:
+    """The typed view of the ``config.json`` fields the graph and the live side read from a verified bundle."""
+
+    as_of: dt.date
+    symbol: str
+    recipe_hash: str
+    feature_names: tuple[str, ...]
+    training_start: dt.date  # the training window [training_start, training_end)
+    training_end: dt.date
+    canaries_passed: bool  # from metrics.json: the walk-forward's canaries (False when absent)
+
+    @classmethod
+    def of(cls, bundle: ModelBundle) -> BundleConfig:
+        config = bundle.config
+        window = config["windows"].get("training")
+        try:
+            start, end = (dt.date.fromisoformat(part.strip()) for part in str(window).strip("[)").split(","))
+        except ValueError as exc:
+            raise BundleError(f"config windows.training must read '[YYYY-MM-DD, YYYY-MM-DD)', got {window!r}") from exc
+        return cls(
+            as_of=dt.date.fromisoformat(config["as_of"]),
+            symbol=config["symbol"],
+            recipe_hash=config["recipe_hash"],
+            feature_names=tuple(config.get("feature_names") or ()),
+            training_start=start,
+            training_end=end,
+            canaries_passed=bool(bundle.metrics.get("canaries", {}).get("passed", False)),
+        )
+
+    @property
+    def training_end_ms(self) -> int:
+        """The end of the training window (exclusive), as UTC epoch ms: the model has seen no bar from here on."""
+        return (self.training_end - dt.date(1970, 1, 1)).days * DAY_MS
 
 
 def make_bundle(model: Model, config: Mapping[str, Any], metrics: Mapping[str, Any]) -> ModelBundle:

@@ -66,15 +66,14 @@ class CoinReplay:
     def __init__(
         self,
         candles: Mapping[date, pl.DataFrame],
-        feature_reference: Mapping[date, pl.DataFrame],
-        engine_reference: Mapping[date, pl.DataFrame],
+        reference: Mapping[date, pl.DataFrame],
         spec: ReplaySpec,
         meta_seed: tuple[date, MetaState | None],
         spreads: Mapping[date, pl.DataFrame] | None = None,
     ) -> None:
         self.candles, self.spec = dict(candles), spec
         self.spreads = None if spreads is None else dict(spreads)
-        self.feature_reference, self.engine_reference = dict(feature_reference), dict(engine_reference)
+        self.reference = dict(reference)  # the reference coin's closes by day (features and engines alike)
         self.engines = list(spec.registry.names())
         self._meta_seed = meta_seed
         self._memo: dict[tuple[str, date], object] = {}
@@ -116,7 +115,7 @@ class CoinReplay:
             frame = self._window(d, warm)
             if frame is None:
                 return None
-            ref = self._reference(self.feature_reference, date_range(d - timedelta(days=warm), d))
+            ref = self._reference(self.reference, date_range(d - timedelta(days=warm), d))
             return features_for_window(frame, self.spec.recipe, *day_bounds_ms(d), reference=ref)
 
         return self._cached("features", day, build)
@@ -156,7 +155,7 @@ class CoinReplay:
         else:
             feats = pl.DataFrame(schema={"ts": pl.Int64})
         frame = candles.sort("ts").unique("ts", keep="last", maintain_order=True)
-        reference = self._reference(self.engine_reference, days)
+        reference = self._reference(self.reference, days)
         return engine_input(frame, self.spec.bar_minutes, reference, features=feats)
 
     def meta(self, day: date) -> MetaState | None:

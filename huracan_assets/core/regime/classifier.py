@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
-from huracan_assets.core.costs import corwin_schultz_pairs
+from huracan_assets.core.spreads import corwin_schultz_pairs
 
 if TYPE_CHECKING:
     from hmmlearn.hmm import GaussianHMM
@@ -195,7 +195,7 @@ def liquidity_inputs(candles: pl.DataFrame, rules: RegimeRules = DEFAULT_RULES) 
     t]`` (the trailing day), exactly what ``core/market_data/ingest.py`` ``assess`` computes over a day's bars:
     ``trailing_quote_volume`` (``sum(close * volume)``, missing volume 0), ``trailing_zero_volume_share``
     and ``trailing_spread_bps`` (mean of the Corwin-Schultz estimates of the pairs of consecutive bars inside
-    the window, :func:`huracan_assets.core.costs.corwin_schultz_pairs`; null when none is defined). These
+    the window, :func:`huracan_assets.core.spreads.corwin_schultz_pairs`; null when none is defined). These
     three are null until the frame reaches a whole span back (its first bar at or before ``t - span``).
     ``thin_book`` is True when a formed window breaks a threshold of :class:`RegimeRules` with the day-level
     flag's comparisons (value ``<`` minimum, share ``>`` maximum, spread ``>`` maximum), else False.

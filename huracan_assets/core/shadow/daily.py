@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-DAY_MS = 86_400_000
+from huracan_assets.core.market_data.candles import DAY_MS
+
 SPARKS = "▁▂▃▄▅▆▇█"
 
 

@@ -132,8 +132,8 @@ from huracan_assets.core.labels.triple_barrier import (
     _reference_vol,
     _trailing_vol,
 )
+from huracan_assets.core.market_data.candles import DAY_MS
 
-DAY_MS = 86_400_000
 NO_TOUCH = 2  # _bar_touch's "no touch" code
 MARK = 3
 EXIT_REASONS: dict[int, str] = {PT: "pt", SL: "sl", VERTICAL: "vertical", MARK: "mark"}

@@ -49,10 +49,10 @@ import polars as pl
 
 from huracan_assets.core.execution import StopSlippage
 from huracan_assets.core.labels.triple_barrier import long_return_bps, short_return_bps
+from huracan_assets.core.market_data.candles import DAY_MS
 from huracan_assets.core.regime.classifier import Regime
 from huracan_assets.core.validation.metrics import TradeCosts
 
-DAY_MS = 86_400_000
 REGIME_CODES = {r.value: float(i) for i, r in enumerate(Regime)}
 _PARTS = ("fee", "spread", "slippage")  # per-bar estimates: engine_signals' <part>_bps, round trips
 _LEGS = (  # (the bar a leg is paid on, its columns by part): the fill, the long's exit, the short's exit

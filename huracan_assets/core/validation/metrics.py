@@ -46,7 +46,8 @@ from numba import njit
 from scipy import special
 from sklearn import metrics as _skm
 
-DAY_MS = 86_400_000
+from huracan_assets.core.market_data.candles import DAY_MS
+
 PERIODS_PER_YEAR = 365.0
 EULER_GAMMA = 0.5772156649015329
 COST_PARTS = ("fee", "spread", "slippage", "stop_slippage")  # the parts of a trade's cost, in this order

@@ -10,8 +10,8 @@ import numpy as np
 import polars as pl
 
 from huracan_assets.core.engines.base import BaseEngine, EngineInput, register_engine
+from huracan_assets.core.market_data.candles import DAY_MS
 
-DAY_MS = 86_400_000
 MINUTE_MS = 60_000
 
 
