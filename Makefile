@@ -3,8 +3,11 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
 PIP     = $(VENV)/bin/pip
+# pytest workers (pytest-xdist): one per core, each pinned to its own core (huracan_assets_tests/conftest.py)
+WORKERS ?= auto
+XDIST   = -n $(WORKERS) --dist loadgroup
 
-.PHONY: setup setup-dev demo test test-fast lint bench ui clean
+.PHONY: setup setup-dev demo test test-all test-fast coverage lint bench ui clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,13 +22,20 @@ setup-dev: $(VENV)/bin/python
 demo: setup
 	$(VENV)/bin/huracan demo $(ARGS)
 
-test: setup-dev
-	$(VENV)/bin/ruff check huracan_assets huracan_assets_tests
-	$(VENV)/bin/ruff format --check huracan_assets huracan_assets_tests
-	$(PY) -m pytest -q $(ARGS)
+# the default suite (pyproject: every test but the benchmarks and the full-size variants), lint first
+test: setup-dev lint
+	$(PY) -m pytest -q $(XDIST) $(ARGS)
+
+# everything a clean machine can run: the default suite and the full-size variants (marker "full")
+test-all: setup-dev lint
+	$(PY) -m pytest -q $(XDIST) -m "not benchmark" $(ARGS)
 
 test-fast: setup-dev
-	$(PY) -m pytest -q -m "not slow and not integration" $(ARGS)
+	$(PY) -m pytest -q $(XDIST) -m "not slow and not integration and not full and not benchmark" $(ARGS)
+
+# line and branch coverage of huracan_assets over the default suite
+coverage: setup-dev
+	$(PY) -m pytest -q --cov=huracan_assets --cov-branch --cov-report=term:skip-covered $(ARGS)
 
 lint: setup-dev
 	$(VENV)/bin/ruff check huracan_assets huracan_assets_tests

@@ -28,6 +28,22 @@ PG_ADMIN_URL = os.environ.get("HURACAN_TEST_PG_URL", "postgresql+psycopg2://post
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
+def _pin_xdist_worker() -> None:
+    """Under pytest-xdist (``make test``: one worker per core), each worker runs on a core of its own, so the
+    thread budget every run derives from the CPU affinity (``execution.threads: 0``) is 1 per worker: workers x
+    threads stays within the machine's cores, and the subprocesses a test starts inherit it."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw") or not hasattr(os, "sched_setaffinity"):
+        return
+    cores = sorted(os.sched_getaffinity(0))
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1 and len(cores) > 1:
+        os.sched_setaffinity(0, {cores[int(worker[2:]) % len(cores)]})
+
+
+_pin_xdist_worker()
+
+
 def _port_is_free(port: int) -> bool:
     with socket.socket() as sock:
         try:

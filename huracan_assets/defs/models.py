@@ -117,7 +117,8 @@ class _Training:
         coins``; 0: every coin), before any coin trains, so every bundle of the date carries its result."""
         n = self.settings.validation.truncation_canary_coins
         for day in sorted({k.split("|")[0] for k in keys}):
-            day_keys = sorted(k for k in keys if k.startswith(day))
+            features = self.inputs["features"]  # the coins traded on D: the ones that get a model (``one``)
+            day_keys = sorted(k for k in keys if k.startswith(day) and features.status(k).status == "ok")
             sample = day_keys if n == 0 or n >= len(day_keys) else sorted(random.Random(day).sample(day_keys, n))
             results = {}
             for key in sample:
@@ -132,10 +133,13 @@ class _Training:
     # ------------------------------------------------------------------------------------------- training
     def one(self, day: date, symbol: str):
         """Train, validate and bundle one coin of day D (and its refit when configured)."""
+        key = join_key(day, symbol)
+        today = self.inputs["features"].status(key)
+        if today.status != "ok":  # not in the universe of D, or D's data failed: no model for a coin not traded today
+            return SymbolOutcome.skipped(f"features of {day} {today.status}: {today.reason}")
         stored = self.stored(day, symbol)
         if stored is None:
             return SymbolOutcome.skipped("short history: no features or labels in the training window")
-        key = join_key(day, symbol)
         deadline = time.monotonic() + self.spec.timeout_seconds
         samples = self.truncation.get(day.isoformat(), {})
         result = train_challenger(*stored, self.windows(day), self.spec, samples, key, deadline)

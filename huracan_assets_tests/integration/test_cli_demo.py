@@ -46,15 +46,15 @@ def test_demo_on_the_bundled_sample(tmp_path):
 
 def test_demo_on_a_folder_it_has_never_seen_trains_identical_bundles_twice(tmp_path, test_data_dir):
     data = test_data_dir.parent / "replay_long"  # 22 coins, 2024-07-01..08-09; TON lists 08-08
-    args = ["demo", "--data", str(data), "--symbols", "BTCUSDT,SOLUSDT", "--start", "2024-08-08", "--end", "2024-08-09"]
+    args = ["demo", "--data", str(data), "--symbols", "SOLUSDT", "--start", "2024-08-08", "--end", "2024-08-09"]
     args += ["--training-days", "21", "--shadow-days", "3"]
     runs = [_huracan(*args, home=tmp_path / f"h{i}") for i in (1, 2)]
     for out in runs:
         assert out.returncode == 0, out.stderr[-3000:]
-        assert "4 symbol-days done, 0 skipped, 0 failed" in out.stdout
+        assert "2 symbol-days done, 0 skipped, 0 failed" in out.stdout
         assert "challengers (walk-forward, out of sample, net of costs)" in out.stdout
     bundles = [sorted((tmp_path / f"h{i}" / "store" / "challengers").rglob("sha256.txt")) for i in (1, 2)]
-    assert len(bundles[0]) == 4  # 2 coins x 2 dates
+    assert len(bundles[0]) == 2  # 2 dates
     names = [[str(p.relative_to(tmp_path / f"h{i}")) for p in b] for i, b in zip((1, 2), bundles, strict=True)]
     assert names[0] == names[1]  # named by as-of date and content hash: the same bundles
     assert [p.read_bytes() for p in bundles[0]] == [p.read_bytes() for p in bundles[1]]

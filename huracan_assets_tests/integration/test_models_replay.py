@@ -1,4 +1,4 @@
-"""The whole daily graph for 20+ coins x several dates through the production path (ccxt against the replay
+"""The whole daily graph for several coins x several dates through the production path (ccxt against the replay
 exchange, the registry on PostgreSQL): challengers, walk-forward reports, shadow trading, promotions, champion
 pointers and the daily summary. The promotion gates are relaxed so that the publication path runs every day
 (on 1h bars the models have no edge after costs, and the real gates rightly refuse them)."""
@@ -10,7 +10,6 @@ from datetime import date, timedelta
 import polars as pl
 import pytest
 
-from huracan_assets.core.market_data.candles import day_bounds_ms
 from huracan_assets.core.models.bundle import BUNDLE_FILES, BundleError, load_bundle_model, verify_bundle
 from huracan_assets.defs.partitions import SYMBOLS, range_tags
 from huracan_assets.exchange.replay import running_replay_server
@@ -20,12 +19,11 @@ from huracan_assets.runner import backfill, daily_loop
 from huracan_assets.settings import load_settings
 from huracan_assets.specs import recipe_for
 from huracan_assets.storage.object_store import LocalObjectStore
-from huracan_assets_tests.conftest import TEST_DATA
 from huracan_assets_tests.defs.helpers import defs_for, sqlite_instance
+from huracan_assets_tests.integration.history import COINS, LAST, REPLAY_LONG, WINDOWS, after, history_settings
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
-REPLAY_LONG = TEST_DATA.parent / "replay_long"
-DATES = [date(2024, 8, 7), date(2024, 8, 8), date(2024, 8, 9)]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.xdist_group("replay_history")]  # one history build
+DATES = [date(2024, 8, 7), date(2024, 8, 8), date(2024, 8, 9)]  # the days after the replay history
 RELAXED = {
     "min_trades": 2,
     "min_dsr": 0.0,
@@ -37,38 +35,46 @@ RELAXED = {
 }
 
 
-def _after(day: date) -> int:
-    return day_bounds_ms(day)[1] + 2 * 3_600_000
-
-
-def test_whole_graph_for_22_coins_x_3_dates_on_replay_and_postgres(home, tmp_path, pg_url, monkeypatch):
+@pytest.mark.parametrize("scale", ["small", pytest.param("full", marks=pytest.mark.full)])
+def test_whole_graph_x_3_dates_on_replay_and_postgres(scale, home, tmp_path, pg_url, monkeypatch, request):
+    """small: the session's replay history (8 coins, models of 20 rounds); full (``make test-all``): all 22 coins of
+    the replay, the ranked universe and the configured models, with a history of its own."""
     monkeypatch.setenv("HURACAN_TEST_REGISTRY_URL", pg_url)
-    with running_replay_server(REPLAY_LONG, now_ms=_after(date(2024, 7, 1))) as replay:
-        settings = load_settings(
-            "local",
-            partitions={"start_date": "2024-07-01"},
-            exchange={"kind": "ccxt", "exchange_id": "binance", "base_url": replay.url, "rate_limit_ms": 1},
-            registry={"kind": "postgres", "url_env": "HURACAN_TEST_REGISTRY_URL"},
-            windows={"warmup_days": 3, "training_days": 21, "shadow_days": 3, "embargo_days": 1},
-            models={"min_train_rows": 200},
-            validation={"n_folds": 3},
-            promotion=RELAXED,
-        )
+    postgres = {"kind": "postgres", "url_env": "HURACAN_TEST_REGISTRY_URL"}
+    if scale == "small":
+        history = request.getfixturevalue("replay_history")
+        instance, first_clock = history.instance(), after(LAST)
+    else:
+        instance, first_clock = sqlite_instance(tmp_path), after(date(2024, 7, 1))
+    with running_replay_server(REPLAY_LONG, now_ms=first_clock) as replay:
+        if scale == "small":
+            settings = history_settings(history.home, base_url=replay.url, registry=postgres, promotion=RELAXED)
+        else:
+            settings = load_settings(
+                "local",
+                partitions={"start_date": "2024-07-01"},
+                exchange={"kind": "ccxt", "exchange_id": "binance", "base_url": replay.url, "rate_limit_ms": 1},
+                registry=postgres,
+                windows=WINDOWS,
+                models={"min_train_rows": 200},
+                validation={"n_folds": 3},
+                promotion=RELAXED,
+            )
         defs = defs_for(settings)
-        instance = sqlite_instance(tmp_path)
-        clock = lambda d: replay.set_now(_after(d))  # noqa: E731
-        backfill(defs, instance, date(2024, 7, 1), DATES[0] - timedelta(days=1), 40, with_summary=False,
-                 clock=clock, job="symbol_day_data_job")  # fmt: skip
+        clock = lambda d: replay.set_now(after(d))  # noqa: E731
+        if scale == "full":
+            backfill(defs, instance, date(2024, 7, 1), DATES[0] - timedelta(days=1), 40, with_summary=False,
+                     clock=clock, job="symbol_day_data_job")  # fmt: skip
         store = LocalObjectStore(settings.store_root)
         outcomes = daily_loop(defs, instance, store, DATES[0], DATES[-1], clock=clock)
 
     symbols = instance.get_dynamic_partitions(SYMBOLS)
-    assert len(symbols) == 22
+    assert len(symbols) == (len(COINS) if scale == "small" else 22)
     registry = Registry(pg_url)
     models = registry.select("models", as_of=DATES)
     by_day = {d: sorted(m["symbol"] for m in models if m["as_of"] == d) for d in DATES}
     for day, outcome in zip(DATES, outcomes, strict=True):
-        assert len(by_day[day]) >= 20, (day, outcome.summary)
+        assert len(by_day[day]) >= len(symbols) - 2, (day, outcome.summary)
         assert outcome.summary["failed"] == {}
     # TON lists on 2024-08-08 10:00: held out with a reason, never trained on a stub
     assert "TONUSDT" not in by_day[DATES[-1]]
@@ -112,13 +118,13 @@ def test_whole_graph_for_22_coins_x_3_dates_on_replay_and_postgres(home, tmp_pat
         asset_selection=[_key("challenger_model"), _key("walk_forward_report")],
     )
     assert rerun.success
-    after = {m["model_id"]: m["sha256"] for m in registry.select("models", as_of=[DATES[-1]])}
-    assert after == before
+    rebuilt = {m["model_id"]: m["sha256"] for m in registry.select("models", as_of=[DATES[-1]])}
+    assert rebuilt == before
     frame = pl.DataFrame(registry.select("model_metrics", as_of=[DATES[-1]]))
     assert frame.filter(pl.col("window") == "wf_overall").height == len(before)
 
     _check_champions(store, registry, recipe_hash, by_day)
-    _check_summary(store, by_day)
+    _check_summary(store, by_day, len(symbols) - 2)
 
     # a backfill of an old date republishes its history but never moves latest.json back
     latest_before = {s: store.get(f"champion/{s}/latest.json") for s in by_day[DATES[-1]]}
@@ -155,12 +161,12 @@ def _check_champions(store, registry, recipe_hash, by_day) -> None:
     assert any(e["symbol"] == "*" for e in equity)  # the portfolio row of the summary
 
 
-def _check_summary(store, by_day) -> None:
+def _check_summary(store, by_day, least_models: int) -> None:
     summary = json.loads(store.get(f"summaries/daily/{DATES[-1]}.json"))
     assert summary["symbols_done"] == len(by_day[DATES[-1]])
     assert set(summary["promotions"]) == set(by_day[DATES[-1]])
     assert summary["trades"]["challenger_trades"] > 0 and summary["trades"]["champion_trades"] > 0
-    assert summary["top_engines"] and summary["top_coins"] and summary["walk_forward"]["models"] >= 20
+    assert summary["top_engines"] and summary["top_coins"] and summary["walk_forward"]["models"] >= least_models
     assert "TONUSDT" in summary["skipped"]
 
 

@@ -1,6 +1,7 @@
 """``models.publish_refit``: the validated challenger decides, the refit through D is what gets published.
 
-Three coins x two dates on real 1h candles (replay_long), relaxed gates so that every coin is promoted. Checks:
+Three coins x two dates on real 1h candles (replay_long) after the session's replay history, relaxed gates so that
+every coin is promoted. Checks:
 - each challenger has a refit bundle under ``refits/`` trained on ``[D + 1 - W, D + 1)`` with the same spec and
   seed, registered as kind ``refit`` with the challenger as parent, whose ``metrics.json`` names the validated
   model (id, path, sha256, window) and carries its walk-forward evidence;
@@ -35,15 +36,21 @@ from huracan_assets.runner import backfill, daily_loop
 from huracan_assets.settings import PromotionSettings
 from huracan_assets.specs import recipe_for
 from huracan_assets.storage.object_store import LocalObjectStore
-from huracan_assets_tests.conftest import TEST_DATA
-from huracan_assets_tests.defs.helpers import defs_for, local_settings, sqlite_instance
+from huracan_assets_tests.defs.helpers import defs_for
+from huracan_assets_tests.integration.history import (
+    LAST,
+    REPLAY_LONG,
+    SMALL_MODELS,
+    WINDOWS,
+    copy_history,
+    history_settings,
+)
 from huracan_assets_tests.integration.test_models_replay import RELAXED
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
-REPLAY_LONG = TEST_DATA.parent / "replay_long"
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.xdist_group("replay_history")]  # one history build
 COINS = ["BTC_USDT", "ETH_USDT", "SOL_USDT"]
 DATES = [date(2024, 8, 7), date(2024, 8, 8)]
-W, S, EMBARGO = 21, 3, 1
+W, S = WINDOWS["training_days"], WINDOWS["shadow_days"]
 
 
 def _world(root, last: date):
@@ -57,29 +64,30 @@ def _world(root, last: date):
     return root
 
 
-def _run(tmp_path, data, last: date, home_name: str):
-    settings = local_settings(
-        data,
-        start=date(2024, 7, 1),
-        home=tmp_path / home_name,
-        symbols=",".join(c.replace("_", "") for c in COINS),
-        windows={"warmup_days": 3, "training_days": W, "shadow_days": S, "embargo_days": EMBARGO},
-        models={"min_train_rows": 200, "publish_refit": True},
-        validation={"n_folds": 3},
+def _run(golden, tmp_path, data, last: date, name: str):
+    """A copy of the session's replay history (data assets through 2024-08-06), then the files exchange on
+    ``data``: the data assets through ``last`` first, then the daily loop of the dates up to ``last``."""
+    history = copy_history(golden, tmp_path / name)
+    settings = history_settings(
+        history.home,
+        data_dir=data,
+        universe={"symbols": [c.replace("_", "") for c in COINS]},
+        models={**SMALL_MODELS, "publish_refit": True},
         promotion=RELAXED,
     )
     defs = defs_for(settings)
-    instance = sqlite_instance(tmp_path / home_name)
+    instance = history.instance()
     # the data assets through the last date first: when D is trained, the partitions of D + 1 already exist,
     # so a refit that read them would differ from the truncated world's (below)
-    backfill(defs, instance, date(2024, 7, 1), last, 40, with_summary=False, job="symbol_day_data_job")
+    backfill(defs, instance, LAST + timedelta(days=1), last, 40, with_summary=False, job="symbol_day_data_job")
     store = LocalObjectStore(settings.store_root)
     outcomes = daily_loop(defs, instance, store, DATES[0], last)
     return settings, store, outcomes, instance
 
 
-def test_refit_is_published_and_the_validated_model_decides(home, tmp_path):
-    settings, store, outcomes, instance = _run(tmp_path, _world(tmp_path / "full", DATES[-1]), DATES[-1], "a")
+def test_refit_is_published_and_the_validated_model_decides(home, tmp_path, golden_history):
+    full = _world(tmp_path / "full", DATES[-1])
+    settings, store, outcomes, instance = _run(golden_history, tmp_path, full, DATES[-1], "a")
     assert all(o.summary["failed"] == {} for o in outcomes), [o.summary for o in outcomes]
     registry = Registry(f"sqlite:///{settings.sqlite_path}")
     recipe_hash = recipe_for(settings).hash
@@ -148,7 +156,7 @@ def test_refit_is_published_and_the_validated_model_decides(home, tmp_path):
 
     # truncated future: a world whose candles end with D makes byte-identical refits of D (world "a" held the
     # partitions of D + 1 when it trained D)
-    _, store_b, _, _ = _run(tmp_path, _world(tmp_path / "cut", DATES[0]), DATES[0], "b")
+    _, store_b, _, _ = _run(golden_history, tmp_path, _world(tmp_path / "cut", DATES[0]), DATES[0], "b")
     for (day, symbol), refit in refits.items():
         if day == DATES[0]:
             again = {n: store_b.get(refit["s3_path"] + n) for n in BUNDLE_FILES}

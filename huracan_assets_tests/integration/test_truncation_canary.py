@@ -7,7 +7,7 @@ return (a leak a buggy asset or a tampered store could plant): the walk-forward 
 fail, in the bundle, the report and the asset check, so the model is not promotable."""
 
 import json
-from datetime import date, timedelta
+from datetime import timedelta
 
 import polars as pl
 import pytest
@@ -15,17 +15,15 @@ from dagster import AssetKey
 
 from huracan_assets.core.market_data.candles import date_range
 from huracan_assets.defs.partitions import SYMBOLS, range_tags
-from huracan_assets.runner import run_prelude, run_symbol_days
 from huracan_assets.specs import recipe_for
 from huracan_assets.storage.object_store import LocalObjectStore
 from huracan_assets.storage.partitioned import bytes_to_frame, data_key, frame_to_bytes
-from huracan_assets_tests.conftest import TEST_DATA
-from huracan_assets_tests.defs.helpers import defs_for, local_settings, sqlite_instance
+from huracan_assets_tests.defs.helpers import defs_for
+from huracan_assets_tests.integration.history import FIRST, WINDOWS, history_settings
+from huracan_assets_tests.integration.history import LAST as DAY
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
-REPLAY_LONG = TEST_DATA.parent / "replay_long"
-COINS = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
-FIRST, DAY = date(2024, 7, 1), date(2024, 8, 6)
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.xdist_group("replay_history")]  # one history build
+COINS = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]  # checked by name (the history holds more)
 LEAKY = "ETHUSDT"
 
 
@@ -76,22 +74,11 @@ def _leak_auc(store, column: str) -> float:
     return float(roc_auc_score((joined["ret"] > 0).to_numpy(), joined[column].to_numpy()))
 
 
-def test_truncation_canary_passes_on_real_data_and_fails_on_a_stored_leak(home, tmp_path):
-    settings = local_settings(
-        REPLAY_LONG,
-        start=FIRST,
-        symbols=",".join(COINS),
-        windows={"warmup_days": 3, "training_days": 14, "shadow_days": 3, "embargo_days": 1},
-        engines={"calibration_days": 5},
-        gate={"window_days": 5, "refresh_days": 2},
-        models={"min_train_rows": 150},
-        validation={"n_folds": 3, "truncation_canary_coins": 0},
-    )
+def test_truncation_canary_passes_on_real_data_and_fails_on_a_stored_leak(home, replay_history):
+    """On the session's replay history (its data assets through DAY), every coin of DAY sampled."""
+    settings = history_settings(replay_history.home, validation={"n_folds": 3, "truncation_canary_coins": 0})
     defs = defs_for(settings)
-    instance = sqlite_instance(tmp_path)
-    run_prelude(defs, instance, FIRST, DAY)
-    assert run_symbol_days(defs, instance, FIRST, DAY - timedelta(days=1), job="symbol_day_data_job")
-    assert run_symbol_days(defs, instance, DAY, DAY, job="symbol_day_data_job")
+    instance = replay_history.instance()
     symbols = instance.get_dynamic_partitions(SYMBOLS)
     store = LocalObjectStore(settings.store_root)
 
@@ -129,7 +116,8 @@ def test_truncation_canary_passes_on_real_data_and_fails_on_a_stored_leak(home, 
     # a canary that cannot run says so, and that coin is not promotable: SOL's candles of the window are gone
     for path, data in originals.items():
         store.put(path, data)
-    window = date_range(DAY - timedelta(days=20), DAY - timedelta(days=5))
+    span = WINDOWS["training_days"] + WINDOWS["shadow_days"]
+    window = date_range(DAY - timedelta(days=span), DAY - timedelta(days=5))  # the whole training window
     for d in window:
         path = data_key("candles", f"{d.isoformat()}|SOLUSDT")
         if store.exists(path):
