@@ -24,7 +24,7 @@ demo: setup
 
 # the default suite (pyproject: every test but the benchmarks and the full-size variants), lint first
 test: setup-dev lint
-	$(PY) -m pytest -q $(XDIST) $(ARGS)
+	$(PY) -m pytest -q $(XDIST) --durations=15 $(ARGS)
 
 # everything a clean machine can run: the default suite and the full-size variants (marker "full")
 test-all: setup-dev lint

@@ -22,6 +22,9 @@ from huracan_assets.core.execution import StopSlippage
 from huracan_assets.core.features.recipe import FeatureRecipe, default_recipe
 from huracan_assets.core.labels.triple_barrier import BarrierSpec
 from huracan_assets.core.market_data.candles import DAY_MS, bars_per_day
+from huracan_assets.core.market_data.cleaning import CleaningPolicy
+from huracan_assets.core.market_data.ingest import QualityThresholds
+from huracan_assets.core.market_data.universe import UniverseRules
 from huracan_assets.core.models.base import ModelSpec
 from huracan_assets.core.promotion.gates import PromotionSpec
 from huracan_assets.core.regime.classifier import RegimeRules, RegimeSpec
@@ -36,6 +39,41 @@ RECIPES = {"default": default_recipe}  # features.recipe: the named recipes
 
 class SpecError(ValueError):
     """A setting that loads as YAML but cannot build its core spec; the message names the field."""
+
+
+def cleaning_policy(settings: Settings) -> CleaningPolicy:
+    """How raw bars are cleaned (``candles:``), at the configured bar size."""
+    q = settings.candles
+    return CleaningPolicy(
+        bar_minutes=settings.bar_minutes,
+        fill_gaps=q.fill_gaps,
+        max_gap_fill_bars=q.max_gap_fill_bars,
+        extreme_move_sigma=q.extreme_move_sigma,
+    )
+
+
+def quality_thresholds(settings: Settings) -> QualityThresholds:
+    """The thresholds of the candle checks (``candles:``)."""
+    q = settings.candles
+    return QualityThresholds(
+        min_completeness=q.min_completeness,
+        warn_completeness=q.warn_completeness,
+        max_lag_bars=q.max_lag_bars,
+        max_spread_bps=q.max_spread_bps,
+        max_zero_volume_share=q.max_zero_volume_share,
+        min_day_quote_volume=q.min_day_quote_volume,
+    )
+
+
+def universe_rules(settings: Settings) -> UniverseRules:
+    """The ranking filters of the universe (``universe:``); named coins bypass them."""
+    u = settings.universe
+    return UniverseRules(
+        max_symbols=u.max_symbols,
+        min_history_days=u.min_history_days,
+        min_quote_volume=u.min_quote_volume,
+        max_spread_bps=u.max_spread_bps,
+    )
 
 
 def recipe_for(settings: Settings) -> FeatureRecipe:
@@ -217,6 +255,9 @@ class EngineSpecs:
 
 
 _BUILDERS = (  # (settings field, what it builds): a failure names the field
+    ("candles", cleaning_policy),
+    ("candles", quality_thresholds),
+    ("universe", universe_rules),
     ("features", recipe_for),
     ("engines", engine_registry),
     ("labels", barrier_spec),
@@ -233,15 +274,17 @@ _BUILDERS = (  # (settings field, what it builds): a failure names the field
 
 def build_specs(settings: Settings) -> EngineSpecs:
     """All specs of ``settings``; raises :class:`SpecError` naming the settings field whose spec does not build."""
-    built = []
+    built = {}
     for field_name, builder in _BUILDERS:
         try:
-            built.append(builder(settings))
+            built[builder.__name__] = builder(settings)
         except (ValueError, TypeError, KeyError) as exc:
             raise SpecError(f"settings {field_name}: {exc}") from exc
-    recipe, registry, barrier, stop, shadow, promotion, model, wf, training, regime, signals = built
+    registry = built["engine_registry"]
     return EngineSpecs(
-        recipe=recipe, registry=registry, engines=tuple(registry.names()), barrier=barrier, stop_slippage=stop,
-        shadow=shadow, promotion=promotion, model=model, walk_forward=wf, training=training, regime=regime,
-        signals=signals, bar_ms=settings.bar_minutes * 60_000, vol_days=label_vol_days(settings),
+        recipe=built["recipe_for"], registry=registry, engines=tuple(registry.names()),
+        barrier=built["barrier_spec"], stop_slippage=built["stop_slippage"], shadow=built["shadow_spec"],
+        promotion=built["promotion_spec"], model=built["model_spec"], walk_forward=built["walk_forward_config"],
+        training=built["training_spec"], regime=built["regime_spec"], signals=built["signal_spec"],
+        bar_ms=settings.bar_minutes * 60_000, vol_days=label_vol_days(settings),
     )  # fmt: skip

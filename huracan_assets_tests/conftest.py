@@ -154,7 +154,9 @@ def s3_endpoint(tmp_path_factory):
 
     data_dir = tmp_path_factory.mktemp("seaweedfs")
     taken: set[int] = set()
-    ports = {name: _free_port(taken) for name in ("s3", "master", "volume", "filer")}
+    # every listener on a free port, the Iceberg and Lance catalogs off: their fixed ports (8181, 9101) collide when two
+    # test sessions (two pytest-xdist workers) each start a server
+    ports = {name: _free_port(taken) for name in ("s3", "master", "volume", "filer", "iam")}
     cmd = [
         _weed_binary(),
         "server",
@@ -166,6 +168,9 @@ def s3_endpoint(tmp_path_factory):
         f"-master.port={ports['master']}",
         f"-volume.port={ports['volume']}",
         f"-filer.port={ports['filer']}",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+        f"-iam.port={ports['iam']}",
         "-volume.max=200",
         "-master.volumeSizeLimitMB=64",
     ]
@@ -240,3 +245,9 @@ def home(tmp_path, monkeypatch) -> Path:
     for var in ("HURACAN_ENV", "HURACAN_DATA_DIR", "HURACAN_SYMBOLS", "HURACAN_TIMEFRAME"):
         monkeypatch.delenv(var, raising=False)
     return path
+
+
+def pytest_collection_modifyitems(config, items):
+    """The long end-to-end tests (``slow``) first, in their collection order: with one worker per core they start
+    at once and the many short tests fill the other worker, instead of two long ones ending the run alone."""
+    items.sort(key=lambda item: 0 if item.get_closest_marker("slow") else 1)

@@ -1,5 +1,7 @@
 """Every core spec is built when the definitions load: a bad parameter fails there, naming its settings field."""
 
+import os
+
 import pytest
 
 from huracan_assets.defs.build import build_definitions
@@ -40,3 +42,18 @@ def test_the_recipe_setting_names_a_recipe():
     assert set(RECIPES) == {"default"}
     with pytest.raises(ValueError, match="recipe"):
         load_settings("local", features={"recipe": "fancy"})
+
+
+def test_the_cli_runs_dagster_with_the_configured_event_batch_size(tmp_path, monkeypatch):
+    from huracan_assets.cli import _prepare_env
+
+    for name in ("HURACAN_HOME", "DAGSTER_HOME", "DAGSTER_EVENT_BATCH_SIZE"):
+        monkeypatch.setenv(name, "placeholder")  # restored after the test
+    monkeypatch.delenv("DAGSTER_EVENT_BATCH_SIZE")
+    settings = load_settings("local", home=str(tmp_path / "h"), execution={"event_batch_size": 17})
+    _prepare_env(settings)
+    assert os.environ["DAGSTER_EVENT_BATCH_SIZE"] == "17"
+    assert os.environ["DAGSTER_HOME"] == str(settings.dagster_home)
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "5")  # an operator's own setting wins
+    _prepare_env(settings)
+    assert os.environ["DAGSTER_EVENT_BATCH_SIZE"] == "5"

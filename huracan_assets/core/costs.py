@@ -54,18 +54,10 @@ quoted spread is never below a tick) and at ``min_spread_bps``. In volatile week
 (SOL/USDT, March 2024: 7-8 bps, against 1.75 bps on average over the eight months); 1m bars would cut it
 (``spread_timeframe``), untested here.
 
-Window minimum: the per-bar estimators need ``min_periods`` defined values in their window (default
-``max(2, ceil(window / 2))``, at most ``window``; the same convention as the triple-barrier volatility); the
-mean is taken over the defined values only.
+The estimators themselves, their window convention and their references: :mod:`huracan_assets.core.spreads`.
 
 References:
 
-* Roll, R. (1984), "A Simple Implicit Measure of the Effective Bid-Ask Spread in an Efficient Market",
-  *Journal of Finance* 39(4), 1127-1139.
-* Corwin, S. A. & Schultz, P. (2012), "A Simple Way to Estimate Bid-Ask Spreads from Daily High and Low
-  Prices", *Journal of Finance* 67(2), 719-760.
-* Abdi, F. & Ranaldo, A. (2017), "A Simple Estimation of Bid-Ask Spreads from Daily Close, High, and Low
-  Prices", *Review of Financial Studies* 30(12), 4437-4480.
 * Square-root law of market impact: Tóth, B., Lempérière, Y., Deremble, C., de Lataillade, J., Kockelkoren, J.
   & Bouchaud, J.-P. (2011), "Anomalous price impact and the critical nature of liquidity in financial
   markets", *Physical Review X* 1, 021006 (``I = Y sigma sqrt(Q / V)`` with Y of order one); Almgren, R.,

@@ -32,6 +32,7 @@ from huracan_assets.defs.resources import ExchangeResource, ObjectStoreResource
 from huracan_assets.exchange.files import ExchangeError
 from huracan_assets.names import join_key, split_key
 from huracan_assets.settings import Settings
+from huracan_assets.specs import cleaning_policy, quality_thresholds, universe_rules
 from huracan_assets.storage.object_store import ObjectNotFound
 from huracan_assets.storage.partitioned import PartitionWindow, SymbolOutcome, bytes_to_frame, data_key
 from huracan_assets.telegram.control import read_selector_document, selector_versions
@@ -58,26 +59,11 @@ def build_market_data_assets(settings: Settings) -> list:
     ]
 
 
-def _policy(settings: Settings) -> CleaningPolicy:
-    q = settings.candles
-    return CleaningPolicy(
-        bar_minutes=settings.bar_minutes,
-        fill_gaps=q.fill_gaps,
-        max_gap_fill_bars=q.max_gap_fill_bars,
-        extreme_move_sigma=q.extreme_move_sigma,
-    )
-
-
 def _universe_asset(settings: Settings):
     days = date_partitions(settings.partitions.start_date)
     single_run = BackfillPolicy.single_run()
     ucfg = settings.universe
-    rules = UniverseRules(
-        max_symbols=ucfg.max_symbols,
-        min_history_days=ucfg.min_history_days,
-        min_quote_volume=ucfg.min_quote_volume,
-        max_spread_bps=ucfg.max_spread_bps,
-    )
+    rules = universe_rules(settings)
 
     @asset(
         partitions_def=days,
@@ -160,7 +146,7 @@ def _inactive(client, symbol: str) -> bool:
 def _reference_candles_asset(settings: Settings):
     days = date_partitions(settings.partitions.start_date)
     single_run = BackfillPolicy.single_run()
-    ucfg, policy = settings.universe, _policy(settings)
+    ucfg, policy = settings.universe, cleaning_policy(settings)
 
     @asset(
         partitions_def=days, group_name="market_data", io_manager_key="parquet_io_manager", backfill_policy=single_run
@@ -188,15 +174,8 @@ def _reference_candles_asset(settings: Settings):
 
 
 def _candles_asset(settings: Settings):
-    policy, q = _policy(settings), settings.candles
-    thresholds = QualityThresholds(
-        min_completeness=q.min_completeness,
-        warn_completeness=q.warn_completeness,
-        max_lag_bars=q.max_lag_bars,
-        max_spread_bps=q.max_spread_bps,
-        max_zero_volume_share=q.max_zero_volume_share,
-        min_day_quote_volume=q.min_day_quote_volume,
-    )
+    policy = cleaning_policy(settings)
+    thresholds = quality_thresholds(settings)
 
     @symbol_day_asset(
         settings.partitions.start_date,
@@ -241,7 +220,7 @@ def _spreads_asset(settings: Settings):
     c, q = settings.costs, settings.candles
     fine_minutes = TIMEFRAME_MINUTES[c.spread_timeframe]
     fetch_fine = fine_minutes < settings.bar_minutes  # finer than the training bars: ask the exchange for them
-    fine_policy = replace(_policy(settings), bar_minutes=fine_minutes)
+    fine_policy = replace(cleaning_policy(settings), bar_minutes=fine_minutes)
     min_fine_bars = q.min_completeness * bars_per_day(fine_minutes)
 
     @symbol_day_asset(

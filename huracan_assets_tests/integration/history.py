@@ -28,7 +28,7 @@ from huracan_assets_tests.defs.helpers import sqlite_instance
 
 REPLAY_LONG = TEST_DATA.parent / "replay_long"  # 22 coins of real 1h candles, 2024-07-01..08-09; TON lists 08-08
 FIRST, LAST = date(2024, 7, 1), date(2024, 8, 6)  # the history: data assets of every day of [FIRST, LAST]
-COINS = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "DOGEUSDT", "LINKUSDT", "AVAXUSDT", "TONUSDT")
+COINS = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "DOGEUSDT", "TONUSDT")
 WINDOWS = {"warmup_days": 3, "training_days": 21, "shadow_days": 3, "embargo_days": 1}
 SMALL_MODELS = {"min_train_rows": 200, "params": {"num_boost_round": 20}}
 H = 3_600_000

@@ -37,7 +37,7 @@ RELAXED = {
 
 @pytest.mark.parametrize("scale", ["small", pytest.param("full", marks=pytest.mark.full)])
 def test_whole_graph_x_3_dates_on_replay_and_postgres(scale, home, tmp_path, pg_url, monkeypatch, request):
-    """small: the session's replay history (8 coins, models of 20 rounds); full (``make test-all``): all 22 coins of
+    """small: the session's replay history (6 coins, models of 20 rounds); full (``make test-all``): all 22 coins of
     the replay, the ranked universe and the configured models, with a history of its own."""
     monkeypatch.setenv("HURACAN_TEST_REGISTRY_URL", pg_url)
     postgres = {"kind": "postgres", "url_env": "HURACAN_TEST_REGISTRY_URL"}
