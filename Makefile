@@ -35,7 +35,7 @@ test-fast: setup-dev
 
 # line and branch coverage of huracan_assets over the default suite
 coverage: setup-dev
-	$(PY) -m pytest -q --cov=huracan_assets --cov-branch --cov-report=term:skip-covered $(ARGS)
+	$(PY) -m pytest -q $(XDIST) --cov=huracan_assets --cov-branch --cov-report=term:skip-covered $(ARGS)
 
 lint: setup-dev
 	$(VENV)/bin/ruff check huracan_assets huracan_assets_tests
