@@ -26,6 +26,7 @@ from huracan_assets.core.market_data.cleaning import CleaningPolicy
 from huracan_assets.core.market_data.ingest import QualityThresholds
 from huracan_assets.core.market_data.universe import UniverseRules
 from huracan_assets.core.models.base import ModelSpec
+from huracan_assets.core.pipeline.replay import ReplaySpec
 from huracan_assets.core.promotion.gates import PromotionSpec
 from huracan_assets.core.regime.classifier import RegimeRules, RegimeSpec
 from huracan_assets.core.shadow.trader import RISK_PRESETS, ShadowSpec
@@ -177,6 +178,33 @@ def training_spec(settings: Settings) -> TrainingSpec:
     )
 
 
+def replay_spec(settings: Settings) -> ReplaySpec:
+    """The rebuild of a coin's products from raw candles (the truncation canary, the live inference path)."""
+    return ReplaySpec(
+        recipe=recipe_for(settings),
+        feature_warmup_days=feature_warmup_days(settings),
+        barrier=barrier_spec(settings),
+        label_vol_days=label_vol_days(settings),
+        regimes=regime_spec(settings),
+        regime_days=regime_days(settings),
+        registry=engine_registry(settings),
+        signals=signal_spec(settings),
+        engine_warmup_days=engine_warmup_days(settings),
+        calibration_days=settings.engines.calibration_days,
+        gate_days=settings.gate.window_days,
+        bar_minutes=settings.bar_minutes,
+    )
+
+
+def replay_lead_days(settings: Settings) -> int:
+    """Days before the training window's first day whose products the window's signals read (calibration,
+    gate and engine warm-up), plus the candle history those products need themselves."""
+    e, g = settings.engines.calibration_days, settings.gate.window_days
+    products = max(e, g + 1) + engine_warmup_days(settings) + 1
+    candles = max(feature_warmup_days(settings), regime_days(settings), label_vol_days(settings) + 1)
+    return products + candles
+
+
 def promotion_spec(settings: Settings) -> PromotionSpec:
     p = settings.promotion
     return PromotionSpec(
@@ -248,6 +276,7 @@ class EngineSpecs:
     model: ModelSpec
     walk_forward: WalkForwardConfig
     training: TrainingSpec
+    replay: ReplaySpec
     regime: RegimeSpec
     signals: SignalSpec
     bar_ms: int
@@ -268,6 +297,7 @@ _BUILDERS = (  # (settings field, what it builds): a failure names the field
     ("validation", walk_forward_config),
     ("models / validation", training_spec),
     ("regimes", regime_spec),
+    ("features / labels / regimes / engines", replay_spec),
     ("engines / gate / meta / costs", signal_spec),
 )
 
@@ -285,6 +315,7 @@ def build_specs(settings: Settings) -> EngineSpecs:
         recipe=built["recipe_for"], registry=registry, engines=tuple(registry.names()),
         barrier=built["barrier_spec"], stop_slippage=built["stop_slippage"], shadow=built["shadow_spec"],
         promotion=built["promotion_spec"], model=built["model_spec"], walk_forward=built["walk_forward_config"],
-        training=built["training_spec"], regime=built["regime_spec"], signals=built["signal_spec"],
+        training=built["training_spec"], replay=built["replay_spec"], regime=built["regime_spec"],
+        signals=built["signal_spec"],
         bar_ms=settings.bar_minutes * 60_000, vol_days=label_vol_days(settings),
     )  # fmt: skip

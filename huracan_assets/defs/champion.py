@@ -54,6 +54,7 @@ from huracan_assets.core.shadow.pair import (
     carried_ledger,
     decision_pair,
     equity_row,
+    prediction_rows,
     probabilities,
     shadow_bars,
     simulate_bars,
@@ -96,6 +97,8 @@ class _Day:
     pairs: dict[str, ShadowPair] = field(default_factory=dict)
     ledgers: dict[str, dict[str, Ledger | None]] = field(default_factory=dict)  # key -> role -> ledger after D
     trades: dict[tuple[str, str], pl.DataFrame | None] = field(default_factory=dict)  # (key, role) -> closed on D
+    p: dict[tuple[str, str], object] = field(default_factory=dict)  # (key, bundle hash) -> per-bar probabilities
+    predictions: list[pl.DataFrame] = field(default_factory=list)  # each role's probabilities on D's bars
 
 
 class _ShadowRun:
@@ -134,12 +137,22 @@ class _ShadowRun:
         windows = Windows.for_day(d, w.training_days, w.shadow_days, 0)
         return shadow_bars(candles, feats, sigs, windows, self.specs.recipe.names, self.specs.engines)
 
-    def p(self, bundle: ModelBundle, bars: ShadowBars):
-        model = load_bundle_model(bundle, threads=self.settings.execution.thread_budget)
-        return probabilities(model, bundle.config["feature_names"], bars, bundle.bundle_id())
+    def p(self, day: _Day, key: str, bundle: ModelBundle, bars: ShadowBars):
+        """The bundle's probability at every bar of ``bars`` (once per coin and bundle)."""
+        if (key, bundle.content_hash) not in day.p:
+            model = load_bundle_model(bundle, threads=self.settings.execution.thread_budget)
+            day.p[(key, bundle.content_hash)] = probabilities(
+                model, bundle.config["feature_names"], bars, bundle.bundle_id()
+            )
+        return day.p[(key, bundle.content_hash)]
 
-    def advance(self, day: _Day, key: str, ledger: Ledger, bundle: ModelBundle, bars: ShadowBars, d: date) -> Ledger:
-        ledger, trades = advance_ledger(ledger, self.p(bundle, bars), bars, d, self.specs.shadow, self.specs.bar_ms)
+    def advance(
+        self, day: _Day, key: str, ledger: Ledger, bundle: ModelBundle, bars: ShadowBars, d: date, model_id: str
+    ) -> Ledger:
+        """The ledger with D's bars, and D's per-bar probabilities logged for the role."""
+        p = self.p(day, key, bundle, bars)
+        day.predictions.append(prediction_rows(bars, p, d, split_key(key)[1], model_id, ledger.role))
+        ledger, trades = advance_ledger(ledger, p, bars, d, self.specs.shadow, self.specs.bar_ms)
         day.trades[(key, ledger.role)] = trades
         return ledger
 
@@ -157,7 +170,8 @@ class _ShadowRun:
                 self.bad_bundles[key] = f"champion {previous['bucket_path']}: {exc}"
                 return SymbolOutcome.failed(f"champion bundle does not verify: {exc}")
             if not isinstance(bars, SymbolOutcome):
-                champ_ledger = self.advance(day, key, carried_ledger(previous, "champion", d), champion, bars, d)
+                ledger = carried_ledger(previous, "champion", d)
+                champ_ledger = self.advance(day, key, ledger, champion, bars, d, previous["champion_model_id"])
                 day.ledgers[key] = {"champion": champ_ledger}
         challengers = self.inputs["challenger_model"]
         st = challengers.status(key)
@@ -171,9 +185,10 @@ class _ShadowRun:
             return SymbolOutcome.failed(f"challenger bundle does not verify: {exc}")
         if isinstance(bars, SymbolOutcome):
             return bars
-        roll = self.advance(day, key, carried_ledger(previous, "challenger", d), challenger, bars, d)
+        roll = self.advance(day, key, carried_ledger(previous, "challenger", d), challenger, bars, d, row["model_id"])
         day.ledgers[key] = {"champion": champ_ledger, "challenger": roll}
-        sim = simulate_bars(bars, self.p(challenger, bars), self.specs.shadow, self.specs.bar_ms, bars.start_ms)
+        p = self.p(day, key, challenger, bars)
+        sim = simulate_bars(bars, p, self.specs.shadow, self.specs.bar_ms, bars.start_ms)
         champ_cfg = BundleConfig.of(champion) if champion is not None else None
         return decision_pair(
             row, sim, BundleConfig.of(challenger).training_end_ms, day.ledgers[key], previous, bars,
@@ -289,6 +304,7 @@ class _ShadowRun:
             if self.chart is None or symbol == self.settings.universe.reference_symbol:
                 self.chart = pair_markdown(key, pair, self.specs.shadow.initial_equity)
         self.write_trade_log(day_text, trade_log)
+        self.write_log(f"shadow_logs/predictions/{day_text}.parquet", day.predictions)
 
     def equity_outcome(self, key: str, shadow: object) -> object:
         """``daily_equity`` of a key: its ledgers' rows of D (both roles), or why no ledger moved."""
@@ -300,12 +316,16 @@ class _ShadowRun:
 
     def write_trade_log(self, day_text: str, trade_log: dict[str, pl.DataFrame | None]) -> None:
         """``shadow_logs/trades/D.parquet``: every ledger trade that closed on D, both roles."""
-        frames = [f for f in trade_log.values() if f is not None and f.height]
+        self.write_log(f"shadow_logs/trades/{day_text}.parquet", list(trade_log.values()))
+
+    def write_log(self, path: str, frames: list[pl.DataFrame | None]) -> None:
+        """One parquet object of the day's rows (nothing when there are none)."""
+        frames = [f for f in frames if f is not None and f.height]
         if not frames:
             return
         buf = io.BytesIO()
         pl.concat(frames, how="vertical_relaxed").write_parquet(buf, compression="zstd")
-        self.store.put(f"shadow_logs/trades/{day_text}.parquet", buf.getvalue())
+        self.store.put(path, buf.getvalue())
 
 
 def _shadow_and_champion_asset(settings: Settings, specs: EngineSpecs):

@@ -1,6 +1,6 @@
 """The truncation canary's wiring: a coin's training matrix rebuilt from raw candles cut at the window's end.
 
-``replay_spec`` gathers the settings the daily assets use; ``candle_days_needed`` is how far back the rebuild
+``specs.replay_spec`` gathers the settings the daily assets use; ``candle_days_needed`` is how far back the rebuild
 reads; ``rebuilt_training_frame`` loads the coin's stored candles (and the reference coin's) of the days
 before the cut, replays features -> regimes -> labels -> meta weights -> engine signals through
 :class:`CoinReplay` (the pure functions the assets call), and returns the training frame of the window.
@@ -15,49 +15,13 @@ import polars as pl
 
 from huracan_assets.core.engines.signals import MetaState
 from huracan_assets.core.market_data.candles import DAY_MS, date_range
-from huracan_assets.core.pipeline.replay import CoinReplay, ReplaySpec
+from huracan_assets.core.pipeline.replay import CoinReplay
 from huracan_assets.core.training.dataset import Windows
 from huracan_assets.defs.derived import reference_closes
 from huracan_assets.names import join_key
 from huracan_assets.settings import Settings
-from huracan_assets.specs import (
-    barrier_spec,
-    engine_registry,
-    engine_warmup_days,
-    feature_warmup_days,
-    label_vol_days,
-    recipe_for,
-    regime_days,
-    regime_spec,
-    signal_spec,
-)
+from huracan_assets.specs import replay_lead_days, replay_spec
 from huracan_assets.storage.partitioned import PartitionWindow
-
-
-def replay_spec(settings: Settings) -> ReplaySpec:
-    return ReplaySpec(
-        recipe=recipe_for(settings),
-        feature_warmup_days=feature_warmup_days(settings),
-        barrier=barrier_spec(settings),
-        label_vol_days=label_vol_days(settings),
-        regimes=regime_spec(settings),
-        regime_days=regime_days(settings),
-        registry=engine_registry(settings),
-        signals=signal_spec(settings),
-        engine_warmup_days=engine_warmup_days(settings),
-        calibration_days=settings.engines.calibration_days,
-        gate_days=settings.gate.window_days,
-        bar_minutes=settings.bar_minutes,
-    )
-
-
-def replay_lead_days(settings: Settings) -> int:
-    """Days before the training window's first day whose products the window's signals read (calibration,
-    gate and engine warm-up), plus the candle history those products need themselves."""
-    e, g = settings.engines.calibration_days, settings.gate.window_days
-    products = max(e, g + 1) + engine_warmup_days(settings) + 1
-    candles = max(feature_warmup_days(settings), regime_days(settings), label_vol_days(settings) + 1)
-    return products + candles
 
 
 def spread_days_needed(settings: Settings) -> tuple[int, int]:

@@ -26,16 +26,18 @@ import pytest
 from dagster import AssetKey
 
 from huracan_assets.core.market_data.candles import day_bounds_ms
-from huracan_assets.core.models.bundle import BUNDLE_FILES, verify_bundle
+from huracan_assets.core.models.bundle import BUNDLE_FILES, load_bundle_model, verify_bundle
 from huracan_assets.core.shadow.ledger import Ledger
+from huracan_assets.core.training.dataset import inference_frame, matrix
 from huracan_assets.defs.partitions import SYMBOLS, range_tags
 from huracan_assets.names import CHAMPION_ASSETS
 from huracan_assets.publishing.champion import check_pointer, read_pointer
 from huracan_assets.registry.client import Registry
 from huracan_assets.runner import backfill, daily_loop
 from huracan_assets.settings import PromotionSettings
-from huracan_assets.specs import recipe_for
+from huracan_assets.specs import build_specs, recipe_for
 from huracan_assets.storage.object_store import LocalObjectStore
+from huracan_assets.storage.partitioned import bytes_to_frame, data_key
 from huracan_assets_tests.defs.helpers import defs_for
 from huracan_assets_tests.integration.history import (
     LAST,
@@ -144,6 +146,7 @@ def test_refit_is_published_and_the_validated_model_decides(home, tmp_path, gold
     equity = registry.select("daily_equity", date=[DATES[1]])
     roles = {(e["symbol"], e["role"]) for e in equity}
     assert {(s, "champion") for _, s in refits} <= roles and {(s, "challenger") for _, s in refits} <= roles
+    _check_predictions(store, settings, refits, challengers, day2)
 
     # the UI's plots: equity curves of the shadow window and the walk-forward folds, inline PNGs
     for asset, entry in (("shadow_trades", "equity"), ("challenger_model", "walk_forward_folds")):
@@ -162,6 +165,34 @@ def test_refit_is_published_and_the_validated_model_decides(home, tmp_path, gold
             again = {n: store_b.get(refit["s3_path"] + n) for n in BUNDLE_FILES}
             assert verify_bundle(again).content_hash == refit["sha256"], symbol
     shutil.rmtree(tmp_path / "cut")
+
+
+def _check_predictions(store, settings, refits, challengers, day2) -> None:
+    """``shadow_logs/predictions/D.parquet`` holds each role's probability at every bar of D, and it is exactly
+    what the stored bundle predicts from the stored inputs of that bar."""
+    preds = pl.read_parquet(io.BytesIO(store.get(f"shadow_logs/predictions/{DATES[1]}.parquet")))
+    assert (
+        preds["ts"].min() >= day2[0]
+        and preds["ts"].max() < day2[1]
+        and set(preds["role"]) == {"champion", "challenger"}
+    )
+    symbols = sorted({s for _, s in refits})
+    for symbol in symbols:
+        mine = preds.filter(pl.col("symbol") == symbol)
+        owners = {r: set(mine.filter(pl.col("role") == r)["model_id"]) for r in ("champion", "challenger")}
+        assert owners == {"champion": {refits[(DATES[0], symbol)]["model_id"]},
+                          "challenger": {challengers[(DATES[1], symbol)]["model_id"]}}  # fmt: skip
+        assert mine.filter(pl.col("role") == "champion").height == 24 and mine["p"].null_count() == 0
+    # the champion's logged probabilities, recomputed from its published bundle and D's stored inputs
+    symbol = symbols[0]
+    bundle = verify_bundle({n: store.get(refits[(DATES[0], symbol)]["s3_path"] + n) for n in BUNDLE_FILES})
+    key = f"{DATES[1].isoformat()}|{symbol}"
+    feats, sigs = (bytes_to_frame(store.get(data_key(a, key))) for a in ("features", "engine_signals"))
+    specs = build_specs(settings)
+    rows = inference_frame(feats, sigs, *day2, specs.recipe.names, specs.engines)
+    p = load_bundle_model(bundle).predict_proba(matrix(rows, bundle.config["feature_names"]))
+    logged = preds.filter((pl.col("symbol") == symbol) & (pl.col("role") == "champion")).sort("ts")
+    assert logged["ts"].to_list() == rows["ts"].to_list() and logged["p"].to_list() == p.tolist()
 
 
 def _pointer(store, symbol: str, day: date) -> dict:

@@ -104,6 +104,25 @@ def probabilities(model: Scorer, feature_names: Sequence[str], bars: ShadowBars,
     return bars.frame.select("ts").join(scored, on="ts", how="left")["p"].fill_null(float("nan")).to_numpy()
 
 
+PREDICTION_SCHEMA = {"ts": pl.Int64, "symbol": pl.String, "model_id": pl.String, "role": pl.String, "p": pl.Float64}
+
+
+def prediction_rows(bars: ShadowBars, p: np.ndarray, day: date, symbol: str, model_id: str, role: str) -> pl.DataFrame:
+    """The model's probability at each bar of ``day`` (``shadow_logs/predictions/D.parquet``; null where the bar
+    had no model input row): what the live side must reproduce for the same bar and model."""
+    start, end = day_bounds_ms(day)
+    frame = pl.DataFrame({"ts": bars.frame["ts"].cast(pl.Int64), "p": p}).filter(
+        pl.col("ts").is_between(start, end - 1)
+    )
+    return frame.select(
+        "ts",
+        pl.lit(symbol).alias("symbol"),
+        pl.lit(model_id).alias("model_id"),
+        pl.lit(role).alias("role"),
+        pl.col("p").fill_nan(None),
+    ).cast(PREDICTION_SCHEMA)
+
+
 def simulate_bars(
     bars: ShadowBars, p: np.ndarray, spec: ShadowSpec, bar_ms: int, start_ms: int, end_ms: int | None = None,
     **carry: Any,
