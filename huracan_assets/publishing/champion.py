@@ -225,6 +225,17 @@ def _pointed_bundle(store: ObjectStore, pointer: ChampionPointer, expected_recip
     return bundle
 
 
+def load_champion(
+    store: ObjectStore, symbol: str, expected_recipe_hash: str | None = None
+) -> tuple[ChampionPointer, ModelBundle]:
+    """The current champion of ``symbol``: its pointer and its bundle, verified (sha256 of every file, the pointer's
+    content hash, the recipe). :class:`NoChampion` without one; BundleError / PointerError when it is broken."""
+    pointer = read_pointer(store, symbol)
+    if pointer is None:
+        raise NoChampion(f"{symbol} has no champion ({latest_key(symbol)} does not exist)")
+    return pointer, _pointed_bundle(store, pointer, expected_recipe_hash)
+
+
 def check_pointer(store: ObjectStore, symbol: str, expected_recipe_hash: str | None = None) -> tuple[bool, str]:
     """(valid, why): valid iff there is no ``latest.json`` (no champion yet) or it parses and names an existing
     bundle that verifies and whose content hash is the pointer's ``sha256``. Store outages raise."""

@@ -25,17 +25,20 @@ import polars as pl
 import pytest
 from dagster import AssetKey
 
-from huracan_assets.core.market_data.candles import day_bounds_ms
-from huracan_assets.core.models.bundle import BUNDLE_FILES, load_bundle_model, verify_bundle
+from huracan_assets.client import Champion
+from huracan_assets.core.engines.signals import MetaState
+from huracan_assets.core.market_data.candles import date_range, day_bounds_ms
+from huracan_assets.core.models.bundle import BUNDLE_FILES, BundleError, load_bundle_model, verify_bundle
 from huracan_assets.core.shadow.ledger import Ledger
 from huracan_assets.core.training.dataset import inference_frame, matrix
+from huracan_assets.defs.derived import reference_closes
 from huracan_assets.defs.partitions import SYMBOLS, range_tags
 from huracan_assets.names import CHAMPION_ASSETS
-from huracan_assets.publishing.champion import check_pointer, read_pointer
+from huracan_assets.publishing.champion import NoChampion, check_pointer, read_pointer
 from huracan_assets.registry.client import Registry
 from huracan_assets.runner import backfill, daily_loop
 from huracan_assets.settings import PromotionSettings
-from huracan_assets.specs import build_specs, recipe_for
+from huracan_assets.specs import build_specs, recipe_for, replay_lead_days
 from huracan_assets.storage.object_store import LocalObjectStore
 from huracan_assets.storage.partitioned import bytes_to_frame, data_key
 from huracan_assets_tests.defs.helpers import defs_for
@@ -193,6 +196,24 @@ def _check_predictions(store, settings, refits, challengers, day2) -> None:
     p = load_bundle_model(bundle).predict_proba(matrix(rows, bundle.config["feature_names"]))
     logged = preds.filter((pl.col("symbol") == symbol) & (pl.col("role") == "champion")).sort("ts")
     assert logged["ts"].to_list() == rows["ts"].to_list() and logged["p"].to_list() == p.tolist()
+
+    # the live side's client: today's champion (the refit promoted on D2), verified, predicting from raw candles
+    # through core/inference.py gives what the champion predicts from the graph's stored rows, bit for bit
+    champion = Champion.load(store, symbol, specs.recipe.hash)
+    assert champion.model_id == refits[(DATES[1], symbol)]["model_id"]
+    days = date_range(DATES[1] - timedelta(days=replay_lead_days(settings)), DATES[1])
+    candles = {d: bytes_to_frame(store.get(data_key("candles", f"{d}|{symbol}"))) for d in days
+               if store.exists(data_key("candles", f"{d}|{symbol}"))}  # fmt: skip
+    spreads = {d: bytes_to_frame(store.get(data_key("spreads", f"{d}|{symbol}"))) for d in days
+               if store.exists(data_key("spreads", f"{d}|{symbol}"))}  # fmt: skip
+    meta = MetaState.from_frame(bytes_to_frame(store.get(data_key("meta_weights", f"{DATES[0]}|{symbol}"))))
+    reference = reference_closes(store, settings.universe.reference_symbol, days)
+    live = champion.predict_candles(candles, reference, meta, DATES[1], specs.replay, spreads)
+    assert live["p"].to_list() == champion.predict(rows)["p"].to_list() and live.height == 24
+    with pytest.raises(NoChampion):
+        Champion.load(store, "XRPUSDT", specs.recipe.hash)  # in the history, never trained here
+    with pytest.raises(BundleError):
+        Champion.load(store, symbol, "0" * 16)  # a client on another recipe refuses the bundle
 
 
 def _pointer(store, symbol: str, day: date) -> dict:
