@@ -30,14 +30,6 @@ class SymbolDay(NamedTuple):
     def __str__(self) -> str:
         return self.key
 
-    @classmethod
-    def parse(cls, key: str) -> SymbolDay:
-        """``"2024-01-03|BTCUSDT"`` -> SymbolDay; a key without a symbol is refused."""
-        day, sep, symbol = str(key).partition("|")
-        if not sep or not symbol:
-            raise ValueError(f"not a symbol x day key (YYYY-MM-DD|SYMBOL): {key!r}")
-        return cls(date.fromisoformat(day), symbol)
-
 
 def split_key(key: str) -> tuple[date, str | None]:
     """``"2024-01-03|BTCUSDT"`` -> (date, "BTCUSDT"); ``"2024-01-03"`` -> (date, None)."""
