@@ -10,6 +10,7 @@ written, ``latest.json`` moved last and only forward). The pointer carries ``tes
 spent since the coin's last promotion (0 right after one), read back on D+1.
 """
 
+import dataclasses
 import io
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -41,6 +42,7 @@ from huracan_assets.core.promotion.pointer import (
     decided_row,
     decision_document,
     promoted_path,
+    with_rollback,
 )
 from huracan_assets.core.reporting.shadow import pair_markdown
 from huracan_assets.core.shadow.ledger import Ledger
@@ -66,6 +68,7 @@ from huracan_assets.defs.per_symbol import check_result, run_keys, summarize
 from huracan_assets.defs.resources import ObjectStoreResource, RegistryResource
 from huracan_assets.names import join_key, split_key
 from huracan_assets.publishing.champion import check_pointer, publish_champion
+from huracan_assets.publishing.rollback import rollback_in_effect
 from huracan_assets.settings import Settings
 from huracan_assets.specs import EngineSpecs
 from huracan_assets.storage.object_store import ObjectNotFound
@@ -109,6 +112,7 @@ class _ShadowRun:
         self.settings, self.specs, self.store, self.reg, self.inputs = settings, specs, store, reg, inputs
         self.bundles = _Bundles(store, specs.recipe.hash)
         self.pointers: dict[str, object] = {}
+        self.rollbacks: dict[str, dict | None] = {}  # key of D-1 -> the operator's rollback as of D-1, if any
         self.bad_bundles: dict[str, str] = {}
         self.few: dict[str, str] = {}
         self.kills: dict[str, str] = {}
@@ -117,14 +121,20 @@ class _ShadowRun:
         self.chart: str | None = None
 
     def previous_pointer(self, d: date, symbol: str) -> dict | None:
+        """The champion the run of D starts from: ``champion_pointer[D-1]``, or the rollback an operator made as of
+        D-1 after it (``publishing/rollback.py``)."""
         key = join_key(d - timedelta(days=1), symbol)
+        if key not in self.rollbacks:
+            pointer = rollback_in_effect(self.store, symbol, d - timedelta(days=1))
+            self.rollbacks[key] = None if pointer is None else dataclasses.asdict(pointer)
         produced = self.pointers.get(key)
-        if isinstance(produced, pl.DataFrame):
-            return produced.row(0, named=True)
         window = self.inputs["champion_pointer"]
-        if key in window and window.status(key).status == "ok":
-            return window[key].row(0, named=True)
-        return None
+        row = None
+        if isinstance(produced, pl.DataFrame):
+            row = produced.row(0, named=True)
+        elif key in window and window.status(key).status == "ok":
+            row = window[key].row(0, named=True)
+        return row if self.rollbacks[key] is None else with_rollback(row, self.rollbacks[key])
 
     def bars(self, d: date, symbol: str) -> ShadowBars | SymbolOutcome:
         w = self.settings.windows
@@ -230,6 +240,8 @@ class _ShadowRun:
                     "symbol": symbol,
                     "timeframe": self.settings.timeframe,
                     "as_of": d,
+                    "kind": "promotion",
+                    "event_id": "",
                     "from_model_id": previous["champion_model_id"] if previous else None,
                     "to_model_id": pointer.model_id,
                     "reason": decision.reason,

@@ -20,8 +20,8 @@ steps (:data:`STEPS`) so that a crash after any of them leaves either the old po
 3. ``history``: ``champion/SYMBOL/history/YYYY-MM-DD.json`` (the pointer document of that as-of date) is written;
 4. ``latest``: ``latest.json`` is replaced LAST, by one atomic object put, and only forward in date: when the
    current latest has a later ``as_of`` (a backfill of an old date), it is left alone and the returned pointer
-   says ``latest_moved=False``. The same ``as_of`` replaces it (a rerun of the date). A ``latest.json`` that does
-   not parse is replaced.
+   says ``latest_moved=False``. The same ``as_of`` replaces it (a rerun of the date), unless it is a rollback of
+   that date (``publishing/rollback.py``). A ``latest.json`` that does not parse is replaced.
 
 The read-compare-put of step 4 is not a compare-and-swap: two publishers of one symbol at once could race
 (the Dagster jobs run one partition per symbol and date, so only a manual concurrent run could).
@@ -52,6 +52,7 @@ _SYMBOL = re.compile(r"^[A-Za-z0-9._-]+$")
 _SHA = re.compile(r"^[0-9a-f]{64}$")
 _BUNDLE_ID = re.compile(r"^\d{4}-\d{2}-\d{2}-[0-9a-f]{12}$")
 _POINTER_KEYS = ("as_of", "bucket_path", "model_id", "pointer_version", "promoted_at", "reason", "sha256", "symbol")
+KINDS = ("promotion", "rollback")  # a pointer without "kind" (written before rollbacks existed) is a promotion
 
 
 class InjectedCrash(RuntimeError):
@@ -102,7 +103,9 @@ def models_prefix(symbol: str, bundle_id: str) -> str:
 class ChampionPointer:
     """The pointer document (``latest.json`` / ``history/YYYY-MM-DD.json``); ``latest_moved`` is not stored.
 
-    ``snapshot`` is the caller's record of the decision (gates, shadow stats ...), any JSON object.
+    ``snapshot`` is the caller's record of the decision (gates, shadow stats ...), any JSON object. ``kind`` is
+    ``promotion`` (the daily gates chose the bundle) or ``rollback`` (an operator re-pointed the coin at an earlier
+    bundle: ``publishing/rollback.py``).
     """
 
     model_id: str
@@ -113,6 +116,7 @@ class ChampionPointer:
     promoted_at: str  # ISO 8601 UTC
     reason: str
     snapshot: dict[str, Any] = field(default_factory=dict)
+    kind: str = "promotion"
     latest_moved: bool = field(default=True, compare=False)
 
     @property
@@ -130,6 +134,7 @@ class ChampionPointer:
             "promoted_at": self.promoted_at,
             "reason": self.reason,
             "snapshot": self.snapshot,
+            "kind": self.kind,
         }
 
     def to_json(self) -> bytes:
@@ -170,6 +175,9 @@ class ChampionPointer:
         snapshot = doc.get("snapshot", {})
         if not isinstance(snapshot, dict):
             raise PointerError("pointer snapshot must be a JSON object")
+        kind = doc.get("kind", "promotion")
+        if kind not in KINDS:
+            raise PointerError(f"pointer kind {kind!r} is not one of {KINDS}")
         return cls(
             model_id=doc["model_id"],
             symbol=doc["symbol"],
@@ -179,6 +187,7 @@ class ChampionPointer:
             promoted_at=doc["promoted_at"],
             reason=doc["reason"],
             snapshot=snapshot,
+            kind=kind,
         )
 
 
@@ -319,13 +328,20 @@ def _verify_copy(store: ObjectStore, source: ModelBundle, dest: str, expected_re
         raise PublishRefused("verified", f"the copy at {dest} differs from the challenger")
 
 
-def _current_as_of(store: ObjectStore, symbol: str) -> dt.date | None:
-    """The as_of of the current latest.json; None when there is none or it does not parse."""
+def current_pointer(store: ObjectStore, symbol: str) -> ChampionPointer | None:
+    """The current latest.json; None when there is none or it does not parse (it is then replaced)."""
     try:
-        current = read_pointer(store, symbol)
+        return read_pointer(store, symbol)
     except PointerError:
         return None
-    return None if current is None else current.as_of
+
+
+def moves_latest(current: ChampionPointer | None, as_of: dt.date) -> bool:
+    """Whether a promotion as of ``as_of`` replaces ``current``: only forward in date; the same date replaces a
+    promotion (a rerun) but not a rollback of that date, which an operator made after the date's decision."""
+    if current is None or current.as_of < as_of:
+        return True
+    return current.as_of == as_of and current.kind != "rollback"
 
 
 def publish_champion(
@@ -373,8 +389,7 @@ def publish_champion(
     store.put(history_key(symbol, as_of), document, content_type="application/json")
     _step_done("history")
 
-    current = _current_as_of(store, symbol)
-    moved = current is None or current <= as_of
+    moved = moves_latest(current_pointer(store, symbol), as_of)
     if moved:
         store.put(latest_key(symbol), document, content_type="application/json")
     _step_done("latest")

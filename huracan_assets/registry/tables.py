@@ -75,6 +75,8 @@ promotions = Table(
     Column("symbol", String(32), primary_key=True),
     Column("timeframe", String(8), primary_key=True),
     Column("as_of", Date, primary_key=True),
+    Column("kind", String(16), primary_key=True, server_default="promotion"),  # promotion | rollback
+    Column("event_id", String(32), primary_key=True, server_default=""),  # "" for a promotion, a rollback's stamp
     Column("from_model_id", String(128), nullable=True),
     Column("to_model_id", String(128), nullable=False),
     Column("reason", Text, nullable=False),

@@ -22,7 +22,7 @@ def registry(request, tmp_path):
 
 
 def test_migrated_schema_matches_the_table_metadata(registry):
-    assert registry.current_revision() == "0004"
+    assert registry.current_revision() == "0005"
     assert [t for t in registry.table_names() if t != "huracan_registry_version"] == ALL
     with registry.engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"compare_type": True, "version_table": "huracan_registry_version"})
@@ -46,11 +46,37 @@ def test_step_by_step_migration_keeps_rows(registry):
     assert [(r["symbol"], r["status"], r["detail"]) for r in rows] == [("BTCUSDT", "ok", None)]
 
 
+def test_0005_keeps_promotions_and_adds_rollbacks_beside_them(registry):
+    """0004 -> 0005: the promotion rows stay (kind promotion); a rollback of the same date is another row, a rerun
+    of it is not a third; downgrading drops the rollbacks only."""
+    registry.downgrade("0004")
+    with registry.engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "insert into promotions (symbol, timeframe, as_of, to_model_id, reason, at, sha256) values "
+                "('BTCUSDT', '1h', '2024-03-01', 'BTCUSDT-a', 'gates', '2024-03-02 02:00:00+00', :sha)"
+            ),
+            {"sha": "a" * 64},
+        )
+    registry.migrate()
+    [row] = registry.select("promotions")
+    assert (row["kind"], row["event_id"], row["to_model_id"]) == ("promotion", "", "BTCUSDT-a")
+    rollback = {**row, "kind": "rollback", "event_id": "20240302T120000Z", "to_model_id": "BTCUSDT-old"}
+    registry.upsert("promotions", [rollback])
+    registry.upsert("promotions", [rollback])
+    assert sorted(r["kind"] for r in registry.select("promotions")) == ["promotion", "rollback"]
+    registry.downgrade("0004")
+    with registry.engine.connect() as conn:
+        rows = conn.execute(sa.text("select to_model_id from promotions")).all()
+    assert [r[0] for r in rows] == ["BTCUSDT-a"]
+    registry.migrate()
+
+
 def test_downgrade_and_upgrade_again(registry):
     registry.downgrade("base")
     assert registry.table_names() == ["huracan_registry_version"]
     registry.migrate()
-    assert registry.current_revision() == "0004"
+    assert registry.current_revision() == "0005"
 
 
 def _model(**kw):
@@ -121,7 +147,7 @@ def test_registry_shares_a_database_with_dagster_storage(pg_url, tmp_path):
     instance = postgres_instance(tmp_path, pg_url)
     instance.get_runs()
     reg = Registry(pg_url)
-    assert reg.current_revision() == "0004"
+    assert reg.current_revision() == "0005"
     assert {"alembic_version", "huracan_registry_version", "models", "runs"} <= set(reg.table_names())
     reg.dispose()
 

@@ -193,6 +193,25 @@ def published_models(row: Mapping[str, Any]) -> dict[str, Any]:
     return {"model": "validated", **validated, **({"note": note} if note else {})}
 
 
+def with_rollback(previous: Mapping[str, Any] | None, rollback: Mapping[str, Any]) -> dict[str, Any]:
+    """The pointer of D-1 as the run of D reads it after an operator's rollback as of D-1 (``rollback``: the
+    rolled-back champion's ``model_id``, ``bucket_path``, ``sha256`` and ``as_of``). The rolled-back model is
+    the champion, chosen on D-1: its ledger starts on D, on bars after the choice, and the retest count starts
+    again, as after a promotion. The challenger's ledger is kept."""
+    row = dict(previous or {})
+    row.update(
+        champion_model_id=rollback["model_id"],
+        bucket_path=rollback["bucket_path"],
+        sha256=rollback["sha256"],
+        champion_as_of=rollback["as_of"],
+        validated_model_id=None,
+        validated_path=None,
+        champion_ledger=None,
+        tests_since_promotion=0,
+    )
+    return row
+
+
 def _carried(previous: Mapping[str, Any] | None) -> dict[str, Any]:
     keep = ("champion_model_id", "bucket_path", "sha256", "champion_as_of", "validated_model_id", "validated_path")
     return {**{k: (previous or {}).get(k) for k in keep}, "latest_moved": False}
