@@ -25,7 +25,7 @@ from huracan_assets.core.regime.classifier import regimes_for_window
 from huracan_assets.defs.partitions import symbol_day_asset, window_mapping
 from huracan_assets.defs.per_symbol import check_result, outputs_with_check, run_keys
 from huracan_assets.defs.resources import ObjectStoreResource
-from huracan_assets.names import join_key, split_key
+from huracan_assets.names import join_key
 from huracan_assets.settings import Settings
 from huracan_assets.specs import (
     barrier_spec,
@@ -35,7 +35,7 @@ from huracan_assets.specs import (
     regime_days,
     regime_spec,
 )
-from huracan_assets.storage.partitioned import PartitionWindow, SymbolOutcome
+from huracan_assets.storage.partitioned import PartitionWindow, SymbolOutcome, reference_closes
 
 
 def history_days_needed(settings: Settings) -> int:
@@ -64,19 +64,6 @@ def _not_usable(candles: PartitionWindow, day: date, symbol: str) -> SymbolOutco
 
 def build_derived_assets(settings: Settings) -> list:
     return [_features_asset(settings), _labels_asset(settings), _regimes_asset(settings)]
-
-
-def reference_closes(store, symbol: str, days: list[date]) -> dict[date, pl.DataFrame]:
-    """The reference coin's closes (``ts``, ``close``) by day, from ``reference_candles`` (the day-only asset every
-    reader declares as a dependency; missing days and days without the coin are left out)."""
-    window = PartitionWindow(store, "reference_candles", [d.isoformat() for d in days])
-    out = {}
-    for key in window:
-        if window.status(key).status == "ok":
-            frame = window[key].filter(pl.col("symbol") == symbol)
-            if frame.height:
-                out[split_key(key)[0]] = frame.select("ts", "close")
-    return out
 
 
 def _reference_for(store, symbol: str, days: list[date]) -> pl.DataFrame | None:

@@ -17,11 +17,10 @@ from huracan_assets.core.engines.signals import MetaState
 from huracan_assets.core.market_data.candles import DAY_MS, date_range
 from huracan_assets.core.pipeline.replay import CoinReplay
 from huracan_assets.core.training.dataset import Windows
-from huracan_assets.defs.derived import reference_closes
 from huracan_assets.names import join_key
 from huracan_assets.settings import Settings
 from huracan_assets.specs import replay_lead_days, replay_spec
-from huracan_assets.storage.partitioned import PartitionWindow
+from huracan_assets.storage.partitioned import PartitionWindow, reference_closes
 
 
 def spread_days_needed(settings: Settings) -> tuple[int, int]:

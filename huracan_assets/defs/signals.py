@@ -26,14 +26,13 @@ from huracan_assets.core.engines.base import EngineInput, engine_input
 from huracan_assets.core.engines.calibration import outcomes_from_labels
 from huracan_assets.core.engines.signals import MetaState, day_signals, recombine, update_meta
 from huracan_assets.core.market_data.candles import date_range, day_bounds_ms
-from huracan_assets.defs.derived import reference_closes
 from huracan_assets.defs.partitions import symbol_day_asset, window_mapping
 from huracan_assets.defs.per_symbol import check_result, outputs_with_check, run_keys
 from huracan_assets.defs.resources import ObjectStoreResource
 from huracan_assets.names import join_key
 from huracan_assets.settings import Settings
 from huracan_assets.specs import engine_registry, engine_warmup_days, signal_spec
-from huracan_assets.storage.partitioned import PartitionWindow, SymbolOutcome
+from huracan_assets.storage.partitioned import PartitionWindow, SymbolOutcome, reference_closes
 
 
 class _Inputs:

@@ -27,6 +27,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from huracan_assets.core.models.bundle import BundleError
 from huracan_assets.publishing.champion import (
     ChampionPointer,
     InjectedCrash,
@@ -37,7 +38,6 @@ from huracan_assets.publishing.champion import (
     current_pointer,
     latest_key,
 )
-from huracan_assets.core.models.bundle import BundleError
 from huracan_assets.storage.object_store import ObjectStore
 
 ROLLBACK_STEPS = ("verified", "history", "latest", "registry")
@@ -126,6 +126,19 @@ def resolve_target(history: list[tuple[str, ChampionPointer]], to: str) -> Champ
     return entries[-1]
 
 
+def verified_target(store: ObjectStore, symbol: str, to: str, expected_recipe_hash: str | None) -> ChampionPointer:
+    """The earlier champion ``to`` names (:func:`resolve_target`), its bundle verified; refused otherwise."""
+    history = champion_history(store, symbol)
+    if not history:
+        raise NoChampion(f"{symbol} has no champion history: nothing to roll back")
+    target = resolve_target(history, to)
+    try:
+        _pointed_bundle(store, target, expected_recipe_hash)
+    except BundleError as exc:
+        raise RollbackRefused(f"the target {target.model_id} at {target.bucket_path} does not verify: {exc}") from exc
+    return target
+
+
 def rollback_champion(
     store: ObjectStore,
     symbol: str,
@@ -146,14 +159,7 @@ def rollback_champion(
         raise ValueError(f"fail_after must be one of {ROLLBACK_STEPS} or None, got {fail_after!r}")
     if not reason or not reason.strip():
         raise RollbackRefused("a rollback needs a reason")
-    history = champion_history(store, symbol)
-    if not history:
-        raise NoChampion(f"{symbol} has no champion history: nothing to roll back")
-    target = resolve_target(history, to)
-    try:
-        _pointed_bundle(store, target, expected_recipe_hash)
-    except BundleError as exc:
-        raise RollbackRefused(f"the target {target.model_id} at {target.bucket_path} does not verify: {exc}") from exc
+    target = verified_target(store, symbol, to, expected_recipe_hash)
     current = current_pointer(store, symbol)
     if current is not None and current.sha256 == target.sha256:
         if current.kind == "rollback":

@@ -195,3 +195,23 @@ class PartitionWindow(Mapping[str, pl.DataFrame]):
                 part = self[key]
                 frames.append(part.with_columns(day=pl.lit(split_key(key)[0].isoformat())) if with_day else part)
         return pl.concat(frames, how="vertical_relaxed") if frames else None
+
+
+def usable_days(store: ObjectStore, asset: str, symbol: str, days: list[date]) -> dict[date, pl.DataFrame]:
+    """The stored frames of ``asset`` for ``symbol`` by day, usable days only (status ok), as the assets read
+    them through their inputs."""
+    window = PartitionWindow(store, asset, [join_key(d, symbol) for d in days])
+    return {split_key(k)[0]: window[k] for k in window if window.status(k).status == "ok"}
+
+
+def reference_closes(store: ObjectStore, symbol: str, days: list[date]) -> dict[date, pl.DataFrame]:
+    """The reference coin's closes (``ts``, ``close``) by day, from ``reference_candles`` (the day-only asset every
+    reader declares as a dependency; missing days and days without the coin are left out)."""
+    window = PartitionWindow(store, "reference_candles", [d.isoformat() for d in days])
+    out = {}
+    for key in window:
+        if window.status(key).status == "ok":
+            frame = window[key].filter(pl.col("symbol") == symbol)
+            if frame.height:
+                out[split_key(key)[0]] = frame.select("ts", "close")
+    return out

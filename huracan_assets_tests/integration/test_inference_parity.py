@@ -16,11 +16,10 @@ from huracan_assets.core.market_data.candles import date_range, day_bounds_ms
 from huracan_assets.core.models.base import ModelSpec, TrainSet, fit, library_versions
 from huracan_assets.core.models.bundle import make_bundle
 from huracan_assets.core.training.dataset import inference_frame
-from huracan_assets.defs.derived import reference_closes
 from huracan_assets.names import join_key
 from huracan_assets.specs import build_specs, replay_lead_days
 from huracan_assets.storage.object_store import LocalObjectStore
-from huracan_assets.storage.partitioned import PartitionWindow
+from huracan_assets.storage.partitioned import PartitionWindow, reference_closes
 from huracan_assets_tests.integration.history import FIRST, LAST, history_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.xdist_group("replay_history")]

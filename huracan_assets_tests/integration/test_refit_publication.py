@@ -31,7 +31,6 @@ from huracan_assets.core.market_data.candles import date_range, day_bounds_ms
 from huracan_assets.core.models.bundle import BUNDLE_FILES, BundleError, load_bundle_model, verify_bundle
 from huracan_assets.core.shadow.ledger import Ledger
 from huracan_assets.core.training.dataset import inference_frame, matrix
-from huracan_assets.defs.derived import reference_closes
 from huracan_assets.defs.partitions import SYMBOLS, range_tags
 from huracan_assets.names import CHAMPION_ASSETS
 from huracan_assets.publishing.champion import NoChampion, check_pointer, read_pointer
@@ -40,7 +39,7 @@ from huracan_assets.runner import backfill, daily_loop
 from huracan_assets.settings import PromotionSettings
 from huracan_assets.specs import build_specs, recipe_for, replay_lead_days
 from huracan_assets.storage.object_store import LocalObjectStore
-from huracan_assets.storage.partitioned import bytes_to_frame, data_key
+from huracan_assets.storage.partitioned import bytes_to_frame, data_key, reference_closes
 from huracan_assets_tests.defs.helpers import defs_for
 from huracan_assets_tests.integration.history import (
     LAST,

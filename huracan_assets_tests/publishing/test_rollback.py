@@ -18,15 +18,7 @@ from huracan_assets.publishing.rollback import (
     rollback_in_effect,
 )
 from huracan_assets.registry.client import Registry, sqlite_url
-from huracan_assets_tests.publishing.test_champion import (  # noqa: F401 - fixtures
-    RECIPE,
-    SYMBOL,
-    _assert_valid,
-    _flip,
-    _publish,
-    bundles,
-    store,
-)
+from huracan_assets_tests.publishing.test_champion import RECIPE, SYMBOL, _assert_valid, _flip, _publish
 
 D1, D2, D3 = dt.date(2024, 8, 5), dt.date(2024, 8, 10), dt.date(2024, 8, 12)
 
@@ -82,7 +74,7 @@ def test_rollback_by_model_id_or_date_is_a_new_forward_entry(store, bundles, reg
 
 
 def test_a_later_promotion_moves_on_but_a_rerun_of_the_rollback_date_does_not(store, bundles, registry):
-    first, second = _two_champions(store, bundles)
+    first, _ = _two_champions(store, bundles)
     rolled, _ = _rollback(store, registry, first.model_id)
     # the daily run re-deciding D3 after the operator rolled back as of D3 leaves the rollback in place ...
     same_day = _publish(store, bundles["2024-08-09"], D3.isoformat())
