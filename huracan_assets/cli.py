@@ -74,6 +74,24 @@ def build_parser() -> argparse.ArgumentParser:
     _common(demo)
     demo.add_argument("--start", type=_date, default=date(2024, 8, 6), help="first date D (inclusive, UTC)")
     demo.add_argument("--end", type=_date, default=date(2024, 8, 9), help="last date D (inclusive, UTC)")
+    demo.add_argument("--serve", action="store_true", help="then start the model service on the demo's home")
+    demo.add_argument("--port", type=int, default=None, help="the service's port (default: serve.port)")
+
+    srv = sub.add_parser("serve", help="serve the champions to the live side (FastAPI; tokens from the environment)")
+    srv.add_argument("--home", type=Path, default=None, help="home of the store and registry (default: config)")
+    srv.add_argument("--host", default=None, help="interface to listen on (default: serve.host)")
+    srv.add_argument("--port", type=int, default=None, help="port (default: serve.port)")
+
+    ch = sub.add_parser("champion", help="list the champions, or roll a coin back to an earlier one")
+    ch_sub = ch.add_subparsers(dest="action", required=True)
+    ch_list = ch_sub.add_parser("list", help="every coin's current champion pointer")
+    ch_list.add_argument("--home", type=Path, default=None)
+    rb = ch_sub.add_parser("rollback", help="re-point a coin at an earlier champion (a new history entry)")
+    rb.add_argument("symbol", help="the coin, e.g. BTCUSDT")
+    rb.add_argument("--to", required=True, help="an earlier champion: its model id, or a date (the champion then)")
+    rb.add_argument("--reason", required=True, help="why (kept in the pointer and the promotions table)")
+    rb.add_argument("--as-of", type=_date, default=None, help="default: the last date the graph decided the coin")
+    rb.add_argument("--home", type=Path, default=None)
 
     rs = sub.add_parser("replay-server", help="serve a candle folder as a local Binance spot exchange for ccxt")
     rs.add_argument("--data", type=Path, required=True, help="folder DIR/<timeframe>/<BASE>_<QUOTE>.parquet")
@@ -126,6 +144,16 @@ def cmd_demo(args) -> int:
     if args.end < args.start:
         print("error: --end is before --start", file=sys.stderr)
         return 2
+    if args.serve and not os.environ.get(settings.serve.read_token_env):
+        print(f"error: --serve needs a read token in ${settings.serve.read_token_env}", file=sys.stderr)
+        return 2
+    code = _demo(settings, args)
+    if args.serve and code in (0, 3):
+        return _serve(settings, settings.serve.host, args.port or settings.serve.port)
+    return code
+
+
+def _demo(settings, args) -> int:
     _prepare_env(settings)
 
     from huracan_assets.core.market_data.candles import ms_to_date
@@ -348,16 +376,104 @@ def cmd_bot(args) -> int:
     return 0
 
 
+def _home_settings(args):
+    from huracan_assets.settings import load_settings
+
+    return load_settings(home=str(args.home.expanduser().resolve()) if args.home else None)
+
+
+def _engine_io(settings):
+    """The Engine's resources of ``settings`` (built as the Dagster definitions build them) and its store."""
+    from huracan_assets.defs.build import build_resources
+
+    resources = build_resources(settings)
+    return resources, resources["object_store"].process_config_and_initialize().get_store()
+
+
+def _serve(settings, host: str, port: int) -> int:
+    import uvicorn
+
+    from huracan_assets.exchange.files import ExchangeError
+    from huracan_assets.serve.app import create_app
+    from huracan_assets.serve.build import build_service
+
+    cfg = settings.serve
+    read, admin = os.environ.get(cfg.read_token_env), os.environ.get(cfg.admin_token_env)
+    if not read:
+        print(f"error: set the service's read token in ${cfg.read_token_env}", file=sys.stderr)
+        return 2
+    resources, store = _engine_io(settings)
+    exchange = None
+    if cfg.fetch_missing_days:
+        exchange = resources["exchange"].process_config_and_initialize().client()
+        try:
+            exchange.refresh()
+        except ExchangeError as exc:
+            print(f"warning: the exchange is not answering ({exc}); its days will be refused", file=sys.stderr)
+
+    def registry():
+        return resources["registry"].process_config_and_initialize().get_registry()
+
+    service = build_service(settings, store, read_tokens=frozenset({read}),
+                            admin_tokens=frozenset({admin}) if admin else frozenset(), exchange=exchange,
+                            registry_factory=registry)  # fmt: skip
+    admin_state = "on" if admin else f"off (no ${cfg.admin_token_env})"
+    print(f"Huracan serve · http://{host}:{port} · store {store.describe()} · "
+          f"{len(service.models.champions())} champions · admin {admin_state}")  # fmt: skip
+    uvicorn.run(create_app(service), host=host, port=port, log_level="info")
+    return 0
+
+
+def cmd_serve(args) -> int:
+    settings = _home_settings(args)
+    return _serve(settings, args.host or settings.serve.host, args.port or settings.serve.port)
+
+
+def cmd_champion(args) -> int:
+    from huracan_assets.publishing.champion import PointerError, read_pointer
+    from huracan_assets.publishing.rollback import perform_rollback
+    from huracan_assets.specs import recipe_for
+
+    settings = _home_settings(args)
+    resources, store = _engine_io(settings)
+    if args.action == "list":
+        rows = []
+        for symbol in sorted({k.split("/")[1] for k in store.list("champion/") if k.endswith("/latest.json")}):
+            try:
+                p = read_pointer(store, symbol)
+                rows.append([symbol, p.model_id, p.as_of.isoformat(), p.kind, p.reason[:60]])
+            except PointerError as exc:
+                rows.append([symbol, "INVALID", "-", "-", str(exc)[:60]])
+        _print_table(rows, ["symbol", "champion", "as of", "kind", "reason"])
+        return 0
+    registry = resources["registry"].process_config_and_initialize().get_registry()
+    pointer, wrote = perform_rollback(
+        store, registry, args.symbol, args.to, args.reason, recipe_hash=recipe_for(settings).hash,
+        timeframe=settings.timeframe, as_of=args.as_of, requested_by="cli",
+    )  # fmt: skip
+    verb = "rolled back" if wrote else "already rolled back"
+    print(f"{args.symbol} {verb} to {pointer.model_id} as of {pointer.as_of} "
+          f"(from {pointer.snapshot.get('rolled_back_from')}): {pointer.reason}")  # fmt: skip
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     warnings.filterwarnings("ignore", message=".*is currently in beta.*")
-    handlers = {"demo": cmd_demo, "backfill": cmd_backfill, "replay-server": cmd_replay_server, "bot": cmd_bot}
+    handlers = {"demo": cmd_demo, "backfill": cmd_backfill, "replay-server": cmd_replay_server, "bot": cmd_bot,
+                "serve": cmd_serve, "champion": cmd_champion}  # fmt: skip
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # infrastructure errors: a clear message and a non-zero code
+        from huracan_assets.publishing.champion import NoChampion
+        from huracan_assets.publishing.rollback import RollbackRefused
         from huracan_assets.runner import RunFailed
+
+        if isinstance(exc, RollbackRefused | NoChampion):
+            print(f"refused: {exc}", file=sys.stderr)
+            return 1
 
         kind = "run failed" if isinstance(exc, RunFailed) else type(exc).__name__
         print(f"error ({kind}): {exc}", file=sys.stderr)

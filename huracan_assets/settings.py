@@ -289,6 +289,20 @@ class TelegramSettings(_Strict):
     max_trade_symbols: int = Field(400, ge=1)  # the largest N of /trade N
 
 
+class ServeSettings(_Strict):
+    """``huracan serve``: the model service of the live side. The bearer tokens are secrets: they are read from
+    the environment variables named here, never from a file; without a read token the service does not start."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8686, ge=1, le=65535)
+    read_token_env: str = "HURACAN_SERVE_READ_TOKEN"  # reading: /champions, /model, /predict, /metrics
+    admin_token_env: str = "HURACAN_SERVE_ADMIN_TOKEN"  # writing: rollback (unset: no admin endpoint works)
+    reload_seconds: float = Field(5.0, ge=0)  # how stale a champion may be: latest.json is re-read after this
+    presign_seconds: int = Field(900, ge=1, le=7 * 86400)  # lifetime of the bundle URLs of /model
+    fetch_missing_days: bool = True  # candle days the graph has not stored come from the configured exchange
+    cache_entries: int = Field(64, ge=1)  # (coin, day) input rows kept in memory
+
+
 class Settings(_Strict):
     env: Literal["local", "prod"] = "local"
     home: Path
@@ -313,6 +327,7 @@ class Settings(_Strict):
     registry: RegistrySettings = RegistrySettings()
     exchange: ExchangeSettings = ExchangeSettings()
     telegram: TelegramSettings = TelegramSettings()
+    serve: ServeSettings = ServeSettings()
 
     @field_validator("timeframe")
     @classmethod

@@ -22,6 +22,7 @@ import polars as pl
 
 from huracan_assets.core.engines.signals import MetaState
 from huracan_assets.core.market_data.candles import day_bounds_ms
+from huracan_assets.core.models.base import Model
 from huracan_assets.core.models.bundle import ModelBundle, load_bundle_model
 from huracan_assets.core.pipeline.replay import CoinReplay, ReplaySpec
 from huracan_assets.core.training.dataset import inference_frame, matrix
@@ -61,11 +62,21 @@ def model_inputs(
 def predict(bundle: ModelBundle, rows: pl.DataFrame, recipe_hash: str, threads: int = 1) -> pl.DataFrame:
     """The bundle's probability P(y = 1) at each row (``ts``, ``p``). Refused when the bundle was trained on
     another feature recipe or needs inputs the rows do not have."""
+    check_inputs(bundle, rows, recipe_hash)
+    return predict_loaded(load_bundle_model(bundle, threads=threads), bundle, rows)
+
+
+def check_inputs(bundle: ModelBundle, rows: pl.DataFrame, recipe_hash: str) -> None:
+    """InferenceError unless the bundle is of ``recipe_hash`` and the rows hold every input it was trained on."""
     if bundle.config.get("recipe_hash") != recipe_hash:
         raise InferenceError(f"the bundle's recipe {bundle.config.get('recipe_hash')} is not this recipe {recipe_hash}")
-    names = list(bundle.config["feature_names"])
-    missing = [c for c in names if c not in rows.columns]
+    missing = [c for c in bundle.config["feature_names"] if c not in rows.columns]
     if missing:
         raise InferenceError(f"the rows lack the model's inputs {missing[:5]}")
-    model = load_bundle_model(bundle, threads=threads)
+
+
+def predict_loaded(model: Model, bundle: ModelBundle, rows: pl.DataFrame) -> pl.DataFrame:
+    """:func:`predict` with the bundle's model already loaded (a service keeps it); the rows checked by
+    :func:`check_inputs`."""
+    names = list(bundle.config["feature_names"])
     return pl.DataFrame({"ts": rows["ts"], "p": model.predict_proba(matrix(rows, names))})
