@@ -1,10 +1,12 @@
 """A small client for the live side: a coin's champion, loaded and verified, predicting through the graph's path.
 
-``Champion.load(store, symbol, recipe_hash)`` reads ``champion/SYMBOL/latest.json`` and the bundle it names from
-the Engine's object store (a local folder or S3: ``storage/object_store.py``) and verifies every file's sha256,
-the pointer's content hash and the feature recipe. ``predict_candles`` builds the model's input rows from raw
-candles with :func:`huracan_assets.core.inference.model_inputs`, the rows the graph builds bit for bit, so the
-live probability of a bar equals the one the graph logged (``shadow_logs/predictions/D.parquet``).
+``Champion.from_service(url, symbol, token, recipe_hash)`` downloads it through the presigned URLs of
+``huracan serve`` (``GET /model/{symbol}``); ``Champion.load(store, symbol, recipe_hash)`` reads
+``champion/SYMBOL/latest.json`` and the bundle it names from the Engine's object store (a local folder or S3:
+``storage/object_store.py``). Both verify every file's sha256, the pointer's content hash and the feature recipe.
+``predict_candles`` builds the model's input rows from raw candles with
+:func:`huracan_assets.core.inference.model_inputs`, the rows the graph builds bit for bit, so the live probability
+of a bar equals the one the graph logged (``shadow_logs/predictions/D.parquet``).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import polars as pl
 
 from huracan_assets.core.engines.signals import MetaState
 from huracan_assets.core.inference import model_inputs, predict
-from huracan_assets.core.models.bundle import ModelBundle
+from huracan_assets.core.models.bundle import BUNDLE_FILES, BundleError, ModelBundle, verify_bundle
 from huracan_assets.core.pipeline.replay import ReplaySpec
 from huracan_assets.publishing.champion import ChampionPointer, load_champion
 from huracan_assets.storage.object_store import ObjectStore
@@ -32,6 +34,28 @@ class Champion:
     @classmethod
     def load(cls, store: ObjectStore, symbol: str, recipe_hash: str) -> Champion:
         pointer, bundle = load_champion(store, symbol, recipe_hash)
+        return cls(pointer, bundle, recipe_hash)
+
+    @classmethod
+    def from_service(
+        cls, base_url: str, symbol: str, token: str, recipe_hash: str, timeout: float = 30.0, http=None
+    ) -> Champion:
+        """The champion as ``huracan serve`` publishes it: ``GET /model/{symbol}`` gives the pointer and presigned
+        URLs; the four files are downloaded from them (no store credentials needed) and verified: every file
+        against ``sha256.txt``, the content hash against the pointer's, the recipe against ``recipe_hash``.
+        ``http``: an ``httpx.Client`` to use (default: a new connection per call)."""
+        import httpx
+
+        http = http or httpx
+        headers = {"Authorization": f"Bearer {token}"}
+        answer = http.get(f"{base_url.rstrip('/')}/model/{symbol}", headers=headers, timeout=timeout)
+        answer.raise_for_status()
+        doc = answer.json()
+        pointer = ChampionPointer.from_dict(doc["pointer"])
+        files = {name: _download(doc["urls"][name], timeout) for name in BUNDLE_FILES}
+        bundle = verify_bundle(files, recipe_hash)
+        if bundle.content_hash != pointer.sha256:
+            raise BundleError(f"the downloaded bundle is {bundle.content_hash}, the pointer says {pointer.sha256}")
         return cls(pointer, bundle, recipe_hash)
 
     @property
@@ -53,3 +77,17 @@ class Champion:
     ) -> pl.DataFrame:
         """P(y = 1) at each bar of ``day`` from raw candles (:func:`~huracan_assets.core.inference.model_inputs`)."""
         return self.predict(model_inputs(candles, reference, meta_state, day, spec, spreads))
+
+
+def _download(url: str, timeout: float) -> bytes:
+    """A presigned URL's bytes: ``https?://`` (S3) through httpx, ``file://`` (a local store) from the disk."""
+    if url.startswith("file://"):
+        from pathlib import Path
+        from urllib.parse import unquote, urlparse
+
+        return Path(unquote(urlparse(url).path)).read_bytes()
+    import httpx
+
+    answer = httpx.get(url, timeout=timeout)
+    answer.raise_for_status()
+    return answer.content

@@ -17,8 +17,6 @@ Bad input gets a 4xx naming the problem, never a 500: an unknown coin or model 4
 422, a refused rollback 409, an exchange failure while fetching missing days 503.
 """
 
-from __future__ import annotations
-
 import datetime as dt
 import secrets
 import time
@@ -39,17 +37,16 @@ from huracan_assets.core.market_data.candles import ms_to_date
 from huracan_assets.publishing.champion import NoChampion, PointerError, champion_urls
 from huracan_assets.publishing.rollback import RollbackRefused
 from huracan_assets.serve.inputs import InputError, InputReader, UpstreamError, bars_frame
-from huracan_assets.serve.models import ModelCache, ModelUnavailable, Served
+from huracan_assets.serve.models import ModelCache, ModelUnavailable, RecipeMismatch, Served
 from huracan_assets.storage.object_store import ObjectStore, ObjectStoreError
 
 SYMBOL = Path(pattern=r"^[A-Za-z0-9._-]{1,32}$", description="the coin, e.g. BTCUSDT")
 MODEL_PATTERN = r"^(champion|challenger|[A-Za-z0-9._-]{1,32}-\d{4}-\d{2}-\d{2}-[0-9a-f]{12})$"
 MODEL = Query(
-    "champion",
     pattern=MODEL_PATTERN,
     description="champion (default), challenger (the newest), or a model id",
 )
-TS = Query(None, description="the bar's open time: epoch milliseconds or ISO 8601 UTC; default: the last closed bar")
+TS = Query(description="the bar's open time: epoch milliseconds or ISO 8601 UTC; default: the last closed bar")
 
 
 @dataclass
@@ -241,6 +238,7 @@ def create_app(service: Service) -> FastAPI:
     for exc_type, status in (
         (InputError, 422),
         (InferenceError, 422),
+        (RecipeMismatch, 409),
         (ModelUnavailable, 404),
         (NoChampion, 404),
         (RollbackRefused, 409),
@@ -275,7 +273,9 @@ def _model_routes(app: FastAPI, service: Service, read_scope, metrics_: _Metrics
 
     @app.get("/model/{symbol}")
     def model(
-        _: Annotated[str, Depends(read_scope)], symbol: Annotated[str, SYMBOL], model: Annotated[str, MODEL]
+        _: Annotated[str, Depends(read_scope)],
+        symbol: Annotated[str, SYMBOL],
+        model: Annotated[str, MODEL] = "champion",
     ) -> dict[str, Any]:
         """The model's pointer (champions), metadata, training window, validation summary and presigned URLs."""
         served = service.models.resolve(symbol, model)
@@ -290,8 +290,8 @@ def _model_routes(app: FastAPI, service: Service, read_scope, metrics_: _Metrics
     def predict_get(
         _: Annotated[str, Depends(read_scope)],
         symbol: Annotated[str, SYMBOL],
-        model: Annotated[str, MODEL],
-        ts: Annotated[str | None, TS],
+        model: Annotated[str, MODEL] = "champion",
+        ts: Annotated[str | None, TS] = None,
     ) -> dict[str, Any]:
         """P(y = 1) at a bar, the candles from the store and the configured exchange."""
         return _predict(service, metrics_, symbol, model, ts, None)
@@ -300,8 +300,8 @@ def _model_routes(app: FastAPI, service: Service, read_scope, metrics_: _Metrics
     def predict_post(
         _: Annotated[str, Depends(read_scope)],
         symbol: Annotated[str, SYMBOL],
-        model: Annotated[str, MODEL],
         body: PredictBody,
+        model: Annotated[str, MODEL] = "champion",
     ) -> dict[str, Any]:
         """P(y = 1) at a bar; the body may carry the candles (else as GET)."""
         return _predict(service, metrics_, symbol, body.model or model, body.ts, body)

@@ -39,6 +39,15 @@ class ModelUnavailable(LookupError):
     """No usable model for the request: no champion, an unknown model id, or a broken pointer or bundle."""
 
 
+class RecipeMismatch(ModelUnavailable):
+    """The bundle was trained on another feature recipe than the service's: its inputs cannot be built here."""
+
+
+def _unavailable(what: str, exc: BundleError, recipe_hash: str) -> ModelUnavailable:
+    kind = RecipeMismatch if "recipe hash mismatch" in str(exc) else ModelUnavailable
+    return kind(f"{what} does not verify against recipe {recipe_hash}: {exc}")
+
+
 @dataclass(frozen=True)
 class Served:
     """A verified bundle, its booster, and what the answer says about it."""
@@ -94,7 +103,7 @@ class ModelCache:
             try:
                 bundle = _pointed_bundle(self.store, pointer, self.recipe_hash)
             except BundleError as exc:
-                raise ModelUnavailable(f"the champion of {symbol} ({pointer.model_id}) does not verify: {exc}") from exc
+                raise _unavailable(f"the champion of {symbol} ({pointer.model_id})", exc, self.recipe_hash) from exc
             served = Served(pointer.model_id, "champion", bundle, self._load(bundle), pointer)
             self.reloads[symbol] = self.reloads.get(symbol, 0) + 1
         with self._lock:
@@ -162,8 +171,10 @@ class ModelCache:
         try:
             files = {name: self.store.get_verified(prefix + name) for name in BUNDLE_FILES}
             bundle = verify_bundle(files, self.recipe_hash)
-        except (ObjectStoreError, BundleError) as exc:
-            raise ModelUnavailable(f"the bundle at {prefix} does not verify: {exc}") from exc
+        except ObjectStoreError as exc:
+            raise ModelUnavailable(f"the bundle at {prefix} cannot be read: {exc}") from exc
+        except BundleError as exc:
+            raise _unavailable(f"the bundle at {prefix}", exc, self.recipe_hash) from exc
         served = Served(model_id, role, bundle, self._load(bundle))
         with self._lock:
             self._bundles[prefix] = served

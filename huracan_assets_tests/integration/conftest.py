@@ -6,7 +6,16 @@ import time
 
 import pytest
 
-from huracan_assets_tests.integration.history import History, build_history, copy_history
+from huracan_assets_tests.integration.history import (
+    PUBLISHED_DATES,
+    History,
+    Published,
+    build_history,
+    copy_history,
+    copy_published,
+    run_published,
+    world,
+)
 
 
 @pytest.fixture(scope="session")
@@ -22,3 +31,18 @@ def golden_history(tmp_path_factory) -> History:
 def replay_history(golden_history, tmp_path) -> History:
     """A private copy of the replay history for one test (object store, registry, Dagster instance)."""
     return copy_history(golden_history, tmp_path / "history")
+
+
+@pytest.fixture(scope="session")
+def golden_published(golden_history, tmp_path_factory) -> Published:
+    """The replay history after the daily loop of two dates with champions promoted and refits published (once
+    per session); tests take :func:`published_history`, a copy."""
+    root = tmp_path_factory.mktemp("published")
+    data = world(root / "world", PUBLISHED_DATES[-1])
+    return run_published(golden_history, root / "history", data, PUBLISHED_DATES[-1])
+
+
+@pytest.fixture
+def published_history(golden_published, tmp_path) -> Published:
+    """A private copy of :func:`golden_published` for one test."""
+    return copy_published(golden_published, tmp_path / "published")

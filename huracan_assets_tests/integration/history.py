@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
+
+import polars as pl
 
 from huracan_assets.core.market_data.candles import day_bounds_ms
 from huracan_assets.settings import Settings, load_settings
@@ -99,3 +101,76 @@ def copy_history(golden: History, root: Path) -> History:
     """A private copy of ``golden`` under ``root`` (the test may change anything in it)."""
     shutil.copytree(golden.root, root)
     return History(root)
+
+
+# ------------------------------------------------------------------------------------------ published history
+PUBLISHED_COINS = ("BTC_USDT", "ETH_USDT", "SOL_USDT")
+PUBLISHED_DATES = (date(2024, 8, 7), date(2024, 8, 8))
+RELAXED = {  # gates that promote every coin (the tests check what a promotion does, not whether one is earned)
+    "min_trades": 2,
+    "min_dsr": 0.0,
+    "confidence": 0.5,
+    "first_min_net_bps": -1e9,
+    "margin_bps": -1e9,
+    "max_drawdown": 1.0,
+    "kill_switch_drawdown": 1.0,
+}
+
+
+def world(root: Path, last: date, coins=PUBLISHED_COINS) -> Path:
+    """A data folder with the coins' 1h candles of :data:`REPLAY_LONG` up to the end of ``last``."""
+    (root / "1h").mkdir(parents=True)
+    end = day_bounds_ms(last)[1]
+    for coin in coins:
+        frame = pl.read_parquet(REPLAY_LONG / "1h" / f"{coin}.parquet")
+        ts = frame["ts"] if frame.schema["ts"].is_integer() else frame["ts"].dt.epoch("ms")
+        frame.filter(ts < end).write_parquet(root / "1h" / f"{coin}.parquet")
+    return root
+
+
+def published_settings(home: Path, data: Path) -> Settings:
+    """The published history's settings: three coins, small models, refits published, relaxed gates."""
+    return history_settings(
+        home,
+        data_dir=data,
+        universe={"symbols": [c.replace("_", "") for c in PUBLISHED_COINS]},
+        models={**SMALL_MODELS, "publish_refit": True},
+        promotion=RELAXED,
+    )
+
+
+@dataclass(frozen=True)
+class Published:
+    """A copy of the replay history after the daily loop of ``PUBLISHED_DATES`` (data through ``last``)."""
+
+    history: History
+    data: Path
+    outcomes: tuple
+
+    def settings(self) -> Settings:
+        return published_settings(self.history.home, self.data)
+
+
+def run_published(golden: History, root: Path, data: Path, last: date) -> Published:
+    """A copy of ``golden`` (data assets through 2024-08-06), then the files exchange on ``data``: the data
+    assets through ``last`` first, then the daily loop of the dates from ``PUBLISHED_DATES[0]`` to ``last``
+    (every coin promoted under the relaxed gates, the refit published)."""
+    from huracan_assets.runner import backfill, daily_loop
+    from huracan_assets.storage.object_store import LocalObjectStore
+    from huracan_assets_tests.defs.helpers import defs_for
+
+    history = copy_history(golden, root)
+    settings = published_settings(history.home, data)
+    defs = defs_for(settings)
+    instance = history.instance()
+    # the data assets through the last date first: when D is trained, the partitions of D + 1 already exist,
+    # so a refit that read them would differ from the truncated world's (test_refit_publication.py)
+    backfill(defs, instance, LAST + timedelta(days=1), last, 40, with_summary=False, job="symbol_day_data_job")
+    store = LocalObjectStore(settings.store_root)
+    outcomes = daily_loop(defs, instance, store, PUBLISHED_DATES[0], last)
+    instance.dispose()
+    return Published(history, data, tuple(outcomes))
+
+
+def copy_published(golden: Published, root: Path) -> Published:
+    return Published(copy_history(golden.history, root), golden.data, golden.outcomes)

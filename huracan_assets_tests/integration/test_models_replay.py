@@ -20,19 +20,18 @@ from huracan_assets.settings import load_settings
 from huracan_assets.specs import recipe_for
 from huracan_assets.storage.object_store import LocalObjectStore
 from huracan_assets_tests.defs.helpers import defs_for, sqlite_instance
-from huracan_assets_tests.integration.history import COINS, LAST, REPLAY_LONG, WINDOWS, after, history_settings
+from huracan_assets_tests.integration.history import (
+    COINS,
+    LAST,
+    RELAXED,
+    REPLAY_LONG,
+    WINDOWS,
+    after,
+    history_settings,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.xdist_group("replay_history")]  # one history build
 DATES = [date(2024, 8, 7), date(2024, 8, 8), date(2024, 8, 9)]  # the days after the replay history
-RELAXED = {
-    "min_trades": 2,
-    "min_dsr": 0.0,
-    "confidence": 0.5,
-    "first_min_net_bps": -1e9,
-    "margin_bps": -1e9,
-    "max_drawdown": 1.0,
-    "kill_switch_drawdown": 1.0,
-}
 
 
 @pytest.mark.parametrize("scale", ["small", pytest.param("full", marks=pytest.mark.full)])

@@ -35,70 +35,41 @@ from huracan_assets.defs.partitions import SYMBOLS, range_tags
 from huracan_assets.names import CHAMPION_ASSETS
 from huracan_assets.publishing.champion import NoChampion, check_pointer, read_pointer
 from huracan_assets.registry.client import Registry
-from huracan_assets.runner import backfill, daily_loop
 from huracan_assets.settings import PromotionSettings
 from huracan_assets.specs import build_specs, recipe_for, replay_lead_days
 from huracan_assets.storage.object_store import LocalObjectStore
 from huracan_assets.storage.partitioned import bytes_to_frame, data_key, reference_closes
 from huracan_assets_tests.defs.helpers import defs_for
 from huracan_assets_tests.integration.history import (
-    LAST,
-    REPLAY_LONG,
-    SMALL_MODELS,
+    PUBLISHED_COINS,
+    PUBLISHED_DATES,
     WINDOWS,
-    copy_history,
-    history_settings,
+    run_published,
+    world,
 )
-from huracan_assets_tests.integration.test_models_replay import RELAXED
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.xdist_group("replay_history")]  # one history build
-COINS = ["BTC_USDT", "ETH_USDT", "SOL_USDT"]
-DATES = [date(2024, 8, 7), date(2024, 8, 8)]
+DATES = list(PUBLISHED_DATES)
 W, S = WINDOWS["training_days"], WINDOWS["shadow_days"]
 
 
-def _world(root, last: date):
-    """A data folder with the three coins' 1h candles up to the end of ``last``."""
-    (root / "1h").mkdir(parents=True)
-    end = day_bounds_ms(last)[1]
-    for coin in COINS:
-        frame = pl.read_parquet(REPLAY_LONG / "1h" / f"{coin}.parquet")
-        ts = frame["ts"] if frame.schema["ts"].is_integer() else frame["ts"].dt.epoch("ms")
-        frame.filter(ts < end).write_parquet(root / "1h" / f"{coin}.parquet")
-    return root
-
-
 def _run(golden, tmp_path, data, last: date, name: str):
-    """A copy of the session's replay history (data assets through 2024-08-06), then the files exchange on
-    ``data``: the data assets through ``last`` first, then the daily loop of the dates up to ``last``."""
-    history = copy_history(golden, tmp_path / name)
-    settings = history_settings(
-        history.home,
-        data_dir=data,
-        universe={"symbols": [c.replace("_", "") for c in COINS]},
-        models={**SMALL_MODELS, "publish_refit": True},
-        promotion=RELAXED,
-    )
-    defs = defs_for(settings)
-    instance = history.instance()
-    # the data assets through the last date first: when D is trained, the partitions of D + 1 already exist,
-    # so a refit that read them would differ from the truncated world's (below)
-    backfill(defs, instance, LAST + timedelta(days=1), last, 40, with_summary=False, job="symbol_day_data_job")
-    store = LocalObjectStore(settings.store_root)
-    outcomes = daily_loop(defs, instance, store, DATES[0], last)
-    return settings, store, outcomes, instance
+    published = run_published(golden, tmp_path / name, data, last)
+    settings = published.settings()
+    return settings, LocalObjectStore(settings.store_root), published.outcomes, published.history.instance()
 
 
-def test_refit_is_published_and_the_validated_model_decides(home, tmp_path, golden_history):
-    full = _world(tmp_path / "full", DATES[-1])
-    settings, store, outcomes, instance = _run(golden_history, tmp_path, full, DATES[-1], "a")
+def test_refit_is_published_and_the_validated_model_decides(home, tmp_path, golden_history, published_history):
+    settings = published_history.settings()
+    store, outcomes = LocalObjectStore(settings.store_root), published_history.outcomes
+    instance = published_history.history.instance()
     assert all(o.summary["failed"] == {} for o in outcomes), [o.summary for o in outcomes]
     registry = Registry(f"sqlite:///{settings.sqlite_path}")
     recipe_hash = recipe_for(settings).hash
     models = registry.select("models", as_of=DATES)
     challengers = {(m["as_of"], m["symbol"]): m for m in models if m["kind"] == "challenger"}
     refits = {(m["as_of"], m["symbol"]): m for m in models if m["kind"] == "refit"}
-    assert len(challengers) == len(COINS) * len(DATES) and refits.keys() == challengers.keys()
+    assert len(challengers) == len(PUBLISHED_COINS) * len(DATES) and refits.keys() == challengers.keys()
 
     for (day, symbol), refit in refits.items():
         validated = challengers[(day, symbol)]
@@ -161,7 +132,7 @@ def test_refit_is_published_and_the_validated_model_decides(home, tmp_path, gold
 
     # truncated future: a world whose candles end with D makes byte-identical refits of D (world "a" held the
     # partitions of D + 1 when it trained D)
-    _, store_b, _, _ = _run(golden_history, tmp_path, _world(tmp_path / "cut", DATES[0]), DATES[0], "b")
+    _, store_b, _, _ = _run(golden_history, tmp_path, world(tmp_path / "cut", DATES[0]), DATES[0], "b")
     for (day, symbol), refit in refits.items():
         if day == DATES[0]:
             again = {n: store_b.get(refit["s3_path"] + n) for n in BUNDLE_FILES}
