@@ -345,6 +345,7 @@ def cmd_bot(args) -> int:
     from huracan_assets.core.market_data.universe import UniverseRules
     from huracan_assets.defs.build import build_resources
     from huracan_assets.settings import load_settings
+    from huracan_assets.specs import recipe_for
     from huracan_assets.telegram.bot import RedactToken, redact, run_bot
     from huracan_assets.telegram.control import EngineControl
 
@@ -362,12 +363,20 @@ def cmd_bot(args) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # its request lines hold the token in the URL
     for handler in logging.getLogger().handlers:
         handler.addFilter(RedactToken(token))
-    store = build_resources(settings)["object_store"].process_config_and_initialize().get_store()
+    resources = build_resources(settings)
+    store = resources["object_store"].process_config_and_initialize().get_store()
     u = settings.universe
     rules = UniverseRules(u.max_symbols, u.min_history_days, u.min_quote_volume, u.max_spread_bps)
+
+    def registry():  # built on the first confirmed /rollback, not at start
+        return resources["registry"].process_config_and_initialize().get_registry()
+
     control = EngineControl(store, frozenset(tg.allowed_chat_ids), tg.max_trade_symbols, rules=rules,
-                            allowed_user_ids=frozenset(tg.allowed_user_ids))  # fmt: skip
-    print(f"Huracan bot · store {store.describe()} · allowed chats {list(tg.allowed_chat_ids)} · Ctrl-C stops it")
+                            allowed_user_ids=frozenset(tg.allowed_user_ids),
+                            admin_user_ids=frozenset(tg.admin_user_ids), registry_factory=registry,
+                            recipe_hash=recipe_for(settings).hash, timeframe=settings.timeframe)  # fmt: skip
+    print(f"Huracan bot · store {store.describe()} · allowed chats {list(tg.allowed_chat_ids)} · "
+          f"rollback admins {list(tg.admin_user_ids) or 'none'} · Ctrl-C stops it")  # fmt: skip
     try:
         run_bot(token, control, args.base_url or tg.base_url)
     except Exception as exc:  # e.g. a rejected token: Telegram's message quotes it
@@ -430,7 +439,7 @@ def cmd_serve(args) -> int:
 
 
 def cmd_champion(args) -> int:
-    from huracan_assets.publishing.champion import PointerError, read_pointer
+    from huracan_assets.publishing.champion import PointerError, champion_symbols, read_pointer
     from huracan_assets.publishing.rollback import perform_rollback
     from huracan_assets.specs import recipe_for
 
@@ -438,7 +447,7 @@ def cmd_champion(args) -> int:
     resources, store = _engine_io(settings)
     if args.action == "list":
         rows = []
-        for symbol in sorted({k.split("/")[1] for k in store.list("champion/") if k.endswith("/latest.json")}):
+        for symbol in champion_symbols(store):
             try:
                 p = read_pointer(store, symbol)
                 rows.append([symbol, p.model_id, p.as_of.isoformat(), p.kind, p.reason[:60]])

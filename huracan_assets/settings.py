@@ -285,6 +285,7 @@ class TelegramSettings(_Strict):
     base_url: str | None = None  # a Bot API server other than api.telegram.org (a local fake in tests)
     allowed_chat_ids: tuple[int, ...] = ()  # chats whose commands are obeyed; others are refused
     allowed_user_ids: tuple[int, ...] = ()  # if set, only these people (in those chats) may command
+    admin_user_ids: tuple[int, ...] = ()  # who may /rollback a champion (also needs an allowed chat); empty: nobody
     notify_chat_ids: tuple[int, ...] = ()
     max_trade_symbols: int = Field(400, ge=1)  # the largest N of /trade N
 

@@ -222,6 +222,16 @@ def read_pointer(store: ObjectStore, symbol: str) -> ChampionPointer | None:
     return pointer
 
 
+def champion_symbols(store: ObjectStore) -> list[str]:
+    """The coins with a ``champion/SYMBOL/latest.json``."""
+    found = set()
+    for key in store.list("champion/"):
+        parts = key.split("/")
+        if len(parts) == 3 and parts[2] == "latest.json":
+            found.add(parts[1])
+    return sorted(found)
+
+
 def _pointed_bundle(store: ObjectStore, pointer: ChampionPointer, expected_recipe_hash: str | None) -> ModelBundle:
     """The bundle ``pointer`` names, verified; BundleError naming the problem otherwise."""
     bundle = verify_bundle(_read_files(store, pointer.bucket_path, verified=True), expected_recipe_hash)

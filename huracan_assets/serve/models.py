@@ -27,6 +27,7 @@ from huracan_assets.publishing.champion import (
     NoChampion,
     PointerError,
     _pointed_bundle,
+    champion_symbols,
     read_pointer,
 )
 from huracan_assets.storage.object_store import ObjectStore, ObjectStoreError
@@ -121,12 +122,7 @@ class ModelCache:
 
     def champions(self) -> list[str]:
         """The coins with a ``champion/SYMBOL/latest.json``."""
-        out = set()
-        for key in self.store.list("champion/"):
-            parts = key.split("/")
-            if len(parts) == 3 and parts[2] == "latest.json":
-                out.add(parts[1])
-        return sorted(out)
+        return champion_symbols(self.store)
 
     def pointer(self, symbol: str) -> ChampionPointer:
         try:

@@ -178,7 +178,8 @@ class LocalObjectStore(ObjectStore):
 
     def list(self, prefix: str = "") -> Iterator[str]:
         base = self.root / self.prefix
-        start = base / prefix if prefix and prefix.endswith("/") else (base / prefix).parent
+        # a prefix that ends a folder is walked from that folder, a partial name from its parent; "" from the root
+        start = base / prefix if not prefix or prefix.endswith("/") else (base / prefix).parent
         if not start.is_dir():
             return iter(())
         keys = []

@@ -22,7 +22,7 @@ from huracan_assets.telegram.commands import HELP, clip
 from huracan_assets.telegram.control import EngineControl
 
 log = logging.getLogger(__name__)
-COMMANDS = ("trade", "symbols", "status", "help", "start")
+COMMANDS = ("trade", "symbols", "status", "champions", "rollback", "confirm", "help", "start")
 
 
 def _urls(base_url: str | None) -> dict[str, str]:

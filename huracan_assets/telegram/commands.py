@@ -9,18 +9,31 @@ Commands (the bot answers every message; nothing is written unless a command is 
 - ``/trade all``: drop the override: the Engine goes back to its own ranking (``universe.max_symbols``).
 - ``/symbols``: what the selector holds now.
 - ``/status``: the latest daily summary.
+- ``/champions``: every coin's current champion (``champion/SYMBOL/latest.json``): model id, as-of date, kind
+  (promotion or rollback); a pointer that does not parse is listed as INVALID with its error.
+- ``/rollback SYMBOL TO REASON...``: re-point a coin at an earlier champion (``publishing/rollback.py``); ``TO`` is
+  that champion's model id or a YYYY-MM-DD date (the champion then), the reason (the rest of the text) is
+  required. Admins only (``telegram.admin_user_ids``; empty: nobody). It writes nothing: it checks the target
+  (resolved and its bundle verified) and answers with what would happen and a short code.
+- ``/confirm CODE``: performs that rollback. Only the person who asked, in the same chat, within
+  :data:`CONFIRM_MINUTES` minutes; a code works once.
 - ``/help`` (and ``/start``): the list above.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from huracan_assets.core.market_data.universe import UniverseRules, rejection
+
+if TYPE_CHECKING:
+    from huracan_assets.publishing.champion import ChampionPointer
 
 MAX_MESSAGE = 4096  # Telegram's limit on a message's text
 HELP = (
@@ -29,8 +42,23 @@ HELP = (
     "/trade all - back to the Engine's own ranking\n"
     "/symbols - the coins selected now\n"
     "/status - the latest daily summary\n"
+    "/champions - every coin's current champion\n"
+    "/rollback SYMBOL TO REASON - admins: roll a coin back to an earlier champion (TO: its model id or a "
+    "YYYY-MM-DD date); asks for /confirm first\n"
+    "/confirm CODE - perform the rollback that code names\n"
     "/help - this list"
 )
+CONFIRM_MINUTES = 5  # how long a /rollback's confirmation code is valid
+MAX_REASON = 300  # characters of a rollback's reason
+ROLLBACK_USAGE = (
+    "Usage: /rollback SYMBOL TO REASON (TO: an earlier champion's model id or a YYYY-MM-DD date; "
+    "the reason, the rest of the text, is required)"
+)
+CONFIRM_USAGE = "Usage: /confirm CODE (the code the /rollback reply gave)"
+_SYMBOL = re.compile(r"^[A-Z0-9][A-Z0-9._-]{1,39}$")
+_MODEL_ID = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
+_DATE_LIKE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_CODE = re.compile(r"^\d{4}$")
 
 
 class CommandError(ValueError):
@@ -58,6 +86,107 @@ def parse_trade(args: list[str], max_n: int) -> Trade:
     if not 1 <= n <= max_n:
         raise CommandError(f"{usage}. {n} is out of range.")
     return Trade(n)
+
+
+@dataclass(frozen=True)
+class Rollback:
+    """``/rollback SYMBOL TO REASON...``: ``to`` is a model id or a YYYY-MM-DD date."""
+
+    symbol: str
+    to: str
+    reason: str
+
+
+def parse_rollback(args: list[str]) -> Rollback:
+    """The arguments of ``/rollback`` (the symbol upper-cased); :class:`CommandError` saying what is wrong."""
+    if len(args) < 3:
+        missing = ("SYMBOL", "TO", "REASON")[len(args)]
+        raise CommandError(f"{ROLLBACK_USAGE}. {missing} is missing.")
+    symbol, to = args[0].strip().upper(), args[1].strip()
+    if not _SYMBOL.match(symbol):
+        raise CommandError(f"{ROLLBACK_USAGE}. '{args[0][:40]}' is not a coin symbol such as BTCUSDT.")
+    if _DATE_LIKE.match(to):
+        try:
+            date.fromisoformat(to)
+        except ValueError:
+            raise CommandError(f"{ROLLBACK_USAGE}. '{to}' is not a valid date.") from None
+    elif not _MODEL_ID.match(to):
+        raise CommandError(f"{ROLLBACK_USAGE}. '{to[:40]}' is neither a model id nor a YYYY-MM-DD date.")
+    reason = " ".join(" ".join(args[2:]).split())
+    if len(reason) > MAX_REASON:
+        raise CommandError(f"The reason is {len(reason)} characters long; at most {MAX_REASON}.")
+    return Rollback(symbol, to, reason)
+
+
+def parse_confirm(args: list[str]) -> str:
+    """The code of ``/confirm CODE``; :class:`CommandError` otherwise."""
+    if len(args) != 1 or not (args[0].isascii() and _CODE.match(args[0].strip())):
+        raise CommandError(f"{CONFIRM_USAGE}: four digits.")
+    return args[0].strip()
+
+
+def champions_reply(rows: Sequence[tuple[str, ChampionPointer | None, str | None]]) -> str:
+    """``/champions``: one line per coin, from ``(symbol, pointer, error)`` (an error: the pointer is invalid)."""
+    if not rows:
+        return "No champion yet: no coin has champion/SYMBOL/latest.json."
+    lines = []
+    for symbol, pointer, error in rows:
+        if pointer is None:
+            lines.append(f"{symbol}: INVALID ({error})")
+        else:
+            lines.append(f"{symbol}: {pointer.model_id}, as of {pointer.as_of.isoformat()}, {pointer.kind}")
+    invalid = sum(1 for _, pointer, _ in rows if pointer is None)
+    head = f"{len(rows)} champions" + (f" ({invalid} INVALID)" if invalid else "")
+    return clip(f"{head}:\n" + "\n".join(lines))
+
+
+def rollback_prompt(
+    request: Rollback,
+    current: ChampionPointer | None,
+    target: ChampionPointer,
+    as_of: date,
+    code: str,
+    minutes: int = CONFIRM_MINUTES,
+) -> str:
+    """The answer to a valid ``/rollback``: what confirming would do, and the code that does it."""
+    was = "no valid champion" if current is None else f"champion {current.model_id}"
+    lines = [
+        f"{request.symbol}: {was} -> {target.model_id} (the champion as of {target.as_of.isoformat()}); "
+        f"the rollback is recorded as of {as_of.isoformat()}.",
+        f"Reason: {request.reason}",
+    ]
+    if current is not None and current.kind == "rollback" and current.sha256 == target.sha256:
+        lines.append("That rollback is already in place: confirming completes its registry record.")
+    lines.append(f"Reply /confirm {code} within {minutes} minutes. Nothing is changed until then.")
+    return clip("\n".join(lines))
+
+
+ROLLBACK_NOT_CONFIGURED = (
+    "Rollback is not configured on this bot (it needs the registry, the recipe hash and the timeframe, which "
+    "huracan bot provides). Nothing was changed."
+)
+
+
+def admin_refusal(user_id: int) -> str:
+    return (
+        f"Only admins may roll back: user {user_id} is not in telegram.admin_user_ids (empty: nobody may). "
+        "Nothing was changed."
+    )
+
+
+def refused_reply(what: str, error: Exception | str) -> str:
+    """A rollback refused before anything was written (bad target, no champion ...)."""
+    return clip(f"{what} refused: {error}. Nothing was changed.")
+
+
+def rollback_done_reply(pointer: ChampionPointer, wrote: bool) -> str:
+    """The answer to a ``/confirm`` that rolled back (``wrote`` False: it was already in place, now recorded)."""
+    verb = "rolled back" if wrote else "was already rolled back"
+    return clip(
+        f"{pointer.symbol} {verb} to {pointer.model_id} as of {pointer.as_of.isoformat()} "
+        f"(from {pointer.snapshot.get('rolled_back_from')}). Reason: {pointer.reason}. "
+        "The Engine's next run starts from it."
+    )
 
 
 def top_symbols(universe: pl.DataFrame, n: int, rules: UniverseRules) -> list[str]:

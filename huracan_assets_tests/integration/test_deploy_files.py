@@ -7,6 +7,7 @@ validation, and ``docker/compose.yaml`` through the static Compose v2 binary shi
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -160,7 +161,7 @@ def test_compose_services_and_environment(compose_binary: Path) -> None:
     result = _compose(compose_binary, DOCKER / "compose.yaml", "--format", "json")
     assert result.returncode == 0, result.stderr
     services = yaml.safe_load(result.stdout)["services"]
-    assert {"postgres", "seaweedfs", "code", "webserver", "daemon"} <= set(services)
+    assert {"postgres", "seaweedfs", "code", "webserver", "daemon", "serve"} <= set(services)
     assert services["postgres"]["image"].startswith("postgres:16")
     assert services["seaweedfs"]["image"].startswith("chrislusf/seaweedfs")
     for name in ("code", "webserver", "daemon"):
@@ -191,12 +192,17 @@ def test_compose_requires_secrets_from_the_env_file(compose_binary: Path, tmp_pa
     assert "required variable" in result.stderr
 
 
-def test_env_example_holds_placeholders_only() -> None:
+def _env_example_values() -> dict[str, str]:
     values = {}
     for line in (DOCKER / ".env.example").read_text().splitlines():
         if line.strip() and not line.lstrip().startswith("#"):
             name, _, value = line.partition("=")
             values[name.strip()] = value.strip()
+    return values
+
+
+def test_env_example_holds_placeholders_only() -> None:
+    values = _env_example_values()
     for name in ("DAGSTER_PG_PASSWORD", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         assert values[name] == "CHANGE_ME", name
     assert "CHANGE_ME" in values["HURACAN_REGISTRY_URL"]
@@ -216,3 +222,116 @@ def test_compose_bot_service_runs_only_with_its_profile(compose_binary: Path) ->
     bot = yaml.safe_load(result.stdout)["services"]["bot"]
     assert bot["command"] == ["huracan", "bot"] and bot["environment"]["HURACAN_ENV"] == "prod"
     assert "HURACAN_TELEGRAM_TOKEN" in bot["environment"]  # from the env file, never a literal in compose
+
+
+# --- serve (the model service) ------------------------------------------------------------------
+
+SERVE_TOKENS = ("HURACAN_SERVE_READ_TOKEN", "HURACAN_SERVE_ADMIN_TOKEN")
+_REFERENCE = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)")  # ${VAR...}, not the escaped $${VAR}
+
+
+def _raw_serve() -> dict:
+    """The serve service as written (anchors merged, ``${VAR}`` references not interpolated)."""
+    return yaml.safe_load((DOCKER / "compose.yaml").read_text())["services"]["serve"]
+
+
+def _references(node) -> set[str]:
+    if isinstance(node, dict):
+        return set().union(*map(_references, node.values()), *map(_references, node.keys()))
+    if isinstance(node, list):
+        return set().union(*map(_references, node))
+    return set(_REFERENCE.findall(node)) if isinstance(node, str) else set()
+
+
+def _env_example_blocks() -> dict[str, list[str]]:
+    """Each variable of ``.env.example`` and the comment lines of its block (lines up to the next blank one)."""
+    documented: dict[str, list[str]] = {}
+    comments: list[str] = []
+    for line in (DOCKER / ".env.example").read_text().splitlines():
+        stripped = line.strip()
+        if not stripped:
+            comments = []
+        elif stripped.startswith("#"):
+            comments.append(stripped)
+        else:
+            documented[stripped.partition("=")[0].strip()] = list(comments)
+    return documented
+
+
+def test_compose_serve_service(compose_binary: Path) -> None:
+    from huracan_assets.cli import build_parser
+
+    result = _compose(compose_binary, DOCKER / "compose.yaml", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    serve, code = services["serve"], services["code"]
+    assert serve["image"] == code["image"] and serve["build"] == code["build"]  # the user code's image
+    assert serve["command"] == ["huracan", "serve", "--host", "0.0.0.0", "--port", "8686"]
+    args = build_parser().parse_args(serve["command"][1:])  # the real CLI accepts it
+    assert (args.command, args.host, args.port) == ("serve", "0.0.0.0", 8686)
+    # the Engine's settings, home, store, registry and exchange, exactly as the code server has them
+    env = serve["environment"]
+    for name in ("HURACAN_ENV", "HURACAN_CONFIG_DIR", "HURACAN_HOME", "HURACAN_S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID",
+                 "AWS_SECRET_ACCESS_KEY", "HURACAN_REGISTRY_URL", "HURACAN_EXCHANGE_API_KEY",
+                 "HURACAN_EXCHANGE_API_SECRET"):  # fmt: skip
+        assert env[name] == code["environment"][name], name
+    assert set(SERVE_TOKENS) <= set(env)
+    # no secret it does not use: the Dagster instance's password, the Telegram token
+    assert "DAGSTER_PG_PASSWORD" not in env and "HURACAN_TELEGRAM_TOKEN" not in env
+    check = serve["healthcheck"]["test"]
+    assert check[:3] == ["CMD", "python", "-c"]  # no curl in the image
+    assert "urllib" in check[3] and "http://127.0.0.1:8686/health" in check[3]
+    assert [(p["target"], p["protocol"]) for p in serve["ports"]] == [(8686, "tcp")]
+    for storage in ("postgres", "seaweedfs"):  # the registry and the object store
+        assert serve["depends_on"][storage]["condition"] == "service_healthy", storage
+
+
+def test_compose_serve_gets_everything_the_prod_settings_read(compose_binary: Path) -> None:
+    from huracan_assets.settings import load_settings
+
+    settings = load_settings("prod")
+    named = {settings.serve.read_token_env, settings.serve.admin_token_env, settings.registry.url_env}
+    named |= {getattr(settings.object_store, f) for f in ("endpoint_url_env", "access_key_id_env",
+                                                          "secret_access_key_env")}  # fmt: skip
+    named |= {settings.exchange.api_key_env, settings.exchange.api_secret_env}
+    named.discard(None)
+    result = _compose(compose_binary, DOCKER / "compose.yaml", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    env = yaml.safe_load(result.stdout)["services"]["serve"]["environment"]
+    assert named <= set(env), named - set(env)
+    assert env["HURACAN_ENV"] == "prod"
+
+
+def test_compose_serve_tokens_are_never_literal() -> None:
+    env = _raw_serve()["environment"]
+    for name in SERVE_TOKENS:
+        # only a reference to the variable of the same name, with no default value
+        assert re.fullmatch(rf"\$\{{{name}(:\?[^}}]*|:-)?\}}", str(env[name])), (name, env[name])
+    assert ":?" in env["HURACAN_SERVE_READ_TOKEN"]  # required: serve does not start without it
+
+
+def test_compose_serve_refuses_a_missing_read_token(compose_binary: Path, tmp_path: Path) -> None:
+    lines = (DOCKER / ".env.example").read_text().splitlines()
+    env_file = tmp_path / "no-read-token.env"
+    env_file.write_text("\n".join(x for x in lines if not x.startswith("HURACAN_SERVE_READ_TOKEN=")) + "\n")
+    result = subprocess.run(
+        [str(compose_binary), "-f", str(DOCKER / "compose.yaml"), "--env-file", str(env_file), "config", "--quiet"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False, env={"PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "HURACAN_SERVE_READ_TOKEN" in result.stderr
+
+
+def test_env_example_documents_every_serve_variable() -> None:
+    referenced = _references(_raw_serve())
+    assert set(SERVE_TOKENS) | {"AWS_SECRET_ACCESS_KEY", "HURACAN_REGISTRY_URL"} <= referenced  # the walk sees them
+    documented = _env_example_blocks()
+    for name in sorted(referenced):
+        assert name in documented, f"{name} is used by serve but missing from docker/.env.example"
+        assert documented[name], f"{name} has no comment in docker/.env.example"
+    for name in SERVE_TOKENS:  # the serve section explains each of its variables ("read ...", "admin ...")
+        scope = name.split("_")[-2].lower()
+        assert any(scope in comment.lower() for comment in documented[name]), name
+    values = _env_example_values()
+    assert values["HURACAN_SERVE_READ_TOKEN"] == "CHANGE_ME"
+    assert values["HURACAN_SERVE_ADMIN_TOKEN"] in ("", "CHANGE_ME")  # empty: no admin endpoint works

@@ -9,28 +9,38 @@ Auth, bad input (4xx, never 500), hot reload after a rollback and /metrics are c
 from __future__ import annotations
 
 import io
-from datetime import timedelta
+import json
+from datetime import date, timedelta
 
 import polars as pl
 import pytest
+import schemathesis
+from dagster import AssetKey
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error
 
 from huracan_assets.client import Champion
 from huracan_assets.core.market_data.candles import date_range
+from huracan_assets.defs.partitions import SYMBOLS, range_tags
 from huracan_assets.exchange.files import FilesExchange
+from huracan_assets.names import CHAMPION_ASSETS
 from huracan_assets.publishing.champion import read_pointer
 from huracan_assets.publishing.rollback import perform_rollback
 from huracan_assets.registry.client import Registry, sqlite_url
+from huracan_assets.runner import backfill
 from huracan_assets.serve.app import create_app
 from huracan_assets.serve.build import build_service
 from huracan_assets.specs import recipe_for, replay_lead_days
 from huracan_assets.storage.object_store import LocalObjectStore
 from huracan_assets.storage.partitioned import usable_days
-from huracan_assets_tests.integration.history import PUBLISHED_DATES
+from huracan_assets_tests.defs.helpers import defs_for
+from huracan_assets_tests.integration.history import PUBLISHED_DATES, world
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.xdist_group("replay_history")]
 READ, ADMIN = {"Authorization": "Bearer read-token"}, {"Authorization": "Bearer admin-token"}
 D1, D2 = PUBLISHED_DATES
+D3 = date(2024, 8, 9)
 SYMBOL = "ETHUSDT"
 
 
@@ -189,3 +199,62 @@ def test_rollback_and_hot_reload_without_restart(served):
     assert 'huracan_serve_predictions_total{role="champion",symbol="ETHUSDT"} 3.0' in metrics
     assert 'huracan_serve_champion_loads{symbol="ETHUSDT"} 3.0' in metrics
     assert 'huracan_serve_requests_total{endpoint="/champion/{symbol}/rollback",status="409"} 1.0' in metrics
+
+
+# ------------------------------------------------------------------------------------------------ fuzzing
+def test_no_generated_input_gets_a_500(published_history):
+    """Schemathesis against the service's own OpenAPI, every operation, with the admin token (a generated rollback
+    may go through: this is a copy): every answer is below 500."""
+    _, _, service = _service(published_history, reload_seconds=0.0)
+    schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(service))
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert {f"{op.method.upper()} {op.path}" for op in operations} >= {
+        "GET /predict/{symbol}",
+        "POST /predict/{symbol}",
+        "POST /champion/{symbol}/rollback",
+        "GET /model/{symbol}",
+    }
+
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True,
+                  database=None)  # fmt: skip
+        def fuzz(case):
+            case.call_and_validate(headers=ADMIN, checks=[not_a_server_error])
+
+        fuzz()
+
+
+# ------------------------------------------------------------------------------------------------ the graph
+def test_the_next_run_starts_from_the_rolled_back_champion(published_history, tmp_path):
+    """A rollback as of the last decided date D2: the run of D3 paper-trades the rolled-back champion (its ledger
+    starts on D3), its pointer row names it, and latest.json still does (the graph never undoes a rollback)."""
+    base = published_history.settings()
+    data = world(tmp_path / "world", D3)
+    settings = base.model_copy(update={"exchange": base.exchange.model_copy(update={"data_dir": str(data)})})
+    store = LocalObjectStore(settings.store_root)
+    registry = Registry(sqlite_url(settings.sqlite_path))
+    promoted = read_pointer(store, SYMBOL)  # D2's promotion; roll back to D1's champion
+    pointer, _ = perform_rollback(store, registry, SYMBOL, str(D1), "test", recipe_hash=recipe_for(settings).hash,
+                                  timeframe=settings.timeframe)  # fmt: skip
+    assert pointer.as_of == D2 and pointer.model_id != promoted.model_id
+    defs = defs_for(settings)
+    instance = published_history.history.instance()
+    backfill(defs, instance, D3, D3, 1, with_summary=False, job="symbol_day_data_job")
+    result = defs.resolve_job_def("symbol_day_job").execute_in_process(
+        instance=instance,
+        tags=range_tags(D3, D3, instance.get_dynamic_partitions(SYMBOLS)),
+        asset_selection=[AssetKey(a) for a in CHAMPION_ASSETS],
+    )
+    assert result.success
+    row = pl.read_parquet(io.BytesIO(store.get(f"champion_pointer/{SYMBOL}/{D3}.parquet"))).row(0, named=True)
+    assert (row["champion_model_id"], row["sha256"], row["champion_as_of"]) == (pointer.model_id, pointer.sha256, D2)
+    assert row["tests_since_promotion"] == 0 and not row["promoted"]
+    champion_ledger = json.loads(row["champion_ledger"])
+    assert champion_ledger["model_id"] == pointer.model_id and champion_ledger["since"] == str(D3)
+    logged = _logged(store, D3).filter((pl.col("symbol") == SYMBOL) & (pl.col("role") == "champion"))
+    assert set(logged["model_id"]) == {pointer.model_id} and logged.height == 24
+    other = _logged(store, D3).filter((pl.col("symbol") == "BTCUSDT") & (pl.col("role") == "champion"))
+    assert set(other["model_id"]) == {read_pointer(store, "BTCUSDT").model_id}  # no rollback there
+    assert read_pointer(store, SYMBOL) == pointer

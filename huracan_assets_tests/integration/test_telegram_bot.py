@@ -2,13 +2,15 @@
 
 ``/trade N`` from an allowed chat writes the selector from the latest real universe ranking, and the next
 universe run of the Engine (Dagster) selects exactly those coins. Bad arguments, unknown commands and strangers
-get clear answers and change nothing. The daily summary is sent to the notification chats, and a Telegram
-failure is reported in the asset's metadata without failing the run.
+get clear answers and change nothing. ``/rollback`` then ``/confirm CODE`` re-points a coin at an earlier
+champion. The daily summary is sent to the notification chats, and a Telegram failure is reported in the asset's
+metadata without failing the run.
 """
 
 import asyncio
 import io
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -22,6 +24,8 @@ from dagster import AssetKey, build_sensor_context
 
 from huracan_assets.core.market_data.universe import UniverseRules
 from huracan_assets.defs.build import build_resources
+from huracan_assets.publishing import read_pointer
+from huracan_assets.registry.client import Registry, sqlite_url
 from huracan_assets.runner import run_prelude
 from huracan_assets.settings import config_dir
 from huracan_assets.storage.object_store import LocalObjectStore
@@ -30,6 +34,8 @@ from huracan_assets.telegram.commands import top_symbols
 from huracan_assets.telegram.control import SELECTOR_KEY, EngineControl, latest_universe, read_selector
 from huracan_assets_tests.defs.helpers import defs_for, local_settings, sqlite_instance
 from huracan_assets_tests.fakes.telegram_bot_api import FakeTelegramServer
+from huracan_assets_tests.publishing.test_champion import RECIPE, SYMBOL, _publish
+from huracan_assets_tests.telegram.test_control import make_bundles
 
 pytestmark = [pytest.mark.integration]
 TOKEN = "123456:huracan-test-token"
@@ -51,8 +57,9 @@ def _group_update(text: str, user_id: int | None) -> dict:
 
 
 def _converse(server: FakeTelegramServer, control: EngineControl, messages: list) -> list[str | None]:
-    """Send each message (``(chat_id, text)`` from a private chat, or a whole update dict) through the real PTB
-    application; the bot's reply to each, or None when it (rightly) said nothing."""
+    """Send each message (``(chat_id, text)`` from a private chat, a whole update dict, or a function of the
+    replies so far returning either) through the real PTB application; the bot's reply to each, or None when it
+    (rightly) said nothing."""
     app = build_application(TOKEN, control, server.url)
     replies: list[str | None] = []
 
@@ -61,6 +68,8 @@ def _converse(server: FakeTelegramServer, control: EngineControl, messages: list
             await app.start()
             await app.updater.start_polling(poll_interval=0.0, timeout=1)
             for message in messages:
+                if callable(message):
+                    message = message(replies)
                 before, marks = len(server.sent()), len(server.sent(SENTINEL))
                 if isinstance(message, dict):
                     server.push_update(message)
@@ -152,6 +161,49 @@ def test_trade_command_selects_the_coins_of_the_next_universe_run(home, tmp_path
     assert len(selected("2024-03-06")) > 3
     meta = instance.get_latest_materialization_event(AssetKey("universe")).asset_materialization.metadata
     assert "not JSON" in meta["selector_error"].value and meta["source"].value == {"2024-03-06": "ranking"}
+
+
+def test_rollback_then_confirm_over_the_wire(tmp_path):
+    """An admin rolls a coin back to its earlier champion: the bot checks and asks, the code confirms it."""
+    bundles = make_bundles()
+    store = LocalObjectStore(tmp_path / "store")
+    first = _publish(store, bundles["2024-08-01"], "2024-08-05")
+    second = _publish(store, bundles["2024-08-07"], "2024-08-10")
+    registry = Registry(sqlite_url(tmp_path / "r.db"))
+    deputy = 4343  # another admin, in their own chat
+    control = EngineControl(store, frozenset({ALLOWED, STRANGER, deputy}), admin_user_ids=frozenset({ALLOWED, deputy}),
+                            registry_factory=lambda: registry, recipe_hash=RECIPE.hash, timeframe="1h")  # fmt: skip
+
+    def code(replies: list[str | None]) -> str:
+        return re.search(r"Reply /confirm (\d{4}) within 5 minutes", replies[1] or "").group(1)
+
+    with FakeTelegramServer(TOKEN) as server:
+        replies = _converse(
+            server,
+            control,
+            [
+                (STRANGER, f"/rollback {SYMBOL} {first.model_id} not mine to do"),  # allowed, not an admin
+                (ALLOWED, f"/rollback {SYMBOL.lower()} {first.model_id} live   drawdown"),
+                lambda replies: (deputy, f"/confirm {code(replies)}"),  # a code given to someone else
+                lambda replies: (ALLOWED, f"/confirm {code(replies)}"),
+                lambda replies: (ALLOWED, f"/confirm {code(replies)}"),  # used already
+                (ALLOWED, "/champions"),
+            ],
+        )
+    refused, asked, stolen, done, reused, champions = replies
+    assert refused.startswith(f"Only admins may roll back: user {STRANGER}")
+    assert asked.startswith(f"{SYMBOL}: champion {second.model_id} -> {first.model_id}")
+    assert "Reason: live drawdown" in asked and "Nothing is changed until then" in asked
+    assert "given to another person or chat: refused" in stolen
+    assert done.startswith(f"{SYMBOL} rolled back to {first.model_id} as of 2024-08-10 (from {second.model_id})")
+    assert reused.startswith("No rollback is waiting for code")
+    assert f"{SYMBOL}: {first.model_id}, as of 2024-08-10, rollback" in champions
+    pointer = read_pointer(store, SYMBOL)
+    assert (pointer.model_id, pointer.kind, pointer.snapshot["requested_by"]) == (
+        first.model_id, "rollback", f"telegram:{ALLOWED}")  # fmt: skip
+    [row] = registry.select("promotions")
+    assert (row["kind"], row["to_model_id"], row["reason"]) == ("rollback", first.model_id, "live drawdown")
+    registry.dispose()
 
 
 def test_daily_summary_goes_to_telegram_and_a_failure_does_not_fail_the_run(home, tmp_path, test_data_dir, monkeypatch):

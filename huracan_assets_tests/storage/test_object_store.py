@@ -44,6 +44,21 @@ def test_round_trip_sha_list_delete_and_presigned_url(store):
         store.get("candles/ETHUSDT/2024-01-03.parquet")
 
 
+def test_listing_everything_or_a_partial_name(store, tmp_path):
+    """``list("")`` is every key of the store (a local store's neighbours are not its keys); a prefix that is part
+    of a name lists the keys that start with it."""
+    (tmp_path / "neighbour.txt").write_text("not a key")
+    store.put("champion/BTCUSDT/latest.json", b"{}")
+    store.put("champion/BTCUSDT/history/2024-08-05.json", b"{}")
+    store.put("champion/BTCUSDT/history/2024-08-05_rollback-20240806T000000000000Z.json", b"{}")
+    store.put("candles/BTCUSDT/2024-01-03.parquet", b"x")
+    everything = list(store.list(""))
+    assert "neighbour.txt" not in everything and len(everything) == 4
+    assert list(store.list("champion/BTCUSDT/history/2024-08-05_rollback-")) == [
+        "champion/BTCUSDT/history/2024-08-05_rollback-20240806T000000000000Z.json"
+    ]
+
+
 def test_overwrite_replaces_content_and_hash(store):
     store.put("a/k.json", b"one")
     store.put("a/k.json", b"two")
