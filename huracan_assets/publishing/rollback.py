@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from huracan_assets.core.models.bundle import BundleError
@@ -139,34 +140,61 @@ def verified_target(store: ObjectStore, symbol: str, to: str, expected_recipe_ha
     return target
 
 
+@dataclass(frozen=True)
+class RollbackPlan:
+    """What a rollback would do: the current pointer (None: none that parses), the verified target, the as-of
+    date, and whether the same rollback is already in place (a rerun: nothing to write)."""
+
+    current: ChampionPointer | None
+    target: ChampionPointer
+    as_of: dt.date
+    in_place: bool
+
+
+def plan_rollback(
+    store: ObjectStore, symbol: str, to: str, expected_recipe_hash: str | None, as_of: dt.date | None = None
+) -> RollbackPlan:
+    """Check a rollback without writing anything (:class:`RollbackRefused` / :class:`NoChampion` otherwise).
+    ``as_of`` defaults to :func:`last_decided_day`, else the current pointer's date."""
+    target = verified_target(store, symbol, to, expected_recipe_hash)
+    current = current_pointer(store, symbol)
+    in_place = current is not None and current.sha256 == target.sha256
+    if in_place and current.kind != "rollback":
+        raise RollbackRefused(f"{target.model_id} is already the champion of {symbol}")
+    if as_of is None:
+        as_of = last_decided_day(store, symbol) or (None if current is None else current.as_of)
+    if as_of is None:
+        raise NoChampion(f"{symbol} has no champion: nothing to roll back")
+    if current is not None and not in_place and as_of < current.as_of:
+        raise RollbackRefused(f"the current champion is as of {current.as_of}, later than the rollback's {as_of}")
+    return RollbackPlan(current, target, as_of, in_place)
+
+
 def rollback_champion(
     store: ObjectStore,
     symbol: str,
     to: str,
     reason: str,
-    as_of: dt.date,
+    as_of: dt.date | None,
     expected_recipe_hash: str | None = None,
     *,
     requested_by: str = "",
     promoted_at: str | None = None,
     fail_after: str | None = None,
 ) -> tuple[ChampionPointer, bool]:
-    """Roll ``symbol`` back to the earlier champion ``to`` (module docstring). Returns the pointer now in
-    ``latest.json`` and whether this call wrote it (False: the same rollback was already in place, a rerun).
-    Raises :class:`RollbackRefused` (nothing written) or :class:`InjectedCrash` (``fail_after``, tests)."""
+    """Roll ``symbol`` back to the earlier champion ``to`` (module docstring; :func:`plan_rollback` checks it).
+    Returns the pointer now in ``latest.json`` and whether this call wrote it (False: the same rollback was
+    already in place, a rerun). Raises :class:`RollbackRefused` (nothing written) or :class:`InjectedCrash`
+    (``fail_after``, tests)."""
     _check_symbol(symbol)
     if fail_after is not None and fail_after not in ROLLBACK_STEPS:
         raise ValueError(f"fail_after must be one of {ROLLBACK_STEPS} or None, got {fail_after!r}")
     if not reason or not reason.strip():
         raise RollbackRefused("a rollback needs a reason")
-    target = verified_target(store, symbol, to, expected_recipe_hash)
-    current = current_pointer(store, symbol)
-    if current is not None and current.sha256 == target.sha256:
-        if current.kind == "rollback":
-            return current, False  # this rollback is already in place (a rerun after a crash)
-        raise RollbackRefused(f"{target.model_id} is already the champion of {symbol}")
-    if current is not None and as_of < current.as_of:
-        raise RollbackRefused(f"the current champion is as of {current.as_of}, later than the rollback's {as_of}")
+    plan = plan_rollback(store, symbol, to, expected_recipe_hash, as_of)
+    current, target, as_of = plan.current, plan.target, plan.as_of
+    if plan.in_place:
+        return current, False  # this rollback is already in place (a rerun after a crash)
     if fail_after == "verified":
         raise InjectedCrash("verified")
 
@@ -236,15 +264,8 @@ def perform_rollback(
     fail_after: str | None = None,
 ) -> tuple[ChampionPointer, bool]:
     """:func:`rollback_champion` as of ``as_of`` (default: :func:`last_decided_day`, else the current pointer's
-    date), then its ``promotions`` row through ``registry`` (a :class:`~huracan_assets.registry.client.Registry`):
-    the one path of the CLI, the Telegram bot and the service."""
-    if as_of is None:
-        as_of = last_decided_day(store, symbol)
-    if as_of is None:
-        current = current_pointer(store, symbol)
-        if current is None:
-            raise NoChampion(f"{symbol} has no champion: nothing to roll back")
-        as_of = current.as_of
+    date: :func:`plan_rollback`), then its ``promotions`` row through ``registry`` (a
+    :class:`~huracan_assets.registry.client.Registry`): the one path of the CLI, the Telegram bot and the service."""
     pointer, wrote = rollback_champion(
         store, symbol, to, reason, as_of, recipe_hash, requested_by=requested_by, fail_after=fail_after
     )

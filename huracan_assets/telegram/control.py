@@ -35,7 +35,7 @@ from huracan_assets.publishing.champion import (
     champion_symbols,
     read_pointer,
 )
-from huracan_assets.publishing.rollback import RollbackRefused, last_decided_day, perform_rollback, verified_target
+from huracan_assets.publishing.rollback import RollbackRefused, perform_rollback, plan_rollback
 from huracan_assets.storage.object_store import ObjectNotFound, ObjectStore
 from huracan_assets.telegram.commands import (
     CONFIRM_MINUTES,
@@ -310,23 +310,10 @@ class EngineControl:
         return rollback_prompt(request, current, target, as_of, code, max(1, round(self.confirm_seconds / 60)))
 
     def _check_rollback(self, request: Rollback) -> tuple[ChampionPointer | None, ChampionPointer, date]:
-        """The current champion (None: none valid), the verified target and the rollback's as-of date, checked as
-        ``perform_rollback`` will; RollbackRefused / NoChampion otherwise. Reads only."""
-        symbol = request.symbol
-        try:
-            current = read_pointer(self.store, symbol)
-        except PointerError:
-            current = None  # an invalid latest.json: a rollback replaces it
-        target = verified_target(self.store, symbol, request.to, self.recipe_hash)
-        in_place = current is not None and current.sha256 == target.sha256  # a rollback already made: a rerun
-        if in_place and current.kind != "rollback":
-            raise RollbackRefused(f"{target.model_id} is already the champion of {symbol}")
-        as_of = last_decided_day(self.store, symbol) or (None if current is None else current.as_of)
-        if as_of is None:
-            raise NoChampion(f"{symbol} has no champion: nothing to roll back")
-        if current is not None and not in_place and as_of < current.as_of:
-            raise RollbackRefused(f"the current champion is as of {current.as_of}, later than the rollback's {as_of}")
-        return current, target, as_of
+        """The current champion (None: none valid), the verified target and the rollback's as-of date, checked by
+        ``plan_rollback`` as ``perform_rollback`` will; RollbackRefused / NoChampion otherwise. Reads only."""
+        plan = plan_rollback(self.store, request.symbol, request.to, self.recipe_hash)
+        return plan.current, plan.target, plan.as_of
 
     def _new_code(self) -> str:
         while (code := str(1000 + secrets.randbelow(9000))) in self.pending:

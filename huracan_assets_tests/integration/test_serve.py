@@ -10,11 +10,18 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from datetime import date, timedelta
 
+import httpx
 import polars as pl
 import pytest
 import schemathesis
+import yaml
 from dagster import AssetKey
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
@@ -34,6 +41,7 @@ from huracan_assets.serve.build import build_service
 from huracan_assets.specs import recipe_for, replay_lead_days
 from huracan_assets.storage.object_store import LocalObjectStore
 from huracan_assets.storage.partitioned import usable_days
+from huracan_assets_tests.conftest import _free_port, _kill_group
 from huracan_assets_tests.defs.helpers import defs_for
 from huracan_assets_tests.integration.history import PUBLISHED_DATES, world
 
@@ -262,3 +270,45 @@ def test_the_next_run_starts_from_the_rolled_back_champion(published_history, tm
     other = _logged(store, D3).filter((pl.col("symbol") == "BTCUSDT") & (pl.col("role") == "champion"))
     assert set(other["model_id"]) == {read_pointer(store, "BTCUSDT").model_id}  # no rollback there
     assert read_pointer(store, SYMBOL) == pointer
+
+
+# ------------------------------------------------------------------------------------------------ the CLI
+def test_huracan_serve_answers_curl_with_the_graphs_number(published_history, tmp_path):
+    """``huracan serve`` as a user starts it (its own process, uvicorn, tokens from the environment): a plain HTTP
+    GET of a bar the graph scored returns the probability the graph logged; without the token it refuses to start."""
+    settings = published_history.settings()
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "base.yaml").write_text(yaml.safe_dump(settings.model_dump(mode="json", exclude={"home"})))
+    (config / "local.yaml").write_text("{}\n")
+    env = {**os.environ, "HURACAN_CONFIG_DIR": str(config), "HURACAN_SERVE_READ_TOKEN": "read-token"}
+    env.pop("HURACAN_SERVE_ADMIN_TOKEN", None)
+    cmd = [sys.executable, "-m", "huracan_assets.cli", "serve", "--home", str(published_history.history.home)]
+    refused = subprocess.run(cmd, env={**env, "HURACAN_SERVE_READ_TOKEN": ""}, capture_output=True, text=True,
+                             timeout=120)  # fmt: skip
+    assert refused.returncode == 2 and "HURACAN_SERVE_READ_TOKEN" in refused.stderr
+
+    port = _free_port()
+    proc = subprocess.Popen([*cmd, "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)  # fmt: skip
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(120):
+            try:
+                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.5)
+        store = LocalObjectStore(settings.store_root)
+        ts, p, model_id = _logged(store, D2).filter(pl.col("symbol") == SYMBOL).select("ts", "p", "model_id").row(5)
+        answer = httpx.get(f"{base}/predict/{SYMBOL}", params={"ts": ts, "model": model_id}, headers=READ, timeout=60)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["p"] == p and answer.json()["model_id"] == model_id
+        assert httpx.get(f"{base}/champions", timeout=10).status_code == 401
+        assert httpx.post(f"{base}/champion/{SYMBOL}/rollback", json={"to": str(D1), "reason": "x"}, headers=READ,
+                          timeout=10).status_code == 403  # fmt: skip
+        assert "huracan_serve_requests_total" in httpx.get(f"{base}/metrics", headers=READ, timeout=10).text
+    finally:
+        _kill_group(proc, signal.SIGTERM)
+        output = proc.communicate(timeout=30)[0]
+    assert "read-token" not in output  # the token never reaches the log

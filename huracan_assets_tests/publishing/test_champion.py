@@ -15,6 +15,11 @@ from huracan_assets.core.models import (
     BUNDLE_FILES,
     BundleError,
     ModelBundle,
+    ModelSpec,
+    TrainSet,
+    fit,
+    library_versions,
+    make_bundle,
 )
 from huracan_assets.publishing import (
     STEPS,
@@ -36,6 +41,28 @@ SYMBOL = "BTCUSDT"
 RECIPE = default_recipe()
 STAMP = "2024-08-10T06:00:00+00:00"
 SNAPSHOT = {"gates": {"dsr": {"passed": True, "value": 0.9, "threshold": 0.5}}, "n_trades": np.int64(42)}
+
+
+def make_bundles() -> dict[str, ModelBundle]:
+    """Three real LightGBM bundles of BTCUSDT, trained as of different dates (so with different ids)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3))
+    y = (X[:, 0] + rng.normal(size=200) > 0).astype(np.int8)
+    model = fit(TrainSet(X, y, ("f0", "f1", "f2")), ModelSpec(params={"num_boost_round": 5}))
+    out = {}
+    for as_of in ("2024-08-01", "2024-08-07", "2024-08-09"):
+        config = {
+            "as_of": as_of,
+            "symbol": SYMBOL,
+            "recipe": RECIPE.to_dict(),
+            "recipe_hash": RECIPE.hash,
+            "model": model.spec.to_dict(),
+            "seed": model.spec.seed,
+            "windows": {"train": ["2023-08-01", as_of]},
+            "library_versions": library_versions(),
+        }
+        out[as_of] = make_bundle(model, config, {"auc": 0.55})
+    return out
 
 
 # the bundles and store fixtures: conftest.py

@@ -6,12 +6,11 @@ import json
 import re
 from datetime import UTC, date, datetime, timedelta
 
-import numpy as np
 import polars as pl
 import pytest
 
 from huracan_assets.core.market_data.universe import UniverseRules, parse_selector, rank_universe, selector_as_of
-from huracan_assets.core.models import ModelBundle, ModelSpec, TrainSet, fit, library_versions, make_bundle
+from huracan_assets.core.models import ModelBundle
 from huracan_assets.publishing import latest_key, read_pointer
 from huracan_assets.registry.client import Registry, sqlite_url
 from huracan_assets.storage.object_store import LocalObjectStore, ObjectStore
@@ -35,7 +34,7 @@ from huracan_assets.telegram.control import (
     read_selector,
     write_selector,
 )
-from huracan_assets_tests.publishing.test_champion import RECIPE, SYMBOL, _publish
+from huracan_assets_tests.publishing.test_champion import RECIPE, SYMBOL, _publish, make_bundles
 
 ALLOWED, STRANGER = 1001, 2002
 AT = datetime(2024, 8, 10, 7, 30, tzinfo=UTC)
@@ -201,29 +200,6 @@ def test_people_hand_written_files_and_odd_input(store):
 # --------------------------------------------------------------------------------------------- champions
 ADMIN, DEPUTY, MEMBER, DESK = 7, 8, 9, -100555  # two admins, an allowed user who is not one, a second chat
 CODE = re.compile(r"Reply /confirm (\d{4}) within 5 minutes")
-
-
-def make_bundles() -> dict[str, ModelBundle]:
-    """Three real LightGBM bundles of BTCUSDT trained as of different dates (so with different ids), as
-    ``publishing/conftest.py`` builds them."""
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(200, 3))
-    y = (X[:, 0] + rng.normal(size=200) > 0).astype(np.int8)
-    model = fit(TrainSet(X, y, ("f0", "f1", "f2")), ModelSpec(params={"num_boost_round": 5}))
-    out = {}
-    for as_of in ("2024-08-01", "2024-08-07", "2024-08-09"):
-        config = {
-            "as_of": as_of,
-            "symbol": SYMBOL,
-            "recipe": RECIPE.to_dict(),
-            "recipe_hash": RECIPE.hash,
-            "model": model.spec.to_dict(),
-            "seed": model.spec.seed,
-            "windows": {"train": ["2023-08-01", as_of]},
-            "library_versions": library_versions(),
-        }
-        out[as_of] = make_bundle(model, config, {"auc": 0.55})
-    return out
 
 
 @pytest.fixture(scope="module")
