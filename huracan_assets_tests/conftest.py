@@ -53,13 +53,23 @@ def _port_is_free(port: int) -> bool:
     return True
 
 
+def _ephemeral_start() -> int:
+    """The first port of the kernel's ephemeral range (client connections take their source ports there)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def _free_port(taken: set[int] | None = None) -> int:
-    """A free port P whose gRPC twin P + 10000 (SeaweedFS' convention) is free too."""
+    """A free port P whose gRPC twin P + 10000 (SeaweedFS' convention) is free too, both below the ephemeral
+    range: a port picked there can be taken by any outgoing connection before the server binds it."""
     import random
 
     taken = taken if taken is not None else set()
+    top = max(_ephemeral_start() - 10001, 11000)
     for _ in range(200):
-        port = random.randint(20000, 45000)
+        port = random.randint(10000, top)
         if port in taken or port + 10000 in taken:
             continue
         if _port_is_free(port) and _port_is_free(port + 10000):
@@ -146,14 +156,17 @@ def _weed_binary() -> str:
     return found
 
 
-@pytest.fixture(scope="session")
-def s3_endpoint(tmp_path_factory):
-    """A real S3 API: SeaweedFS ``weed server -s3`` on free loopback ports, for the whole session."""
+class _PortTaken(RuntimeError):
+    pass
+
+
+def _start_seaweedfs(data_dir: Path, taken: set[int]):
+    """``weed server -s3`` on free ports in ``data_dir``: (process, endpoint, log file) once its S3 API answers;
+    :class:`_PortTaken` when it died of a port already in use."""
     import boto3
     from botocore.config import Config
 
-    data_dir = tmp_path_factory.mktemp("seaweedfs")
-    taken: set[int] = set()
+    data_dir.mkdir(parents=True)
     # every listener on a free port, the Iceberg and Lance catalogs off: their fixed ports (8181, 9101) collide when two
     # test sessions (two pytest-xdist workers) each start a server
     ports = {name: _free_port(taken) for name in ("s3", "master", "volume", "filer", "iam")}
@@ -189,13 +202,32 @@ def s3_endpoint(tmp_path_factory):
     while True:
         try:
             client.create_bucket(Bucket=S3_TEST_BUCKET)
-            break
+            return proc, endpoint, log
         except Exception as exc:
+            tail = (data_dir / "weed.log").read_text(errors="replace")[-2000:]
+            if "address already in use" in tail:
+                _kill_group(proc, signal.SIGKILL)
+                log.close()
+                raise _PortTaken(tail) from exc
             if proc.poll() is not None or time.monotonic() > deadline:
                 _kill_group(proc, signal.SIGKILL)
-                tail = (data_dir / "weed.log").read_text()[-2000:]
                 pytest.fail(f"SeaweedFS did not start: {exc}\n{tail}", pytrace=False)
             time.sleep(0.5)
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory):
+    """A real S3 API: SeaweedFS ``weed server -s3`` on free loopback ports, for the whole session."""
+    data_dir = tmp_path_factory.mktemp("seaweedfs")
+    taken: set[int] = set()
+    for attempt in range(3):  # a port taken between the check and the bind: start again on others
+        try:
+            proc, endpoint, log = _start_seaweedfs(data_dir / f"run{attempt}", taken)
+            break
+        except _PortTaken:
+            continue
+    else:
+        pytest.fail("SeaweedFS did not start: its ports were taken three times", pytrace=False)
     yield endpoint
     _kill_group(proc, signal.SIGTERM)
     try:  # a throwaway server on a temp dir: no need to wait out its 15 s graceful shutdown
