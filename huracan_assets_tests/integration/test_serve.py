@@ -113,6 +113,7 @@ def test_the_champion_now_and_the_client_through_presigned_urls(served):
     assert model["pointer"]["model_id"] == pointer.model_id == model["model_id"]
     assert model["training_window"] == f"[{D2 - timedelta(days=20)}, {D2 + timedelta(days=1)})"
     assert set(model["urls"]) == {"model.bin", "config.json", "metrics.json", "sha256.txt"}
+    assert model["validation"] and isinstance(model["canaries"]["passed"], bool)  # the walk-forward summary
     listed = client.get("/champions", headers=READ).json()["champions"]
     assert {c["symbol"] for c in listed} == {"BTCUSDT", "ETHUSDT", "SOLUSDT"}
 
