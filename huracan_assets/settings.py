@@ -287,7 +287,23 @@ class TelegramSettings(_Strict):
     allowed_user_ids: tuple[int, ...] = ()  # if set, only these people (in those chats) may command
     admin_user_ids: tuple[int, ...] = ()  # who may /rollback a champion (also needs an allowed chat); empty: nobody
     notify_chat_ids: tuple[int, ...] = ()
+    alert_chat_ids: tuple[int, ...] = ()  # where the operator alerts go (alerts:); empty: no Telegram alerts
     max_trade_symbols: int = Field(400, ge=1)  # the largest N of /trade N
+
+
+class AlertSettings(_Strict):
+    """Operator alerts from the Dagster sensors (``defs/alerts.py``): to ``telegram.alert_chat_ids`` and to a
+    webhook whose URL is in the environment variable ``webhook_url_env`` (a secret, never in a file)."""
+
+    enabled: bool = True
+    webhook_url_env: str | None = None  # e.g. HURACAN_ALERT_WEBHOOK_URL: a JSON POST per alert
+    max_per_hour: int = Field(20, ge=1)  # more are held back and counted in the next alert
+    fresh_by_hour_utc: int = Field(3, ge=0, le=23)  # no candles for D by this hour of D+1: a stale-data alert
+    failing_dates: int = Field(3, ge=2)  # a coin failing this many dates in a row: an alert
+
+
+class DagsterUiSettings(_Strict):
+    webserver_url: str = "http://localhost:3000"  # the UI's address, for the links in alerts
 
 
 class ServeSettings(_Strict):
@@ -329,6 +345,8 @@ class Settings(_Strict):
     exchange: ExchangeSettings = ExchangeSettings()
     telegram: TelegramSettings = TelegramSettings()
     serve: ServeSettings = ServeSettings()
+    alerts: AlertSettings = AlertSettings()
+    dagster: DagsterUiSettings = DagsterUiSettings()
 
     @field_validator("timeframe")
     @classmethod

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from dagster import Definitions, EnvVar
 
+from huracan_assets.defs.alerts import build_alert_sensors
 from huracan_assets.defs.assets import build_assets
 from huracan_assets.defs.automation import build_automation, build_jobs
 from huracan_assets.defs.io_managers import PartitionedParquetIOManager, RegistryTableIOManager
-from huracan_assets.defs.resources import ExchangeResource, ObjectStoreResource, RegistryResource, TelegramResource
+from huracan_assets.defs.resources import (
+    AlertResource,
+    ExchangeResource,
+    ObjectStoreResource,
+    RegistryResource,
+    TelegramResource,
+)
 from huracan_assets.registry.client import sqlite_url
 from huracan_assets.settings import Settings
 
@@ -55,9 +62,20 @@ def build_resources(settings: Settings) -> dict:
     telegram = TelegramResource(
         notify=tg.notify, token_env=tg.token_env, base_url=tg.base_url, chat_ids=list(tg.notify_chat_ids)
     )
+    al = settings.alerts
+    alerter = AlertResource(
+        enabled=al.enabled,
+        token_env=tg.token_env,
+        base_url=tg.base_url,
+        chat_ids=list(tg.alert_chat_ids),
+        webhook_url_env=al.webhook_url_env,
+        webserver_url=settings.dagster.webserver_url,
+        max_per_hour=al.max_per_hour,
+    )
     return {
         "object_store": object_store,
         "telegram": telegram,
+        "alerter": alerter,
         "registry": registry,
         "exchange": exchange,
         "parquet_io_manager": PartitionedParquetIOManager(
@@ -70,6 +88,7 @@ def build_resources(settings: Settings) -> dict:
 def build_definitions(settings: Settings) -> Definitions:
     prelude, symbol_day, summary, data = build_jobs()
     schedules, sensors = build_automation(prelude, symbol_day, summary)
+    sensors = [*sensors, *build_alert_sensors(settings)]
     return Definitions(
         assets=build_assets(settings),
         jobs=[prelude, symbol_day, summary, data],

@@ -151,3 +151,56 @@ class TelegramResource(ConfigurableResource):
         from huracan_assets.telegram.bot import send_text
 
         return send_text(token, self.chat_ids or [], text, self.base_url)
+
+
+class AlertResource(ConfigurableResource):
+    """Operator alerts (``huracan_assets/alerts.py``) to Telegram chats and an optional webhook. The bot token and
+    the webhook URL are read from the environment when an alert is sent; a failure to send is returned, never
+    raised, so an unreachable Telegram cannot fail a run or a sensor."""
+
+    enabled: bool = True
+    token_env: str = "HURACAN_TELEGRAM_TOKEN"
+    base_url: str | None = None
+    chat_ids: list[int] | None = None
+    webhook_url_env: str | None = None
+    webserver_url: str | None = None
+    max_per_hour: int = 20
+
+    def send(self, store: ObjectStore, alerts: list) -> dict:
+        """Send the alerts not sent before (one per cause per date, at most ``max_per_hour``); returns what went
+        out and the errors by channel."""
+        from huracan_assets.alerts import AlertLedger, deliver
+
+        if not self.enabled or not alerts:
+            return {"sent": [], "errors": {}}
+        admitted, held = AlertLedger(store, self.max_per_hour).admit(alerts)
+        senders = {}
+        if self.chat_ids:
+            senders["telegram"] = self._telegram
+        if self.webhook_url_env:
+            senders["webhook"] = self._webhook
+        errors = deliver(admitted, senders, self.webserver_url, held)
+        if not senders and admitted:
+            errors = {"none": ["no alert channel: telegram.alert_chat_ids is empty and no webhook is set"]}
+        return {"sent": [a.key for a in admitted], "errors": errors}
+
+    def _telegram(self, text: str, _alert) -> str | None:
+        token = EnvVar(self.token_env).get_value()
+        if not token:
+            return f"no bot token: ${self.token_env} is not set"
+        from huracan_assets.telegram.bot import send_text
+
+        errors = send_text(token, self.chat_ids or [], text, self.base_url)
+        return "; ".join(f"chat {c}: {e}" for c, e in errors.items()) or None
+
+    def _webhook(self, text: str, alert) -> str | None:
+        import httpx
+
+        url = EnvVar(self.webhook_url_env).get_value()
+        if not url:
+            return f"no webhook URL: ${self.webhook_url_env} is not set"
+        try:
+            answer = httpx.post(url, json={"text": text, **alert.to_dict()}, timeout=10)
+        except httpx.HTTPError as exc:
+            return f"webhook: {type(exc).__name__}"  # the URL may hold a secret: not repeated
+        return None if answer.status_code < 300 else f"webhook: HTTP {answer.status_code}"
