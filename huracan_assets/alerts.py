@@ -12,7 +12,8 @@ promotion or a rollback. Here, without Dagster:
   a date is not sent again, and at most ``max_per_hour`` alerts go out per hour (the rest are counted as
   suppressed and said in the next one that goes out);
 * :func:`deliver` sends through the given senders (Telegram, a webhook) and returns their errors: an unreachable
-  Telegram never fails the run or the sensor.
+  Telegram never fails the run or the sensor, and an alert no channel delivered is forgotten by the ledger, so the
+  next evaluation of a sensor that sees the cause again sends it.
 """
 
 from __future__ import annotations
@@ -164,6 +165,13 @@ class AlertLedger:
         except (ObjectNotFound, ValueError):
             return {}
 
+    def forget(self, alerts: Sequence[Alert]) -> None:
+        """Alerts that no channel delivered: the next evaluation may send them again."""
+        doc = self._read()
+        sent = {k: t for k, t in doc.get("sent", {}).items() if k not in {a.key for a in alerts}}
+        self.store.put(LEDGER_KEY, json.dumps({**doc, "sent": sent}, sort_keys=True).encode(),
+                       content_type="application/json")  # fmt: skip
+
     def admit(self, alerts: Sequence[Alert]) -> tuple[list[Alert], int]:
         """The alerts to send now (new causes, within the hourly limit) and how many were held back before them
         (said in the first message); records them as sent."""
@@ -197,12 +205,14 @@ def deliver(
     senders: Mapping[str, Callable[[str, Alert], str | None]],
     webserver_url: str | None,
     held: int = 0,
-) -> dict[str, list[str]]:
-    """Send each alert through every sender (name -> send(text, alert) returning an error or None); returns the
-    errors by sender. Never raises."""
+) -> tuple[dict[str, list[str]], list[Alert]]:
+    """Send each alert through every sender (name -> send(text, alert) returning an error or None). Returns the
+    errors by sender and the alerts no sender delivered. Never raises."""
     errors: dict[str, list[str]] = {}
+    undelivered = []
     for i, alert in enumerate(alerts):
         text = alert_text(alert, webserver_url, held if i == 0 else 0)
+        delivered = False
         for name, send in senders.items():
             try:
                 error = send(text, alert)
@@ -210,4 +220,8 @@ def deliver(
                 error = f"{type(exc).__name__}: {exc}"
             if error:
                 errors.setdefault(name, []).append(error)
-    return errors
+            else:
+                delivered = True
+        if not delivered:
+            undelivered.append(alert)
+    return errors, undelivered

@@ -173,16 +173,19 @@ class AlertResource(ConfigurableResource):
 
         if not self.enabled or not alerts:
             return {"sent": [], "errors": {}}
-        admitted, held = AlertLedger(store, self.max_per_hour).admit(alerts)
+        ledger = AlertLedger(store, self.max_per_hour)
+        admitted, held = ledger.admit(alerts)
         senders = {}
         if self.chat_ids:
             senders["telegram"] = self._telegram
         if self.webhook_url_env:
             senders["webhook"] = self._webhook
-        errors = deliver(admitted, senders, self.webserver_url, held)
-        if not senders and admitted:
-            errors = {"none": ["no alert channel: telegram.alert_chat_ids is empty and no webhook is set"]}
-        return {"sent": [a.key for a in admitted], "errors": errors}
+        if not senders:
+            return {"sent": [], "errors": {"none": ["no alert channel: telegram.alert_chat_ids is empty, no webhook"]}}
+        errors, undelivered = deliver(admitted, senders, self.webserver_url, held)
+        if undelivered:
+            ledger.forget(undelivered)
+        return {"sent": [a.key for a in admitted if a not in undelivered], "errors": errors}
 
     def _telegram(self, text: str, _alert) -> str | None:
         token = EnvVar(self.token_env).get_value()
