@@ -61,6 +61,7 @@ class Service:
     admin_tokens: frozenset[str] = frozenset()
     presign_seconds: int = 900
     rollback: Callable[..., Any] | None = None  # (symbol, to, reason, requested_by) -> (pointer, wrote)
+    collectors: tuple = ()  # more prometheus collectors for /metrics (the Engine's: huracan_assets/metrics.py)
 
 
 class Bar(BaseModel):
@@ -220,6 +221,8 @@ def create_app(service: Service) -> FastAPI:
         description="The Engine's champions for the live side: pointers, bundles and predictions with parity.",
     )
     reg = CollectorRegistry()
+    for collector in service.collectors:
+        reg.register(collector)
     requests_total = Counter("huracan_serve_requests", "Requests by endpoint and status", ["endpoint", "status"],
                              registry=reg)  # fmt: skip
     predict_seconds = Histogram("huracan_serve_predict_seconds", "Time to answer a prediction", registry=reg)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from huracan_assets.metrics import EngineCollector
 from huracan_assets.publishing.rollback import perform_rollback
 from huracan_assets.serve.app import Service
 from huracan_assets.serve.inputs import InputReader, InputsSpec
@@ -48,6 +49,7 @@ def build_service(
             return perform_rollback(store, registry, symbol, to, reason, recipe_hash=specs.recipe.hash,
                                     timeframe=settings.timeframe, as_of=as_of, requested_by=requested_by)  # fmt: skip
 
+    collectors = (EngineCollector(store, registry_factory),) if registry_factory is not None else ()
     return Service(
         store=store,
         models=models,
@@ -57,4 +59,5 @@ def build_service(
         admin_tokens=admin_tokens,
         presign_seconds=cfg.presign_seconds,
         rollback=rollback,
+        collectors=collectors,
     )

@@ -208,6 +208,11 @@ def test_rollback_and_hot_reload_without_restart(served):
     assert 'huracan_serve_predictions_total{role="champion",symbol="ETHUSDT"} 3.0' in metrics
     assert 'huracan_serve_champion_loads{symbol="ETHUSDT"} 3.0' in metrics
     assert 'huracan_serve_requests_total{endpoint="/champion/{symbol}/rollback",status="409"} 1.0' in metrics
+    # the Engine's own, from the registry and the store
+    assert (
+        'huracan_promotions{kind="rollback"} 2.0' in metrics and 'huracan_promotions{kind="promotion"} 6.0' in metrics
+    )
+    assert 'huracan_champion_age_days{symbol="ETHUSDT"}' in metrics and "huracan_metrics_errors{" not in metrics
 
 
 # ------------------------------------------------------------------------------------------------ fuzzing

@@ -104,6 +104,10 @@ def test_webserver_serves_the_asset_graph(webserver):
         "symbol_day_sensor",
         "daily_summary_sensor",
         "symbols_selector_sensor",
+        "alert_on_run_failure",
+        "alert_on_run_success",
+        "alert_on_stale_data",
+        "alert_on_rollback",
     }
     with urllib.request.urlopen(f"http://127.0.0.1:{webserver}/assets", timeout=30) as resp:
         assert resp.status == 200 and b"<html" in resp.read().lower()
