@@ -19,7 +19,7 @@ from dagster import (
     asset,
 )
 
-from huracan_assets.core.reporting.summary import portfolio_nav, summary_markdown, trading_summary
+from huracan_assets.core.reporting.summary import decisions_summary, portfolio_nav, summary_markdown, trading_summary
 from huracan_assets.defs.champion import build_champion_assets
 from huracan_assets.defs.derived import build_derived_assets
 from huracan_assets.defs.market_data import build_market_data_assets
@@ -187,6 +187,8 @@ def _trading_part(reads: _SummaryReads, reg, timeframe: str, day: date) -> dict:
     nav = navs["challenger"]
     part["portfolio_nav"] = nav
     part["portfolio_navs"] = navs
+    # the decision log of D (publishing/decisions.py): the registry's copy, like symbol_status a log, not an asset
+    part["decisions"] = decisions_summary(reg.select("decisions", date=[day], timeframe=timeframe))
     return part
 
 

@@ -41,6 +41,7 @@ from huracan_assets.core.promotion.pointer import (
     decide_pairs,
     decided_row,
     decision_document,
+    decision_records,
     promoted_path,
     with_rollback,
 )
@@ -68,6 +69,7 @@ from huracan_assets.defs.per_symbol import check_result, run_keys, summarize
 from huracan_assets.defs.resources import ObjectStoreResource, RegistryResource
 from huracan_assets.names import join_key, split_key
 from huracan_assets.publishing.champion import check_pointer, publish_champion
+from huracan_assets.publishing.decisions import write_decisions
 from huracan_assets.publishing.rollback import rollback_in_effect
 from huracan_assets.settings import Settings
 from huracan_assets.specs import EngineSpecs
@@ -295,6 +297,7 @@ class _ShadowRun:
             self.kills[f"{day_text}|*"] = (
                 f"{len(decided.killed)}/{len(day.pairs)} coins past the kill switch: no promotion anywhere"
             )
+        published: dict[str, str | None] = {}
         for key, result in sorted(results.items()):
             self.outcomes[key] = result
             d, symbol = split_key(key)
@@ -308,8 +311,9 @@ class _ShadowRun:
                 decision = decided.decisions[key]
                 if isinstance(decision, Exception):
                     raise decision
-                published = self.publish(d, symbol, pair, decision) if decision.promote else None
-                self.pointers[key] = decided_row(d, pair, decision, decided.trials[key], published)
+                publication = self.publish(d, symbol, pair, decision) if decision.promote else None
+                published[key] = publication.model_id if publication else None
+                self.pointers[key] = decided_row(d, pair, decision, decided.trials[key], publication)
             except Exception as exc:  # a failed publication leaves the old pointer (publishing/champion.py)
                 context.log.warning(f"champion_pointer {key} failed: {type(exc).__name__}: {exc}")
                 self.pointers[key] = SymbolOutcome.failed(f"{type(exc).__name__}: {exc}")
@@ -317,6 +321,8 @@ class _ShadowRun:
                 self.chart = pair_markdown(key, pair, self.specs.shadow.initial_equity)
         self.write_trade_log(day_text, trade_log)
         self.write_log(f"shadow_logs/predictions/{day_text}.parquet", day.predictions)
+        records = decision_records(date.fromisoformat(day_text), decided, day.pairs, published)
+        write_decisions(self.store, self.reg, self.settings.timeframe, date.fromisoformat(day_text), records)
 
     def equity_outcome(self, key: str, shadow: object) -> object:
         """``daily_equity`` of a key: its ledgers' rows of D (both roles), or why no ledger moved."""

@@ -8,7 +8,8 @@ hash, the recipe), and then, in order (:data:`ROLLBACK_STEPS`):
 2. ``history``: ``champion/SYMBOL/history/<as_of>_rollback-<stamp>.json`` written, a new entry that sorts after the
    date's own promotion (history keys only ever get added);
 3. ``latest``: ``latest.json`` replaced by the rollback pointer (``kind: "rollback"``), by one atomic put;
-4. ``registry``: a ``promotions`` row of kind ``rollback`` (:func:`rollback_row`; the caller writes it).
+4. ``registry``: a ``promotions`` row of kind ``rollback`` (:func:`rollback_row`), and the decision log's line
+   (``publishing/decisions.py``: ``decisions/D.jsonl`` and the ``decisions`` table).
 
 A crash after any step leaves a valid ``latest.json`` (the old champion, or the rolled-back one), and running the
 same rollback again completes it: when the current pointer already is a rollback to the same bundle, nothing
@@ -39,6 +40,7 @@ from huracan_assets.publishing.champion import (
     current_pointer,
     latest_key,
 )
+from huracan_assets.publishing.decisions import log_operator_decision
 from huracan_assets.storage.object_store import ObjectStore
 
 ROLLBACK_STEPS = ("verified", "history", "latest", "registry")
@@ -269,7 +271,13 @@ def perform_rollback(
     pointer, wrote = rollback_champion(
         store, symbol, to, reason, as_of, recipe_hash, requested_by=requested_by, fail_after=fail_after
     )
-    registry.upsert("promotions", [rollback_row(pointer, timeframe)])
+    row = rollback_row(pointer, timeframe)
+    registry.upsert("promotions", [row])
+    log_operator_decision(store, registry, timeframe, {
+        "date": pointer.as_of.isoformat(), "symbol": symbol, "kind": "rollback", "event_id": row["event_id"],
+        "reason": pointer.reason, "model_id": pointer.model_id, "champion_model_id": row["from_model_id"],
+        "document": {"pointer": pointer.to_dict()},
+    })  # fmt: skip
     if fail_after == "registry":
         raise InjectedCrash("registry")
     return pointer, wrote

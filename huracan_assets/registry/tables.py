@@ -148,4 +148,22 @@ symbol_status = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
+decisions = Table(
+    "decisions",
+    metadata,
+    Column("date", Date, primary_key=True),
+    Column("symbol", String(32), primary_key=True),
+    Column("timeframe", String(8), primary_key=True),
+    Column(
+        "kind", String(16), primary_key=True
+    ),  # promotion | refusal | kill | global_kill | publish_failed | rollback
+    Column("event_id", String(32), primary_key=True, server_default=""),  # "" for the graph's, a rollback's stamp
+    Column("source", String(16), nullable=False),  # graph | operator
+    Column("reason", Text, nullable=False),
+    Column("model_id", String(128), nullable=True),
+    Column("champion_model_id", String(128), nullable=True),
+    Column("document", JSON, nullable=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
 TABLES = {t.name: t for t in metadata.sorted_tables}

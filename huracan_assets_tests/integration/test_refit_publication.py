@@ -34,6 +34,7 @@ from huracan_assets.core.training.dataset import inference_frame, matrix
 from huracan_assets.defs.partitions import SYMBOLS, range_tags
 from huracan_assets.names import CHAMPION_ASSETS
 from huracan_assets.publishing.champion import NoChampion, check_pointer, read_pointer
+from huracan_assets.publishing.decisions import read_decisions
 from huracan_assets.registry.client import Registry
 from huracan_assets.settings import PromotionSettings
 from huracan_assets.specs import build_specs, recipe_for, replay_lead_days
@@ -128,7 +129,10 @@ def test_refit_is_published_and_the_validated_model_decides(home, tmp_path, gold
         data = base64.b64decode(text.split("data:image/png;base64,", 1)[1].rstrip(")"))
         assert data.startswith(b"\x89PNG") and len(data) > 200, asset
 
-    _check_retest_count(settings, store, instance, sorted({s for _, s in refits}))
+    symbols = sorted({s for _, s in refits})
+    _check_decision_log(store, registry, symbols, "promotion")
+    _check_retest_count(settings, store, instance, symbols)
+    _check_decision_log(store, registry, symbols, None)  # decided again: the graph's lines replaced, not added
 
     # truncated future: a world whose candles end with D makes byte-identical refits of D (world "a" held the
     # partitions of D + 1 when it trained D)
@@ -184,6 +188,26 @@ def _check_predictions(store, settings, refits, challengers, day2) -> None:
         Champion.load(store, "XRPUSDT", specs.recipe.hash)  # in the history, never trained here
     with pytest.raises(BundleError):
         Champion.load(store, symbol, "0" * 16)  # a client on another recipe refuses the bundle
+
+
+def _check_decision_log(store, registry, symbols: list[str], kind: str | None) -> None:
+    """``decisions/D.jsonl`` and the registry's ``decisions``: one line per coin decided on D, with its kind, reason,
+    models, retest number and gate values, equal to the pointer's decision; the daily summary lists them."""
+    for day in DATES:
+        lines = read_decisions(store, day)
+        assert sorted(line["symbol"] for line in lines) == symbols, (day, lines)
+        for line in lines:
+            row = _pointer(store, line["symbol"], day)
+            expected = kind or ("promotion" if row["promoted"] else "refusal")
+            assert line["kind"] == expected and line["reason"] == row["reason"] and line["source"] == "graph"
+            assert line["model_id"] == row["challenger_model_id"] and line["document"]["gates"]
+            gates = json.loads(row["gates"])["gates"]
+            assert line["trial"] == (gates.get("absolute_edge") or gates["champion_margin"])["trial"]
+        logged = registry.select("decisions", date=[day])
+        assert sorted((r["symbol"], r["kind"]) for r in logged) == sorted((x["symbol"], x["kind"]) for x in lines)
+    if kind is not None:
+        summary = json.loads(store.get(f"summaries/daily/{DATES[-1]}.json"))
+        assert [(d["symbol"], d["kind"]) for d in summary["decisions"]] == [(s, kind) for s in symbols]
 
 
 def _pointer(store, symbol: str, day: date) -> dict:

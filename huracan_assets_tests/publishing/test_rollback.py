@@ -8,6 +8,7 @@ import datetime as dt
 import pytest
 
 from huracan_assets.publishing import ChampionPointer, InjectedCrash, NoChampion, latest_key, read_pointer
+from huracan_assets.publishing.decisions import read_decisions, write_decisions
 from huracan_assets.publishing.rollback import (
     ROLLBACK_STEPS,
     RollbackRefused,
@@ -130,6 +131,12 @@ def test_a_crash_after_any_step_leaves_a_valid_pointer_and_a_rerun_completes(sto
     _assert_valid(store)
     [row] = registry.select("promotions")  # one row, never two
     assert row["kind"] == "rollback" and row["to_model_id"] == first.model_id
+    # the decision log: one line and one row, whatever the crashes
+    [line] = read_decisions(store, D3)
+    assert (line["kind"], line["source"], line["model_id"], line["event_id"]) == (
+        "rollback", "operator", first.model_id, row["event_id"])  # fmt: skip
+    [logged] = registry.select("decisions")
+    assert logged["kind"] == "rollback" and logged["document"]["pointer"]["model_id"] == first.model_id
 
 
 def test_last_decided_day_reads_the_pointer_partitions(tmp_path):
@@ -157,3 +164,19 @@ def test_a_rollback_pointer_round_trips_and_old_pointers_are_promotions(bundles,
         rollback_row(first, "1h")
     with pytest.raises(ValueError, match="fail_after"):
         rollback_champion(store, SYMBOL, first.model_id, "r", D3, fail_after="copied")
+
+
+def test_the_graphs_decisions_of_a_date_are_replaced_and_an_operators_kept(tmp_path, bundles, registry):
+    from huracan_assets.storage.object_store import LocalObjectStore
+
+    store = LocalObjectStore(tmp_path / "s")
+    first, _ = _two_champions(store, bundles)
+    _rollback(store, registry, first.model_id)  # an operator's line of D3
+    promo = {"date": str(D3), "symbol": "ETHUSDT", "kind": "promotion", "reason": "gates", "model_id": "m1",
+             "champion_model_id": None, "trial": 1, "document": {"gates": {"dsr": 0.9}}}  # fmt: skip
+    write_decisions(store, registry, "1h", D3, [promo])
+    refusal = {**promo, "kind": "refusal", "reason": "edge below the level"}
+    write_decisions(store, registry, "1h", D3, [refusal])  # D3 decided again
+    kinds = sorted((line["symbol"], line["kind"]) for line in read_decisions(store, D3))
+    assert kinds == [(SYMBOL, "rollback"), ("ETHUSDT", "refusal")]
+    assert sorted((r["symbol"], r["kind"]) for r in registry.select("decisions")) == kinds

@@ -193,6 +193,37 @@ def published_models(row: Mapping[str, Any]) -> dict[str, Any]:
     return {"model": "validated", **validated, **({"note": note} if note else {})}
 
 
+def decision_records(day: date, decided: DayDecisions, pairs: Mapping[str, ShadowPair],
+                     published: Mapping[str, str | None]) -> list[dict[str, Any]]:  # fmt: skip
+    """The day's decision log (one JSON-ready record per coin decided, plus one for a global stop): its kind
+    (``promotion``, ``refusal``, ``kill``, ``global_kill`` or ``publish_failed``), the reason, the models, the retest
+    number and the decision's document (gates and shadow stats). ``published``: per promoted key, the model id
+    published (None: its publication failed)."""
+    records = []
+    for key, pair in sorted(pairs.items()):
+        decision = decided.decisions.get(key)
+        symbol = key.split("|", 1)[1]
+        base = {"date": day.isoformat(), "symbol": symbol, "model_id": pair.challenger_row["model_id"],
+                "champion_model_id": (pair.previous or {}).get("champion_model_id"),
+                "trial": decided.trials.get(key)}  # fmt: skip
+        if isinstance(decision, Exception) or decision is None:
+            records.append({**base, "kind": "refusal", "reason": f"stats refused: {decision}", "document": {}})
+            continue
+        if decision.promote:
+            kind = "promotion" if published.get(key) else "publish_failed"
+        elif key in decided.killed:
+            kind = "kill"
+        else:
+            kind = "refusal"
+        document = json.loads(json.dumps(decision_document(decision, pair), default=str))
+        records.append({**base, "kind": kind, "reason": decision.reason, "document": document})
+    if decided.stop_all:
+        records.append({"date": day.isoformat(), "symbol": "*", "kind": "global_kill", "reason": GLOBAL_KILL_REASON,
+                        "model_id": None, "champion_model_id": None, "trial": None,
+                        "document": {"killed": sorted(decided.killed), "coins": len(pairs)}})  # fmt: skip
+    return records
+
+
 def with_rollback(previous: Mapping[str, Any] | None, rollback: Mapping[str, Any]) -> dict[str, Any]:
     """The pointer of D-1 as the run of D reads it after an operator's rollback as of D-1 (``rollback``: the
     rolled-back champion's ``model_id``, ``bucket_path``, ``sha256`` and ``as_of``). The rolled-back model is

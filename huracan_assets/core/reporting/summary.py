@@ -11,7 +11,7 @@ Inputs are plain rows (dicts) the asset reads from the registry and the store:
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 
 
@@ -89,6 +89,13 @@ def portfolio_nav(navs: Iterable[float]) -> float | None:
     return _mean([float(v) for v in navs])
 
 
+def decisions_summary(rows: Iterable[Mapping]) -> list[dict]:
+    """The decision log of a day, for the summary: kind, coin, reason and the models, in a stable order."""
+    keep = ("symbol", "kind", "source", "reason", "model_id", "champion_model_id")
+    out = [{k: r.get(k) for k in keep} for r in rows]
+    return sorted(out, key=lambda r: (r["kind"] != "rollback", r["kind"], r["symbol"]))
+
+
 def summary_markdown(summary: Mapping) -> str:
     """The summary as markdown for the Dagster UI (and the CLI)."""
     t = summary.get("trades", {})
@@ -123,6 +130,12 @@ def summary_markdown(summary: Mapping) -> str:
     if any(v is not None for v in navs.values()):
         lines += ["", "forward NAV (equal-weight mean of the coins' ledgers): "
                   + ", ".join(f"{role} {v:.4f}" for role, v in navs.items() if v is not None)]  # fmt: skip
+    decisions = summary.get("decisions") or []
+    if decisions:
+        counts = ", ".join(f"{n} {k}" for k, n in sorted(Counter(d["kind"] for d in decisions).items()))
+        lines += ["", f"**decisions** ({counts}; decisions/{summary['date']}.jsonl)", "",
+                  "| coin | decision | reason |", "|---|---|---|"]  # fmt: skip
+        lines += [f"| {d['symbol']} | {d['kind']} | {str(d['reason'])[:160]} |" for d in decisions[:100]]
     for title, items in (("skipped", summary.get("skipped", {})), ("failed", summary.get("failed", {}))):
         if items:
             lines += ["", f"**{title}**", "", "| symbol | reason |", "|---|---|"]
