@@ -7,6 +7,7 @@ validation, and ``docker/compose.yaml`` through the static Compose v2 binary shi
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -335,3 +336,249 @@ def test_env_example_documents_every_serve_variable() -> None:
     values = _env_example_values()
     assert values["HURACAN_SERVE_READ_TOKEN"] == "CHANGE_ME"
     assert values["HURACAN_SERVE_ADMIN_TOKEN"] in ("", "CHANGE_ME")  # empty: no admin endpoint works
+
+
+# --- monitoring (profile "monitoring": prometheus and grafana) ----------------------------------
+
+MONITORING = DOCKER / "monitoring"
+GRAFANA = MONITORING / "grafana"
+DASHBOARD_FILES = ("daily-run-health.json", "model-quality.json", "champions.json")
+# the series the dashboards are built for (huracan_assets/metrics.py and serve/app.py): a real scrape of serve's
+# /metrics must still expose each one (exposed_metrics), and some dashboard must chart it
+ENGINE_METRICS = frozenset({
+    "huracan_keys", "huracan_promotions", "huracan_champion_age_days", "huracan_champion_shadow_net_bps",
+    "huracan_champion_shadow_trades", "huracan_data_age_seconds", "huracan_metrics_errors",
+    "huracan_serve_requests_total", "huracan_serve_predictions_total", "huracan_serve_predict_seconds_bucket",
+    "huracan_serve_champion_loads", "huracan_serve_champion_age_days",
+})  # fmt: skip
+# the series names each metric type puts in the exposition (what PromQL selects)
+_SERIES_SUFFIXES = {"counter": ("_total", "_created"), "histogram": ("_bucket", "_sum", "_count", "_created"),
+                    "summary": ("", "_sum", "_count", "_created")}  # fmt: skip
+
+
+def _compose_with(binary: Path, *args: str, env_file: Path = DOCKER / ".env.example") -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(binary), "-f", str(DOCKER / "compose.yaml"), "--env-file", str(env_file), *args],
+        cwd=REPO, capture_output=True, text=True, timeout=120, check=False, env={"PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def monitoring_config(compose_binary: Path) -> dict:
+    result = _compose_with(compose_binary, "--profile", "monitoring", "config", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def exposed_metrics(tmp_path_factory: pytest.TempPathFactory) -> frozenset[str]:
+    """The series names of a real scrape of serve's /metrics: the app's own metrics and the Engine's collector over a
+    registry with one stored candles date (so that every family, data age included, is in the exposition)."""
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    from fastapi.testclient import TestClient
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from huracan_assets.metrics import EngineCollector
+    from huracan_assets.registry.client import Registry, sqlite_url
+    from huracan_assets.serve.app import Service, create_app
+    from huracan_assets.storage.object_store import LocalObjectStore
+
+    tmp, now = tmp_path_factory.mktemp("metrics"), datetime.now(UTC)
+    store, registry = LocalObjectStore(tmp / "store"), Registry(sqlite_url(tmp / "registry.db"))
+    registry.upsert("symbol_status", [{"asset": "candles", "symbol": "BTCUSDT", "as_of": now.date(), "timeframe": "1h",
+                                       "status": "ok", "reason": None, "detail": None, "run_id": "r",
+                                       "updated_at": now}])  # fmt: skip
+    collector = EngineCollector(store, lambda: registry, clock=lambda: now)
+    service = Service(
+        store=store, models=SimpleNamespace(reloads={}, served_pointers=dict), reader=None, recipe_hash="",
+        read_tokens=frozenset({"read-token"}), collectors=(collector,),
+    )  # fmt: skip
+    response = TestClient(create_app(service)).get("/metrics", headers={"Authorization": "Bearer read-token"})
+    assert response.status_code == 200, response.text
+    names = set()
+    for family in text_string_to_metric_families(response.text):
+        names |= {family.name + suffix for suffix in _SERIES_SUFFIXES.get(family.type, ("",))}
+    registry.dispose()
+    return frozenset(names)
+
+
+_PROMQL_WORDS = frozenset({"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "offset", "and",
+                           "or", "unless", "inf", "nan", "atan2"})  # fmt: skip
+
+
+def _promql_metric_names(expr: str) -> set[str]:
+    """The metric names a PromQL expression selects: identifiers once strings, label matchers, range windows, label
+    lists (by, on, ...), offsets and Grafana variables are taken out, except function names."""
+    label_values = re.fullmatch(r"\s*label_values\(\s*([^,]+),\s*\w+\s*\)\s*", expr)  # a Grafana variable query
+    if label_values:
+        expr = label_values.group(1)
+    expr = re.sub(r'"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\'|`[^`]*`', '""', expr)
+    expr = re.sub(r"\{[^}]*\}|\[[^\]]*\]", " ", expr)
+    expr = re.sub(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", expr)
+    expr = re.sub(r"\boffset\s+-?\$?\w+", " ", expr)
+    expr = re.sub(r"\$\{?\w+\}?", " ", expr)
+    names = re.findall(r"(?<![\w.:$])([A-Za-z_:][\w:]*)(?![\w:])(?!\s*\()", expr)
+    return set(names) - _PROMQL_WORDS
+
+
+def test_promql_names_are_found() -> None:
+    """The check below can fail: the names are found, functions, labels, windows and variables are not."""
+    expr = ('histogram_quantile(0.95, sum by (le) (rate(huracan_serve_predict_seconds_bucket[$__rate_interval]))) '
+            '+ on (job) group_left (x) sum(huracan_keys{status="failed", date="$date"}) or vector(1e3) '
+            "- huracan_promotions offset 1d + huracan_not_a_metric")  # fmt: skip
+    assert _promql_metric_names(expr) == {"huracan_serve_predict_seconds_bucket", "huracan_keys",
+                                          "huracan_promotions", "huracan_not_a_metric"}  # fmt: skip
+    assert _promql_metric_names("label_values(huracan_keys, date)") == {"huracan_keys"}
+
+
+def test_compose_monitoring_services_only_with_their_profile(compose_binary: Path, monitoring_config: dict) -> None:
+    plain = _compose_with(compose_binary, "config", "--format", "json")
+    assert plain.returncode == 0, plain.stderr
+    default_services = set(yaml.safe_load(plain.stdout)["services"])
+    assert not {"prometheus", "grafana"} & default_services
+    services = monitoring_config["services"]
+    assert {"prometheus", "grafana"} <= set(services) and default_services <= set(services)
+    for name, image in (("prometheus", "prom/prometheus:"), ("grafana", "grafana/grafana:")):
+        service = services[name]
+        assert service["profiles"] == ["monitoring"], name
+        assert service["image"].startswith(image), name
+        tag = service["image"].removeprefix(image)
+        assert re.fullmatch(r"v?\d+\.\d+\.\d+", tag), f"{name}: pin a release tag, not {tag!r}"
+        test = service["healthcheck"]["test"]
+        assert test[0] == "CMD-SHELL" and "wget" in test[1] and "127.0.0.1" in test[1], name
+    assert [(p["target"], p["published"]) for p in services["prometheus"]["ports"]] == [(9090, "9090")]
+    assert [(p["target"], p["published"]) for p in services["grafana"]["ports"]] == [(3000, "3001")]  # Dagster: 3000
+    assert services["grafana"]["depends_on"]["prometheus"]["condition"] == "service_healthy"
+
+
+def test_prometheus_scrapes_serve_with_the_read_token_from_a_file(monitoring_config: dict) -> None:
+    services = monitoring_config["services"]
+    prometheus = services["prometheus"]
+    # the config file of the repo, where the command reads it
+    (config,) = prometheus["configs"]
+    assert Path(monitoring_config["configs"][config["source"]]["file"]) == MONITORING / "prometheus.yml"
+    assert f"--config.file={config['target']}" in prometheus["command"]
+    raw = yaml.safe_load((MONITORING / "prometheus.yml").read_text())
+    (job,) = [j for j in raw["scrape_configs"] if any("serve:8686" in s["targets"] for s in j["static_configs"])]
+    assert job.get("metrics_path", "/metrics") == "/metrics" and job.get("scheme", "http") == "http"
+    assert "--port" in services["serve"]["command"]
+    assert services["serve"]["command"][services["serve"]["command"].index("--port") + 1] == "8686"
+    # bearer auth from a file: the secret made from the read token's variable, mounted where the job reads it
+    auth = job["authorization"]
+    assert set(auth) == {"type", "credentials_file"} and auth["type"] == "Bearer"
+    assert not {"bearer_token", "bearer_token_file", "basic_auth"} & set(job)
+    (secret,) = prometheus["secrets"]
+    assert secret["target"] == auth["credentials_file"]
+    assert monitoring_config["secrets"][secret["source"]]["environment"] == "HURACAN_SERVE_READ_TOKEN"
+    assert "HURACAN_SERVE_READ_TOKEN" in services["serve"]["environment"]
+
+
+def test_grafana_provisioning_points_at_the_mounted_paths(monitoring_config: dict) -> None:
+    grafana = monitoring_config["services"]["grafana"]
+    mounts = {Path(v["source"]): v["target"] for v in grafana["volumes"] if v["type"] == "bind"}
+    assert all(v.get("read_only") for v in grafana["volumes"] if v["type"] == "bind")
+    # provisioning: Grafana's default directory (no GF_PATHS_PROVISIONING override)
+    assert mounts[GRAFANA / "provisioning"] == "/etc/grafana/provisioning"
+    assert (
+        grafana["environment"].get("GF_PATHS_PROVISIONING", "/etc/grafana/provisioning") == "/etc/grafana/provisioning"
+    )
+    (datasource,) = yaml.safe_load((GRAFANA / "provisioning/datasources/prometheus.yaml").read_text())["datasources"]
+    assert datasource["type"] == "prometheus" and datasource["access"] == "proxy" and datasource["isDefault"]
+    assert datasource["url"] == "http://prometheus:9090"  # the service and its container port
+    assert 9090 in [p["target"] for p in monitoring_config["services"]["prometheus"]["ports"]]
+    assert not {"basicAuth", "secureJsonData", "password"} & set(datasource)
+    (provider,) = yaml.safe_load((GRAFANA / "provisioning/dashboards/dashboards.yaml").read_text())["providers"]
+    assert provider["type"] == "file"
+    assert provider["options"]["path"] == mounts[GRAFANA / "dashboards"]
+    home = grafana["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert home.startswith(provider["options"]["path"] + "/")
+    assert (GRAFANA / "dashboards" / Path(home).name).is_file()
+
+
+def _dashboards() -> dict[str, dict]:
+    return {path.name: json.loads(path.read_text()) for path in sorted((GRAFANA / "dashboards").glob("*.json"))}
+
+
+def _panels(dashboard: dict) -> list[dict]:
+    panels = []
+    for panel in dashboard["panels"]:
+        panels += [panel, *panel.get("panels", [])]  # a collapsed row holds its panels
+    return panels
+
+
+def test_dashboards_are_valid_and_distinct() -> None:
+    dashboards = _dashboards()
+    assert set(dashboards) == set(DASHBOARD_FILES)
+    assert {d["title"] for d in dashboards.values()} == {
+        "Huracan · daily run health", "Huracan · model quality", "Huracan · champions"}  # fmt: skip
+    uids = [d["uid"] for d in dashboards.values()]
+    assert len(set(uids)) == len(uids) and all(re.fullmatch(r"[A-Za-z0-9_-]{1,40}", uid) for uid in uids)
+    (datasource,) = yaml.safe_load((GRAFANA / "provisioning/datasources/prometheus.yaml").read_text())["datasources"]
+    for name, dashboard in dashboards.items():
+        assert dashboard["schemaVersion"] >= 36, name
+        assert dashboard.get("id") is None, name  # provisioned by uid
+        panels = [p for p in _panels(dashboard) if p["type"] != "row"]
+        assert panels, name
+        ids = [p["id"] for p in _panels(dashboard)]
+        assert len(set(ids)) == len(ids), name
+        for panel in panels:
+            where = f"{name}: {panel['title']}"
+            assert {"h", "w", "x", "y"} <= set(panel["gridPos"]) and panel["gridPos"]["x"] + panel["gridPos"]["w"] <= 24
+            assert panel["datasource"]["uid"] == datasource["uid"], where
+            assert panel["targets"], where
+            ref_ids = [t["refId"] for t in panel["targets"]]
+            assert len(set(ref_ids)) == len(ref_ids), where
+            for target in panel["targets"]:
+                assert target["expr"].strip(), where
+                assert target.get("datasource", panel["datasource"])["uid"] == datasource["uid"], where
+        for variable in dashboard["templating"]["list"]:
+            assert variable["datasource"]["uid"] == datasource["uid"], (name, variable["name"])
+
+
+def test_dashboards_query_only_metrics_serve_exposes(exposed_metrics: frozenset[str]) -> None:
+    assert exposed_metrics >= ENGINE_METRICS, ENGINE_METRICS - exposed_metrics
+    charted = set()
+    for name, dashboard in _dashboards().items():
+        queries = [(p["title"], t["expr"]) for p in _panels(dashboard) for t in p.get("targets", [])]
+        queries += [(f"variable {v['name']}", v["query"]["query"] if isinstance(v["query"], dict) else v["query"])
+                    for v in dashboard["templating"]["list"] if v["type"] == "query"]  # fmt: skip
+        for title, expr in queries:
+            names = _promql_metric_names(expr)
+            assert names, f"{name}: {title}: no metric in {expr!r}"
+            assert names <= exposed_metrics, f"{name}: {title}: unknown {sorted(names - exposed_metrics)} in {expr!r}"
+            charted |= names
+    assert ENGINE_METRICS <= charted, f"on no dashboard: {sorted(ENGINE_METRICS - charted)}"
+
+
+def test_monitoring_secrets_come_from_the_env_file(compose_binary: Path, tmp_path: Path) -> None:
+    raw = yaml.safe_load((DOCKER / "compose.yaml").read_text())
+    env = raw["services"]["grafana"]["environment"]
+    assert re.fullmatch(r"\$\{GRAFANA_ADMIN_PASSWORD:\?[^}]*\}", env["GF_SECURITY_ADMIN_PASSWORD"])
+    assert raw["secrets"]["serve-read-token"] == {"environment": "HURACAN_SERVE_READ_TOKEN"}
+    assert _env_example_values()["GRAFANA_ADMIN_PASSWORD"] == "CHANGE_ME"
+    # no literal token, password or key in the files of the monitoring stack
+    texts = {path: path.read_text() for path in MONITORING.rglob("*") if path.is_file()}
+    assert len(texts) == 2 + len(DASHBOARD_FILES) + 1
+    secret_values = {v for k, v in _env_example_values().items() if v and re.search("TOKEN|PASSWORD|SECRET|KEY", k)}
+    for path, text in texts.items():
+        assert not re.search(r"(?i)\b(password|bearer_token|credentials|api_?key|secret_?key)\s*[:=]", text), path
+        assert not any(value in text for value in secret_values), path
+    # without the password, compose refuses the configuration
+    lines = (DOCKER / ".env.example").read_text().splitlines()
+    env_file = tmp_path / "no-grafana-password.env"
+    env_file.write_text("\n".join(x for x in lines if not x.startswith("GRAFANA_ADMIN_PASSWORD=")) + "\n")
+    result = _compose_with(compose_binary, "--profile", "monitoring", "config", "--quiet", env_file=env_file)
+    assert result.returncode != 0 and "GRAFANA_ADMIN_PASSWORD" in result.stderr
+
+
+def test_env_example_documents_every_monitoring_variable() -> None:
+    raw = yaml.safe_load((DOCKER / "compose.yaml").read_text())
+    referenced = _references(raw["services"]["prometheus"]) | _references(raw["services"]["grafana"])
+    referenced |= {secret["environment"] for secret in raw["secrets"].values()}
+    assert {"GRAFANA_ADMIN_PASSWORD", "GRAFANA_PORT", "PROMETHEUS_PORT", "HURACAN_SERVE_READ_TOKEN"} <= referenced
+    documented = _env_example_blocks()
+    for name in sorted(referenced):
+        assert name in documented, f"{name} is used by monitoring but missing from docker/.env.example"
+        assert documented[name], f"{name} has no comment in docker/.env.example"
