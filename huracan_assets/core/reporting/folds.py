@@ -6,9 +6,7 @@ from collections.abc import Mapping
 from datetime import date, timedelta
 from typing import Any
 
-import numpy as np
-
-from huracan_assets.core.reporting.charts import bar_chart, markdown_image, png
+from huracan_assets.core.reporting.charts import bar_chart, markdown_image
 
 
 def _day(ms) -> str:
@@ -30,7 +28,8 @@ def fold_chart(wf: Mapping[str, Any]) -> str:
         )
     nets = [f.get("net_bps_per_trade") for f in wf["folds"]]
     if any(n is not None for n in nets):
-        image = png(bar_chart([np.nan if n is None else float(n) for n in nets]))
-        lines += ["", "net bps per trade by fold, out of sample (green: >= 0, red: < 0)", "",
-                  markdown_image(image, "walk-forward folds")]  # fmt: skip
+        labels = [f"{f['fold']}: {_day(f.get('test_start_ms'))[5:]}" for f in wf["folds"]]
+        aucs = ["" if f.get("auc") is None else f"AUC {f['auc']:.2f}" for f in wf["folds"]]
+        image = bar_chart(labels, nets, "walk-forward folds, out of sample", "net bps / trade", aucs)
+        lines += ["", markdown_image(image, "walk-forward folds")]
     return "\n".join(lines)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import numpy as np
 
-from huracan_assets.core.reporting.charts import line_chart, markdown_image, png
+from huracan_assets.core.reporting.charts import equity_chart, markdown_image
 from huracan_assets.core.shadow.daily import sparkline
 from huracan_assets.core.shadow.pair import ShadowPair
 
@@ -19,7 +21,7 @@ def pair_markdown(key: str, pair: ShadowPair, initial_equity: float) -> str:
              "|---|---|---:|---:|---|---:|---:|",
              f"| challenger, shadow window (decision) | `{spark}` | | {ch['n_trades']} | net {_bps(net)} | "
              f"{ch['total_return']:+.2%} | {ch['max_drawdown']:.2%} |"]  # fmt: skip
-    curves = []
+    curves = {}
     for role in ("challenger", "champion"):
         ledger = pair.ledgers.get(role)
         if ledger is None:
@@ -31,11 +33,12 @@ def pair_markdown(key: str, pair: ShadowPair, initial_equity: float) -> str:
             f"| {role} ledger since {st['since']} | `{sparkline(np.asarray(ledger.daily_navs))}` | {st['days']} | "
             f"{st['n_trades']} | {parts} | {st['total_return']:+.2%} | {st['max_drawdown']:.2%} |"
         )
-        curves.append(np.concatenate(([1.0], np.asarray(ledger.daily_navs))) * initial_equity)
-    if curves and max(c.size for c in curves) > 1:
-        image = png(line_chart(curves, reference=initial_equity))
-        lines += ["", "forward NAV by day, blue: challengers' ledger, orange: champion's ledger; dashed: the start", "",
-                  markdown_image(image, f"ledgers {key}")]  # fmt: skip
+        if ledger.days:
+            days = [ledger.days[0] - timedelta(days=1), *ledger.days]  # the start, then each day's close
+            curves[role] = (days, np.concatenate(([1.0], np.asarray(ledger.daily_navs))) * initial_equity)
+    if curves:
+        image = equity_chart(curves, reference=initial_equity, title=f"{key}: forward ledgers, NAV at each close")
+        lines += ["", markdown_image(image, f"ledgers {key}")]
     return "\n".join(lines)
 
 
