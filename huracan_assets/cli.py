@@ -60,17 +60,53 @@ def _common(parser: argparse.ArgumentParser) -> None:
         "--symbols", default=None, help="comma-separated symbols, e.g. BTCUSDT,ETHUSDT (default: ranked universe)"
     )
     parser.add_argument(
-        "--home", type=Path, default=None, help="home of the embedded store, registry and Dagster instance"
+        "--home",
+        type=Path,
+        default=None,
+        help="home of the embedded store, registry and Dagster instance (default: $HURACAN_HOME, else ~/.huracan)",
     )
     parser.add_argument("--training-days", type=int, default=None, help="training window W in days (default: config)")
     parser.add_argument("--shadow-days", type=int, default=None, help="shadow window S in days (default: config)")
 
 
+EXIT_CODES = """exit codes: 0 every symbol-day done or skipped with a reason; 1 nothing could be done;
+2 an infrastructure error (a run failed, a store or database unreachable, bad arguments); 3 some symbol-days failed.
+The home (--home, else $HURACAN_HOME, else ~/.huracan) holds the store, the SQLite registry and the Dagster
+instance; delete it to start again."""
+
+
+class _Defaults(argparse.HelpFormatter):
+    """Shows an option's default unless its help already says it (or there is none to show)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" not in text and action.default not in (None, False, argparse.SUPPRESS):
+            text += " (default: %(default)s)"
+        return text
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("huracan-engine")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree without an install
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="huracan", description="Huracan Engine command line")
+    parser = argparse.ArgumentParser(prog="huracan", description="Huracan Engine command line", epilog=EXIT_CODES)
+    parser.add_argument("--version", action="version", version=f"huracan {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    demo = sub.add_parser("demo", help="run the daily loop on the embedded default and print a summary")
+    demo = sub.add_parser(
+        "demo",
+        help="run the daily loop on the embedded default and print a summary",
+        description="Fetch the history the windows need, then run the daily loop (data, training, shadow trading, "
+        "promotion, summary) for each date, on the bundled sample unless --data says otherwise.",
+        epilog=EXIT_CODES,
+        formatter_class=_Defaults,
+    )
     _common(demo)
     demo.add_argument("--start", type=_date, default=date(2024, 8, 6), help="first date D (inclusive, UTC)")
     demo.add_argument("--end", type=_date, default=date(2024, 8, 9), help="last date D (inclusive, UTC)")
@@ -266,7 +302,7 @@ def _report(settings, outcomes, seconds: float) -> int:
     failed = sum(len(o.summary.get("failed", {})) for o in outcomes)
     print(f"\n{done} symbol-days done, {skipped} skipped, {failed} failed in {seconds:.1f}s")
     print(f"store: {settings.store_root}   summaries: {settings.store_root / 'summaries' / 'daily'}")
-    print(f"UI: DAGSTER_HOME={settings.dagster_home} HURACAN_HOME={settings.home} dagster dev -w workspace.yaml")
+    print(f"UI: HURACAN_HOME={settings.home} make ui   (then open http://localhost:3000)")
     if failed:
         return 1 if done == 0 else 3
     return 0 if done else 1

@@ -109,19 +109,30 @@ def new_successes(context: SensorEvaluationContext, job_name: str) -> list[tuple
     return [(day, run_id) for day, (_, run_id) in sorted(latest.items())]
 
 
-def build_automation(prelude_job, symbol_day_job, summary_job):
+def build_automation(prelude_job, symbol_day_job, summary_job, running: bool = True):
+    """The schedule and the chaining sensors; ``running``: on by default (production), else they start stopped (a
+    local UI left open would otherwise start runs at 02:00 on sample data that ended long ago)."""
+    schedule_status = DefaultScheduleStatus.RUNNING if running else DefaultScheduleStatus.STOPPED
+    sensor_status = DefaultSensorStatus.RUNNING if running else DefaultSensorStatus.STOPPED
+
     @schedule(
         cron_schedule="0 2 * * *",
         execution_timezone="UTC",
         job=prelude_job,
-        default_status=DefaultScheduleStatus.RUNNING,
+        default_status=schedule_status,
+        description="At 02:00 UTC on D+1, start the day's work for D (yesterday), once D's bars are all in.",
     )
     def daily_0200_utc(context: ScheduleEvaluationContext):
         """At 02:00 UTC on D+1, start the day's work for D (yesterday), once D's bars are all in."""
         day = (context.scheduled_execution_time - timedelta(days=1)).date()
         return RunRequest(run_key=f"prelude:{day}", partition_key=day.isoformat(), tags={DATE_TAG: day.isoformat()})
 
-    @sensor(job=symbol_day_job, minimum_interval_seconds=30, default_status=DefaultSensorStatus.RUNNING)
+    @sensor(
+        job=symbol_day_job,
+        minimum_interval_seconds=30,
+        default_status=sensor_status,
+        description="Launch D's ranged symbol x day run after a prelude run of D succeeded; in date order.",
+    )
     def symbol_day_sensor(context: SensorEvaluationContext):
         """Launch D's ranged symbol x day run after a prelude run of D succeeded; in date order."""
         symbols = context.instance.get_dynamic_partitions(SYMBOLS)
@@ -132,7 +143,8 @@ def build_automation(prelude_job, symbol_day_job, summary_job):
             return SkipReason("no new prelude run")
         return [symbol_day_run_request(d, symbols, trigger=run_id[:8]) for d, run_id in pending]
 
-    @sensor(job=summary_job, minimum_interval_seconds=30, default_status=DefaultSensorStatus.RUNNING)
+    @sensor(job=summary_job, minimum_interval_seconds=30, default_status=sensor_status,
+            description="Write D's daily summary after D's ranged run succeeded.")  # fmt: skip
     def daily_summary_sensor(context: SensorEvaluationContext):
         """Write D's summary after D's ranged run succeeded."""
         pending = new_successes(context, symbol_day_job.name)
@@ -143,7 +155,11 @@ def build_automation(prelude_job, symbol_day_job, summary_job):
             for d, run_id in pending
         ]
 
-    @sensor(minimum_interval_seconds=60, default_status=DefaultSensorStatus.RUNNING)
+    @sensor(
+        minimum_interval_seconds=60,
+        default_status=sensor_status,
+        description="Report each change of the Telegram /trade selector (control/symbols_selector.json).",
+    )
     def symbols_selector_sensor(context: SensorEvaluationContext, object_store: ObjectStoreResource):
         """Watch ``control/symbols_selector.json`` (the Telegram bot's ``/trade``): each change is reported in the
         sensor's tick, an unusable file at once. The universe of the next daily run applies it; past days keep

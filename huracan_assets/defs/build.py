@@ -87,7 +87,7 @@ def build_resources(settings: Settings) -> dict:
 
 def build_definitions(settings: Settings) -> Definitions:
     prelude, symbol_day, summary, data = build_jobs()
-    schedules, sensors = build_automation(prelude, symbol_day, summary)
+    schedules, sensors = build_automation(prelude, symbol_day, summary, running=settings.env == "prod")
     sensors = [*sensors, *build_alert_sensors(settings)]
     return Definitions(
         assets=build_assets(settings),

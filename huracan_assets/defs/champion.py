@@ -18,7 +18,6 @@ from datetime import UTC, date, datetime, timedelta
 import polars as pl
 from dagster import (
     AssetCheckSeverity,
-    AssetCheckSpec,
     AssetExecutionContext,
     AssetIn,
     AssetOut,
@@ -64,6 +63,7 @@ from huracan_assets.core.shadow.pair import (
     trade_rows,
 )
 from huracan_assets.core.training.dataset import Windows
+from huracan_assets.defs.checks import check_spec
 from huracan_assets.defs.partitions import symbol_day_multi_asset, window_mapping
 from huracan_assets.defs.per_symbol import check_result, run_keys, summarize
 from huracan_assets.defs.resources import ObjectStoreResource, RegistryResource
@@ -381,11 +381,11 @@ def _shadow_and_champion_asset(settings: Settings, specs: EngineSpecs):
             "champion_pointer": AssetIn(partition_mapping=window_mapping(1, -1)),
         },
         check_specs=[
-            AssetCheckSpec("shadow_all_symbols_ok", asset="shadow_trades"),
-            AssetCheckSpec("shadow_minimum_sample", asset="shadow_trades"),
-            AssetCheckSpec("drawdown_kill_switch", asset="champion_pointer"),
-            AssetCheckSpec("champion_pointer_valid", asset="champion_pointer"),
-            AssetCheckSpec("champion_bundle_verifies", asset="champion_pointer"),
+            check_spec("shadow_all_symbols_ok", asset="shadow_trades"),
+            check_spec("shadow_minimum_sample", asset="shadow_trades"),
+            check_spec("drawdown_kill_switch", asset="champion_pointer"),
+            check_spec("champion_pointer_valid", asset="champion_pointer"),
+            check_spec("champion_bundle_verifies", asset="champion_pointer"),
         ],
     )
     def shadow_trades(

@@ -11,7 +11,6 @@ from datetime import date, timedelta
 import polars as pl
 from dagster import (
     AssetCheckSeverity,
-    AssetCheckSpec,
     AssetExecutionContext,
     AssetIn,
     MetadataValue,
@@ -22,6 +21,7 @@ from huracan_assets.core.features.recipe import FeatureRecipe, features_for_wind
 from huracan_assets.core.labels.triple_barrier import triple_barrier
 from huracan_assets.core.market_data.candles import bars_per_day, day_bounds_ms
 from huracan_assets.core.regime.classifier import regimes_for_window
+from huracan_assets.defs.checks import check_spec
 from huracan_assets.defs.partitions import symbol_day_asset, window_mapping
 from huracan_assets.defs.per_symbol import check_result, outputs_with_check, run_keys
 from huracan_assets.defs.resources import ObjectStoreResource
@@ -83,9 +83,9 @@ def _features_asset(settings: Settings):
         ins={"candles": AssetIn(partition_mapping=window_mapping(warmup))},
         deps=["reference_candles"],
         check_specs=[
-            AssetCheckSpec("features_all_symbols_ok", asset="features"),
-            AssetCheckSpec("feature_recipe_hash_matches", asset="features"),
-            AssetCheckSpec("features_have_no_lookahead", asset="features"),
+            check_spec("features_all_symbols_ok", asset="features"),
+            check_spec("feature_recipe_hash_matches", asset="features"),
+            check_spec("features_have_no_lookahead", asset="features"),
         ],
         metadata={"recipe_hash": recipe.hash, "features": len(recipe.names)},
     )
@@ -149,8 +149,8 @@ def _labels_asset(settings: Settings):
         group_name="labels",
         ins={"candles": AssetIn(partition_mapping=window_mapping(vol_days + 1))},
         check_specs=[
-            AssetCheckSpec("labels_all_symbols_ok", asset="labels"),
-            AssetCheckSpec("labels_are_balanced_and_covered", asset="labels"),
+            check_spec("labels_all_symbols_ok", asset="labels"),
+            check_spec("labels_are_balanced_and_covered", asset="labels"),
         ],
     )
     def labels(context: AssetExecutionContext, candles: PartitionWindow):
@@ -209,8 +209,8 @@ def _regimes_asset(settings: Settings):
         group_name="features",
         ins={"candles": AssetIn(partition_mapping=window_mapping(days_back))},
         check_specs=[
-            AssetCheckSpec("regimes_all_symbols_ok", asset="regimes"),
-            AssetCheckSpec("regimes_are_not_degenerate", asset="regimes"),
+            check_spec("regimes_all_symbols_ok", asset="regimes"),
+            check_spec("regimes_are_not_degenerate", asset="regimes"),
         ],
     )
     def regimes(context: AssetExecutionContext, candles: PartitionWindow):

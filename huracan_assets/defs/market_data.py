@@ -7,7 +7,6 @@ from datetime import date
 import polars as pl
 from dagster import (
     AssetCheckSeverity,
-    AssetCheckSpec,
     AssetExecutionContext,
     AssetIn,
     BackfillPolicy,
@@ -21,6 +20,7 @@ from huracan_assets.core.market_data.candles import DAY_MS, TIMEFRAME_MINUTES, b
 from huracan_assets.core.market_data.cleaning import CleaningPolicy, clean_candles
 from huracan_assets.core.market_data.ingest import QualityThresholds, assess, first_missing_ts, merge_bars
 from huracan_assets.core.market_data.universe import UniverseRules, parse_selector, rank_universe, selector_as_of
+from huracan_assets.defs.checks import check_spec
 from huracan_assets.defs.partitions import (
     SYMBOLS,
     date_partitions,
@@ -70,7 +70,7 @@ def _universe_asset(settings: Settings):
         group_name="market_data",
         io_manager_key="parquet_io_manager",
         backfill_policy=single_run,
-        check_specs=[AssetCheckSpec("universe_is_not_empty", asset="universe")],
+        check_specs=[check_spec("universe_is_not_empty", asset="universe")],
     )
     def universe(context: AssetExecutionContext, exchange: ExchangeResource, object_store: ObjectStoreResource):
         """The coins that traded on D, delisted since or not, ranked on the ``rank_lookback_days`` before D
@@ -181,7 +181,7 @@ def _candles_asset(settings: Settings):
         settings.partitions.start_date,
         group_name="market_data",
         ins={"universe": AssetIn(partition_mapping=day_of_symbol_day())},
-        check_specs=[AssetCheckSpec(name, asset="candles") for name in CANDLE_CHECKS],
+        check_specs=[check_spec(name, asset="candles") for name in CANDLE_CHECKS],
     )
     def candles(
         context: AssetExecutionContext,
@@ -228,8 +228,8 @@ def _spreads_asset(settings: Settings):
         group_name="market_data",
         ins={"candles": AssetIn()},
         check_specs=[
-            AssetCheckSpec("spreads_all_symbols_ok", asset="spreads"),
-            AssetCheckSpec("spreads_from_finest_bars", asset="spreads"),
+            check_spec("spreads_all_symbols_ok", asset="spreads"),
+            check_spec("spreads_from_finest_bars", asset="spreads"),
         ],
         metadata={"estimator": c.spread_estimator, "spread_timeframe": c.spread_timeframe},
     )

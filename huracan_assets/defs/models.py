@@ -15,7 +15,6 @@ import polars as pl
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
-    AssetCheckSpec,
     AssetExecutionContext,
     AssetIn,
     AssetOut,
@@ -37,6 +36,7 @@ from huracan_assets.core.training.challenger import (
     training_set,
 )
 from huracan_assets.core.training.dataset import Windows
+from huracan_assets.defs.checks import check_spec
 from huracan_assets.defs.partitions import symbol_day_multi_asset, window_mapping
 from huracan_assets.defs.per_symbol import check_result, run_keys, summarize
 from huracan_assets.defs.replay import candle_days_needed, coin_replay, compare_frames, spread_days_needed
@@ -259,8 +259,8 @@ def _challenger_asset(settings: Settings, specs: EngineSpecs):
         },
         deps=["reference_candles"],
         check_specs=[
-            AssetCheckSpec("challenger_all_symbols_ok", asset="challenger_model"),
-            AssetCheckSpec("walk_forward_canaries_pass", asset="walk_forward_report"),
+            check_spec("challenger_all_symbols_ok", asset="challenger_model"),
+            check_spec("walk_forward_canaries_pass", asset="walk_forward_report"),
         ],
         op_tags=training_tags(settings),
     )

@@ -15,7 +15,6 @@ from datetime import date, timedelta
 import polars as pl
 from dagster import (
     AssetCheckSeverity,
-    AssetCheckSpec,
     AssetExecutionContext,
     AssetIn,
     MetadataValue,
@@ -26,6 +25,7 @@ from huracan_assets.core.engines.base import EngineInput, engine_input
 from huracan_assets.core.engines.calibration import outcomes_from_labels
 from huracan_assets.core.engines.signals import MetaState, day_signals, recombine, update_meta
 from huracan_assets.core.market_data.candles import date_range, day_bounds_ms
+from huracan_assets.defs.checks import check_spec
 from huracan_assets.defs.partitions import symbol_day_asset, window_mapping
 from huracan_assets.defs.per_symbol import check_result, outputs_with_check, run_keys
 from huracan_assets.defs.resources import ObjectStoreResource
@@ -108,9 +108,9 @@ def _engine_signals_asset(settings: Settings):
         },
         deps=["reference_candles"],  # the engines' market series (universe.reference_symbol), read over the window
         check_specs=[
-            AssetCheckSpec("engine_signals_all_symbols_ok", asset="engine_signals"),
-            AssetCheckSpec("engine_signals_respect_net_edge_floor", asset="engine_signals"),
-            AssetCheckSpec("gated_engines_do_not_contribute", asset="engine_signals"),
+            check_spec("engine_signals_all_symbols_ok", asset="engine_signals"),
+            check_spec("engine_signals_respect_net_edge_floor", asset="engine_signals"),
+            check_spec("gated_engines_do_not_contribute", asset="engine_signals"),
         ],
         metadata={"engines": len(registry), "net_edge_floor_bps": floor},
     )
@@ -203,8 +203,8 @@ def _meta_weights_asset(settings: Settings):
         },
         deps=["reference_candles"],  # the engines' market series, recomputing the signals of D-1
         check_specs=[
-            AssetCheckSpec("meta_weights_all_symbols_ok", asset="meta_weights"),
-            AssetCheckSpec("meta_weights_are_finite_and_sum_to_one", asset="meta_weights"),
+            check_spec("meta_weights_all_symbols_ok", asset="meta_weights"),
+            check_spec("meta_weights_are_finite_and_sum_to_one", asset="meta_weights"),
         ],
         metadata={"engines": len(registry), "gate_refresh_days": settings.gate.refresh_days},
     )

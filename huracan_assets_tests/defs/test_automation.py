@@ -148,3 +148,20 @@ def test_ui_backfill_is_chunked_never_one_run_per_key_nor_one_for_all(home, test
     # fewer symbols than dates (a long history of a few coins): one run per coin over the dates
     plan = _ui_backfill_plan(defs, ["BTCUSDT", "ETHUSDT"], range(2, 9))
     assert plan == [(f"2024-03-02|{s}", f"2024-03-08|{s}") for s in ("BTCUSDT", "ETHUSDT")]
+
+
+def test_every_check_sensor_and_schedule_says_what_it_does_and_local_ones_start_stopped(home, test_data_dir):
+    from dagster import DefaultScheduleStatus, DefaultSensorStatus
+
+    local = defs_for(local_settings(test_data_dir))
+    repo = local.get_repository_def()
+    checks = [spec for a in repo.assets_defs_by_key.values() for spec in a.check_specs]
+    assert len({c.key for c in checks}) >= 28
+    assert all(c.description and len(c.description) > 20 for c in checks), [c.name for c in checks if not c.description]
+    sensors, schedules = repo.sensor_defs, repo.schedule_defs
+    assert all(s.description for s in [*sensors, *schedules]), [s.name for s in sensors if not s.description]
+    assert {s.default_status for s in sensors} == {DefaultSensorStatus.STOPPED}
+    assert {s.default_status for s in schedules} == {DefaultScheduleStatus.STOPPED}
+    prod = defs_for(local_settings(test_data_dir).model_copy(update={"env": "prod"})).get_repository_def()
+    assert {s.default_status for s in prod.sensor_defs} == {DefaultSensorStatus.RUNNING}
+    assert {s.default_status for s in prod.schedule_defs} == {DefaultScheduleStatus.RUNNING}

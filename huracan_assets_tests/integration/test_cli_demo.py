@@ -42,6 +42,7 @@ def test_demo_on_the_bundled_sample(tmp_path):
     assert summary["done"] == ["BTCUSDT", "ETHUSDT"]
     assert summary["skipped"] == {"TONUSDT": "features: insufficient history: 3/9 warm-up days"}
     assert (home / "registry.db").exists()
+    assert f"UI: HURACAN_HOME={home} make ui" in out.stdout  # a command that exists, not a bare `dagster dev`
 
 
 def test_demo_on_a_folder_it_has_never_seen_trains_identical_bundles_twice(tmp_path, test_data_dir):
@@ -75,6 +76,16 @@ def test_demo_with_nothing_to_do_exits_non_zero(tmp_path, test_data_dir):
     )
     assert out.returncode == 1, out.stdout + out.stderr[-2000:]
     assert "0 symbol-days done" in out.stdout
+
+
+def test_help_shows_defaults_exit_codes_and_the_version(tmp_path):
+    out = _huracan("demo", "--help", home=tmp_path / "h")
+    assert out.returncode == 0
+    for part in ("(default: 2024-08-06)", "$HURACAN_HOME, else ~/.huracan", "exit codes: 0", "3 some symbol-days"):
+        assert part in " ".join(out.stdout.split()), part
+    assert "(default: None)" not in out.stdout
+    version = _huracan("--version", home=tmp_path / "h")
+    assert version.returncode == 0 and version.stdout.startswith("huracan ")
 
 
 def test_demo_on_a_missing_folder_is_a_clear_error(tmp_path):
