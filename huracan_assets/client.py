@@ -14,12 +14,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
+from functools import cached_property
 
 import polars as pl
 
 from huracan_assets.core.engines.signals import MetaState
-from huracan_assets.core.inference import model_inputs, predict
-from huracan_assets.core.models.bundle import BUNDLE_FILES, BundleError, ModelBundle, verify_bundle
+from huracan_assets.core.inference import check_inputs, model_inputs, predict_loaded
+from huracan_assets.core.models.base import Model
+from huracan_assets.core.models.bundle import BUNDLE_FILES, BundleError, ModelBundle, load_bundle_model, verify_bundle
 from huracan_assets.core.pipeline.replay import ReplaySpec
 from huracan_assets.publishing.champion import ChampionPointer, load_champion
 from huracan_assets.storage.object_store import ObjectStore
@@ -62,9 +64,15 @@ class Champion:
     def model_id(self) -> str:
         return self.pointer.model_id
 
-    def predict(self, rows: pl.DataFrame, threads: int = 1) -> pl.DataFrame:
+    @cached_property
+    def model(self) -> Model:
+        """The bundle's booster, loaded once (one thread: a live side predicts a bar at a time)."""
+        return load_bundle_model(self.bundle, threads=1)
+
+    def predict(self, rows: pl.DataFrame) -> pl.DataFrame:
         """P(y = 1) (``ts``, ``p``) at each row of model inputs."""
-        return predict(self.bundle, rows, self.recipe_hash, threads)
+        check_inputs(self.bundle, rows, self.recipe_hash)
+        return predict_loaded(self.model, self.bundle, rows)
 
     def predict_candles(
         self,

@@ -70,7 +70,7 @@ from huracan_assets.defs.resources import ObjectStoreResource, RegistryResource
 from huracan_assets.names import join_key, split_key
 from huracan_assets.publishing.champion import check_pointer, publish_champion
 from huracan_assets.publishing.decisions import write_decisions
-from huracan_assets.publishing.rollback import rollback_in_effect
+from huracan_assets.publishing.rollback import rollbacks_of_day
 from huracan_assets.settings import Settings
 from huracan_assets.specs import EngineSpecs
 from huracan_assets.storage.object_store import ObjectNotFound
@@ -114,7 +114,7 @@ class _ShadowRun:
         self.settings, self.specs, self.store, self.reg, self.inputs = settings, specs, store, reg, inputs
         self.bundles = _Bundles(store, specs.recipe.hash)
         self.pointers: dict[str, object] = {}
-        self.rollbacks: dict[str, dict | None] = {}  # key of D-1 -> the operator's rollback as of D-1, if any
+        self.rollbacks: dict[date, dict[str, dict]] = {}  # D-1 -> symbol -> the operator's rollback as of D-1
         self.bad_bundles: dict[str, str] = {}
         self.few: dict[str, str] = {}
         self.kills: dict[str, str] = {}
@@ -125,10 +125,11 @@ class _ShadowRun:
     def previous_pointer(self, d: date, symbol: str) -> dict | None:
         """The champion the run of D starts from: ``champion_pointer[D-1]``, or the rollback an operator made as of
         D-1 after it (``publishing/rollback.py``)."""
-        key = join_key(d - timedelta(days=1), symbol)
-        if key not in self.rollbacks:
-            pointer = rollback_in_effect(self.store, symbol, d - timedelta(days=1))
-            self.rollbacks[key] = None if pointer is None else dataclasses.asdict(pointer)
+        yday = d - timedelta(days=1)
+        key = join_key(yday, symbol)
+        if yday not in self.rollbacks:  # one listing per date, not one per coin
+            self.rollbacks[yday] = {s: dataclasses.asdict(p) for s, p in rollbacks_of_day(self.store, yday).items()}
+        rollback = self.rollbacks[yday].get(symbol)
         produced = self.pointers.get(key)
         window = self.inputs["champion_pointer"]
         row = None
@@ -136,7 +137,7 @@ class _ShadowRun:
             row = produced.row(0, named=True)
         elif key in window and window.status(key).status == "ok":
             row = window[key].row(0, named=True)
-        return row if self.rollbacks[key] is None else with_rollback(row, self.rollbacks[key])
+        return row if rollback is None else with_rollback(row, rollback)
 
     def bars(self, d: date, symbol: str) -> ShadowBars | SymbolOutcome:
         w = self.settings.windows

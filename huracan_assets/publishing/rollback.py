@@ -84,14 +84,32 @@ def champion_history(store: ObjectStore, symbol: str) -> list[tuple[str, Champio
 def rollback_in_effect(store: ObjectStore, symbol: str, day: dt.date) -> ChampionPointer | None:
     """The last rollback of ``symbol`` made as of ``day`` (None: none): the champion the run of ``day + 1``
     starts from, whatever ``champion_pointer[day]`` says."""
-    prefix = f"{_history_prefix(symbol)}{day.isoformat()}_rollback-"
-    keys = sorted(store.list(prefix))
+    return _last_rollback(store, sorted(store.list(f"{_history_prefix(symbol)}{day.isoformat()}_rollback-")), day)
+
+
+def rollbacks_of_day(store: ObjectStore, day: dt.date) -> dict[str, ChampionPointer]:
+    """:func:`rollback_in_effect` of every coin at once, from one listing of ``champion/`` (the champion step
+    asks this once per date, not once per coin)."""
+    marker = f"/history/{day.isoformat()}_rollback-"
+    by_symbol: dict[str, list[str]] = {}
+    for key in store.list("champion/"):
+        if marker in key:
+            by_symbol.setdefault(key.split("/")[1], []).append(key)
+    out = {}
+    for symbol, keys in by_symbol.items():
+        pointer = _last_rollback(store, sorted(keys), day)
+        if pointer is not None and pointer.symbol == symbol:
+            out[symbol] = pointer
+    return out
+
+
+def _last_rollback(store: ObjectStore, keys: list[str], day: dt.date) -> ChampionPointer | None:
     for key in reversed(keys):
         try:
             pointer = ChampionPointer.from_json(store.get(key))
         except PointerError:
             continue
-        if pointer.kind == "rollback" and pointer.symbol == symbol and pointer.as_of == day:
+        if pointer.kind == "rollback" and pointer.as_of == day:
             return pointer
     return None
 

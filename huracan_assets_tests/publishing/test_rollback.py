@@ -17,6 +17,7 @@ from huracan_assets.publishing.rollback import (
     perform_rollback,
     rollback_champion,
     rollback_in_effect,
+    rollbacks_of_day,
 )
 from huracan_assets.registry.client import Registry, sqlite_url
 from huracan_assets_tests.publishing.test_champion import RECIPE, SYMBOL, _assert_valid, _flip, _publish
@@ -59,6 +60,7 @@ def test_rollback_by_model_id_or_date_is_a_new_forward_entry(store, bundles, reg
     assert {k: store.get(k) for k, _ in entries[:-1]} == history_before
     assert entries[-1][1] == pointer and entries[-1][0].startswith(f"champion/{SYMBOL}/history/{D3}_rollback-")
     assert rollback_in_effect(store, SYMBOL, D3) == pointer and rollback_in_effect(store, SYMBOL, D2) is None
+    assert rollbacks_of_day(store, D3) == {SYMBOL: pointer} and rollbacks_of_day(store, D2) == {}
     [row] = registry.select("promotions")
     assert (row["kind"], row["from_model_id"], row["to_model_id"], row["reason"]) == (
         "rollback", second.model_id, first.model_id, "live drawdown")  # fmt: skip
