@@ -7,7 +7,7 @@ PIP     = $(VENV)/bin/pip
 WORKERS ?= auto
 XDIST   = -n $(WORKERS) --dist loadgroup
 
-.PHONY: setup setup-dev demo test test-all test-fast coverage lint bench ui clean
+.PHONY: setup setup-dev setup-browser demo test test-all test-fast coverage lint bench ui clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,15 +19,32 @@ setup: $(VENV)/bin/python
 setup-dev: $(VENV)/bin/python
 	$(PIP) install -q -c constraints.txt -e '.[dev]'
 
+# Debian's Chromium for the UI test (huracan_assets_tests/integration/test_ui_browser.py drives it with Playwright;
+# no browser download): apt-get installs it when /usr/bin/chromium is missing, as root or with passwordless sudo.
+# When it cannot, it says so and carries on (the test then skips, or fails under CI).
+setup-browser:
+	@if [ -x /usr/bin/chromium ]; then \
+		echo "setup-browser: /usr/bin/chromium is installed"; \
+	elif ! command -v apt-get >/dev/null 2>&1; then \
+		echo "setup-browser: /usr/bin/chromium is missing and there is no apt-get: install Chromium at /usr/bin/chromium for the UI test"; \
+	elif [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; then \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo "sudo -n"); \
+		echo "setup-browser: installing chromium with apt-get"; \
+		( $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null ) \
+			|| echo "setup-browser: apt-get could not install chromium; the UI test will not run"; \
+	else \
+		echo "setup-browser: /usr/bin/chromium is missing and installing it needs root: run 'sudo apt-get install -y chromium'"; \
+	fi
+
 demo: setup
 	$(VENV)/bin/huracan demo $(ARGS)
 
 # the default suite (pyproject: every test but the benchmarks and the full-size variants), lint first
-test: setup-dev lint
+test: setup-dev setup-browser lint
 	$(PY) -m pytest -q $(XDIST) --durations=15 $(ARGS)
 
 # everything a clean machine can run: the default suite and the full-size variants (marker "full")
-test-all: setup-dev lint
+test-all: setup-dev setup-browser lint
 	$(PY) -m pytest -q $(XDIST) -m "not benchmark" $(ARGS)
 
 test-fast: setup-dev

@@ -12,6 +12,7 @@ import sys
 import time
 import warnings
 from datetime import date, timedelta
+from functools import partial
 from pathlib import Path
 
 LOCAL_INSTANCE_YAML = """\
@@ -118,6 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--host", default=None, help="interface to listen on (default: serve.host)")
     srv.add_argument("--port", type=int, default=None, help="port (default: serve.port)")
 
+    mx = sub.add_parser("metrics", help="export the Engine's metrics for Prometheus (registry, store, Dagster runs)")
+    mx.add_argument("--home", type=Path, default=None, help="home of the store and registry (default: config)")
+    mx.add_argument("--host", default=None, help="interface to listen on (default: metrics.host)")
+    mx.add_argument("--port", type=int, default=None, help="port (default: metrics.port)")
+
     ch = sub.add_parser("champion", help="list the champions, or roll a coin back to an earlier one")
     ch_sub = ch.add_subparsers(dest="action", required=True)
     ch_list = ch_sub.add_parser("list", help="every coin's current champion pointer")
@@ -211,14 +217,18 @@ def _demo(settings, args) -> int:
         # production's code path: the stock ccxt Binance client against a replay of the folder
         settings = settings.model_copy(
             update={
-                "partitions": settings.partitions.model_copy(update={"start_date": min(history_first, args.start)}),
+                "partitions": settings.partitions.model_copy(
+                    update={"start_date": min(history_first, args.start), "end_date": max(data_last, args.end)}
+                ),
                 "exchange": settings.exchange.model_copy(
                     update={"kind": "ccxt", "exchange_id": "binance", "base_url": replay.url, "rate_limit_ms": 1}
                 ),
             }
         )
         print(f"home {settings.home} · replay exchange {replay.url} · dates {args.start}..{args.end}")
-        return _run_demo(settings, args.start, args.end, history_first, clock=lambda d: replay.set_now(_after(d)))
+        firsts = {s: ms_to_date(ms) for s, ms in folder.first_bars().items()}
+        return _run_demo(settings, args.start, args.end, history_first, clock=lambda d: replay.set_now(_after(d)),
+                         first_days=firsts)  # fmt: skip
 
 
 def demo_history_days(settings) -> int:
@@ -236,7 +246,7 @@ def _after(day) -> int:
     return day_bounds_ms(day)[1] + 2 * 3_600_000
 
 
-def _run_demo(settings, start, end, history_first, clock) -> int:
+def _run_demo(settings, start, end, history_first, clock, first_days=None) -> int:
     from dagster import DagsterInstance
     from tqdm import tqdm
 
@@ -275,15 +285,21 @@ def _run_demo(settings, start, end, history_first, clock) -> int:
             )
 
         outcomes = daily_loop(defs, instance, store, start, end, progress=_progress, clock=clock)
-    return _report(settings, outcomes, time.monotonic() - started)
+    return _report(settings, outcomes, time.monotonic() - started, first_days or {})
 
 
-def _report(settings, outcomes, seconds: float) -> int:
+def _report(settings, outcomes, seconds: float, first_days: dict | None = None) -> int:
+    """The demo's tables. ``first_days``: each coin of the data folder and its first day of bars, so a coin not
+    listed yet on a date is named with why (the exchange does not list it yet, so no asset sees it)."""
     rows = []
+    named = settings.universe.symbols
     for o in outcomes:
         done = o.summary.get("done", [])
         if done:
             rows.append([o.day.isoformat(), f"{len(done)} coins", "done", ", ".join(done)])
+        for sym, first in sorted((first_days or {}).items()):
+            if first > o.day and (not named or sym in named):
+                rows.append([o.day.isoformat(), sym, "not listed", f"its first bar is on {first} (later)"])
         for sym, why in sorted(o.summary.get("skipped", {}).items()):
             rows.append([o.day.isoformat(), sym, "skipped", why])
         for sym, why in sorted(o.summary.get("failed", {}).items()):
@@ -308,6 +324,15 @@ def _report(settings, outcomes, seconds: float) -> int:
     return 0 if done else 1
 
 
+def probability(value: float | None) -> str:
+    """A probability for a table: 3 decimals, and "<0.001" / ">0.999" rather than a rounded 0 or 1."""
+    if value is None:
+        return "-"
+    if value < 0.001:
+        return "<0.001"
+    return ">0.999" if value > 0.999 else f"{value:.3f}"
+
+
 def _print_models(settings, days) -> None:
     """The challengers of the demo's dates: out-of-sample walk-forward numbers from the registry."""
     if settings.registry.kind != "sqlite" or not days:
@@ -329,7 +354,7 @@ def _print_models(settings, days) -> None:
             num(r["auc"], ".3f"),
             num(r["net_bps"], "+.1f"),
             str(r["n_trades"] if r["n_trades"] is not None else "-"),
-            num(r["dsr"], ".3f"),
+            probability(r["dsr"]),
             "pass" if r["canaries_passed"] else "FAIL",
             r["model_id"],
         ]
@@ -337,6 +362,10 @@ def _print_models(settings, days) -> None:
     ]
     print("\nchallengers (walk-forward, out of sample, net of costs)")
     _print_table(table, ["date", "symbol", "AUC", "net bps/trade", "trades", "DSR", "canaries", "bundle"])
+    print(
+        "DSR: the deflated Sharpe ratio, the probability that the true Sharpe is above zero given the strategy "
+        "variants tried; near 0 when the walk-forward net is negative"
+    )
 
 
 def cmd_replay_server(args) -> int:
@@ -435,6 +464,41 @@ def _engine_io(settings):
     return resources, resources["object_store"].process_config_and_initialize().get_store()
 
 
+def _dagster_instance(settings):
+    """The graph's Dagster instance: ``$DAGSTER_HOME`` (the deployment), else the home's own (None: no runs)."""
+    from dagster import DagsterInstance
+
+    if os.environ.get("DAGSTER_HOME"):
+        return DagsterInstance.get()
+    local = settings.home / "dagster"
+    return DagsterInstance.from_config(str(local)) if (local / "dagster.yaml").exists() else None
+
+
+def cmd_metrics(args) -> int:
+    """The exporter: the Engine's metrics (``metrics.py``) on ``/metrics``, read at each scrape."""
+    import threading
+
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    from huracan_assets.metrics import EngineCollector
+
+    settings = _home_settings(args)
+    resources, store = _engine_io(settings)
+    host, port = args.host or settings.metrics.host, args.port or settings.metrics.port
+    registry = CollectorRegistry()
+    registry.register(EngineCollector(
+        store, lambda: resources["registry"].process_config_and_initialize().get_registry(), days=settings.metrics.days,
+        instance_factory=partial(_dagster_instance, settings)))  # fmt: skip
+    server, thread = start_http_server(port, addr=host, registry=registry)
+    print(f"Huracan metrics · http://{host}:{port}/metrics · store {store.describe()}", flush=True)
+    try:
+        threading.Event().wait()
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+    return 0
+
+
 def _serve(settings, host: str, port: int) -> int:
     import uvicorn
 
@@ -461,7 +525,8 @@ def _serve(settings, host: str, port: int) -> int:
 
     service = build_service(settings, store, read_tokens=frozenset({read}),
                             admin_tokens=frozenset({admin}) if admin else frozenset(), exchange=exchange,
-                            registry_factory=registry)  # fmt: skip
+                            registry_factory=registry,
+                            instance_factory=partial(_dagster_instance, settings))  # fmt: skip
     admin_state = "on" if admin else f"off (no ${cfg.admin_token_env})"
     print(f"Huracan serve · http://{host}:{port} · store {store.describe()} · "
           f"{len(service.models.champions())} champions · admin {admin_state}")  # fmt: skip
@@ -506,7 +571,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     warnings.filterwarnings("ignore", message=".*is currently in beta.*")
     handlers = {"demo": cmd_demo, "backfill": cmd_backfill, "replay-server": cmd_replay_server, "bot": cmd_bot,
-                "serve": cmd_serve, "champion": cmd_champion}  # fmt: skip
+                "serve": cmd_serve, "champion": cmd_champion, "metrics": cmd_metrics}  # fmt: skip
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:

@@ -68,6 +68,11 @@ SYMBOL_DAY_ASSETS = DATA_ASSETS + TRAINING_ASSETS + CHAMPION_ASSETS
 SUMMARY_ASSETS = (DAILY_SUMMARY,)
 
 # ---------------------------------------------------------------------------------------------------- tags
+# the code location's name in workspace.yaml and docker/workspace.docker.yaml; runs the CLI starts carry it as the
+# UI's repository label (``<repository>@<location>``), so the job pages and the timeline list them with the rest
+LOCATION_NAME = "huracan_assets"
+REPOSITORY_LABEL = f"__repository__@{LOCATION_NAME}"
+REPOSITORY_LABEL_TAG = ".dagster/repository"  # the tag Dagster's UI filters a job's runs by
 LANE_TAG = "huracan/lane"  # the run coordinator's lanes (dagster.yaml): one run per lane at a time
 DATE_TAG = "huracan/date"
 DRIVER_TAG = "huracan/driver"

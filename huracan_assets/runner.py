@@ -17,11 +17,19 @@ from dagster import DagsterInstance, Definitions
 
 from huracan_assets.core.market_data.candles import date_range
 from huracan_assets.defs.partitions import SYMBOLS, range_tags
-from huracan_assets.names import DATE_TAG, DRIVER_TAG, RANGE_END_TAG, RANGE_START_TAG
+from huracan_assets.names import (
+    DATE_TAG,
+    DRIVER_TAG,
+    RANGE_END_TAG,
+    RANGE_START_TAG,
+    REPOSITORY_LABEL,
+    REPOSITORY_LABEL_TAG,
+)
 from huracan_assets.storage.object_store import ObjectNotFound, ObjectStore
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-CLI_TAGS = {DRIVER_TAG: "cli"}  # the sensors leave runs the CLI chains itself alone
+# the sensors leave runs the CLI chains itself alone; the repository label links them to the code location in the UI
+CLI_TAGS = {DRIVER_TAG: "cli", REPOSITORY_LABEL_TAG: REPOSITORY_LABEL}
 
 
 class RunFailed(RuntimeError):

@@ -17,6 +17,7 @@ logged or stored.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Literal
@@ -38,6 +39,16 @@ class _Strict(BaseModel):
 
 class PartitionSettings(_Strict):
     start_date: date
+    # The last date of the ``date`` dimension (inclusive). None: yesterday, moving with the clock (production).
+    # "data": the last day of the files exchange's candles, resolved when the definitions load (the local
+    # default: the catalog spans the data it can run, not every day since start_date).
+    end_date: date | Literal["data"] | None = None
+
+    def resolved(self, last_data_day: Callable[[], date | None]) -> PartitionSettings:
+        """A concrete end date ("data" becomes ``last_data_day()``; None without candles leaves it open)."""
+        if self.end_date != "data":
+            return self
+        return self.model_copy(update={"end_date": last_data_day()})
 
 
 class UniverseSettings(_Strict):
@@ -318,6 +329,17 @@ class ServeSettings(_Strict):
     presign_seconds: int = Field(900, ge=1, le=7 * 86400)  # lifetime of the bundle URLs of /model
     fetch_missing_days: bool = True  # candle days the graph has not stored come from the configured exchange
     cache_entries: int = Field(64, ge=1)  # (coin, day) input rows kept in memory
+    # the Engine's metrics (huracan_assets/metrics.py) on /metrics beside the service's own; off where the
+    # exporter `huracan metrics` serves them (the compose deployment)
+    engine_metrics: bool = True
+
+
+class MetricsSettings(_Strict):
+    """``huracan metrics``: the Prometheus exporter of the Engine's metrics (registry, store, Dagster instance)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(9187, ge=1, le=65535)
+    days: int = Field(3, ge=1)  # dates before today the per-date metrics cover
 
 
 class Settings(_Strict):
@@ -345,6 +367,7 @@ class Settings(_Strict):
     exchange: ExchangeSettings = ExchangeSettings()
     telegram: TelegramSettings = TelegramSettings()
     serve: ServeSettings = ServeSettings()
+    metrics: MetricsSettings = MetricsSettings()
     alerts: AlertSettings = AlertSettings()
     dagster: DagsterUiSettings = DagsterUiSettings()
 

@@ -53,12 +53,16 @@ def run_evaluations(instance, run_id: str) -> list[CheckEvaluation]:
 
 
 def run_promotions(instance, run_id: str) -> list[Alert]:
-    """The promotions a run published (the ``promoted`` metadata of ``champion_pointer``)."""
+    """The promotions a run published: the ``champion_pointer`` keys whose own metadata says ``promoted``, with
+    the decision's reason."""
     found: dict[str, str] = {}
     for entry in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION):
         mat = entry.dagster_event.event_specific_data.materialization
-        if mat.asset_key.to_user_string() == CHAMPION_POINTER and "promoted" in mat.metadata:
-            found.update(mat.metadata["promoted"].value or {})
+        if mat.asset_key.to_user_string() != CHAMPION_POINTER or mat.partition is None:
+            continue
+        promoted, decision = mat.metadata.get("promoted"), mat.metadata.get("decision")
+        if promoted is not None and promoted.value is True:
+            found[str(mat.partition)] = decision.value if decision is not None else "promoted"
     out = []
     for key, reason in sorted(found.items()):
         day, symbol = split_key(key)

@@ -44,7 +44,7 @@ from huracan_assets.telegram.commands import status_reply
 
 def build_assets(settings: Settings) -> list:
     specs = build_specs(settings)  # every core spec, at load: a bad parameter fails here, naming its field
-    days = date_partitions(settings.partitions.start_date)
+    days = date_partitions(settings.partitions)
     single_run = BackfillPolicy.single_run()
 
     @asset(
@@ -86,7 +86,7 @@ def build_assets(settings: Settings) -> list:
             )
             rejected = dict(zip(named["symbol"], named["reason"], strict=True)) if named is not None else {}
             summary = build_summary(day, settings.timeframe, rows, rejected)
-            summary.update(_trading_part(reads, reg, settings.timeframe, day))
+            summary.update(_trading_part(reads, reg, settings.timeframe, day, specs.shadow.initial_equity))
             store.put(
                 f"summaries/daily/{day.isoformat()}.json", json.dumps(summary, indent=2).encode(), "application/json"
             )
@@ -153,12 +153,12 @@ class _SummaryReads:
         return self._rows(self.trades, "as_of", day), promotions, reports, engines, equity
 
 
-def _trading_part(reads: _SummaryReads, reg, timeframe: str, day: date) -> dict:
+def _trading_part(reads: _SummaryReads, reg, timeframe: str, day: date, initial_equity: float) -> dict:
     """The forward ledgers' trades that closed on D (``shadow_trades``), promotions, walk-forward and engine weights
     of D, and the portfolio ``daily_equity`` rows it writes (equal-weight mean of the coins' ledger NAVs, per
     role)."""
     trades, promotions, reports, engines, rows = reads.day(day)
-    part = trading_summary(trades, promotions, reports, engines)
+    part = trading_summary(trades, promotions, reports, engines, initial_equity=initial_equity)
     navs = {}
     for role in ("challenger", "champion"):
         equity = [e for e in rows if e.get("role") == role]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dagster import Definitions, EnvVar
 
+from huracan_assets.core.market_data.candles import ms_to_date
 from huracan_assets.defs.alerts import build_alert_sensors
 from huracan_assets.defs.assets import build_assets
 from huracan_assets.defs.automation import build_automation, build_jobs
@@ -15,6 +16,7 @@ from huracan_assets.defs.resources import (
     RegistryResource,
     TelegramResource,
 )
+from huracan_assets.exchange.files import FilesExchange
 from huracan_assets.registry.client import sqlite_url
 from huracan_assets.settings import Settings
 
@@ -85,7 +87,21 @@ def build_resources(settings: Settings) -> dict:
     }
 
 
+def resolve_partitions(settings: Settings) -> Settings:
+    """``partitions.end_date: data`` becomes the last day of the files exchange's candles (open-ended for any
+    other exchange, or without candles)."""
+
+    def last_data_day():
+        if settings.exchange.kind != "files":
+            return None
+        coverage = FilesExchange(settings.data_dir, settings.timeframe, settings.universe.quote).coverage()
+        return ms_to_date(coverage[1]) if coverage else None
+
+    return settings.model_copy(update={"partitions": settings.partitions.resolved(last_data_day)})
+
+
 def build_definitions(settings: Settings) -> Definitions:
+    settings = resolve_partitions(settings)
     prelude, symbol_day, summary, data = build_jobs()
     schedules, sensors = build_automation(prelude, symbol_day, summary, running=settings.env == "prod")
     sensors = [*sensors, *build_alert_sensors(settings)]

@@ -44,6 +44,7 @@ from huracan_assets.core.promotion.pointer import (
     promoted_path,
     with_rollback,
 )
+from huracan_assets.core.reporting.keys import pointer_values, shadow_values
 from huracan_assets.core.reporting.shadow import pair_markdown
 from huracan_assets.core.shadow.ledger import Ledger
 from huracan_assets.core.shadow.pair import (
@@ -65,7 +66,7 @@ from huracan_assets.core.shadow.pair import (
 from huracan_assets.core.training.dataset import Windows
 from huracan_assets.defs.checks import check_spec
 from huracan_assets.defs.partitions import symbol_day_multi_asset, window_mapping
-from huracan_assets.defs.per_symbol import check_result, run_keys, summarize
+from huracan_assets.defs.per_symbol import check_result, key_metadata, run_keys, run_metadata, summarize
 from huracan_assets.defs.resources import ObjectStoreResource, RegistryResource
 from huracan_assets.names import join_key, split_key
 from huracan_assets.publishing.champion import check_pointer, publish_champion
@@ -120,7 +121,7 @@ class _ShadowRun:
         self.kills: dict[str, str] = {}
         self.outcomes: dict[str, object] = {}
         self.equity: dict[str, pl.DataFrame] = {}  # key -> the ledgers' daily_equity rows of D
-        self.chart: str | None = None
+        self.shadow_meta: dict[str, dict] = {}  # key -> its own shadow_trades metadata (numbers, ledger chart)
 
     def previous_pointer(self, d: date, symbol: str) -> dict | None:
         """The champion the run of D starts from: ``champion_pointer[D-1]``, or the rollback an operator made as of
@@ -318,8 +319,9 @@ class _ShadowRun:
             except Exception as exc:  # a failed publication leaves the old pointer (publishing/champion.py)
                 context.log.warning(f"champion_pointer {key} failed: {type(exc).__name__}: {exc}")
                 self.pointers[key] = SymbolOutcome.failed(f"{type(exc).__name__}: {exc}")
-            if self.chart is None or symbol == self.settings.universe.reference_symbol:
-                self.chart = pair_markdown(key, pair, self.specs.shadow.initial_equity)
+            ledgers = {role: (ledger.stats() if ledger is not None else None) for role, ledger in pair.ledgers.items()}
+            chart = pair_markdown(key, pair, self.specs.shadow.initial_equity)
+            self.shadow_meta[key] = {**shadow_values(pair.challenger.stats, ledgers), "equity": MetadataValue.md(chart)}
         self.write_trade_log(day_text, trade_log)
         self.write_log(f"shadow_logs/predictions/{day_text}.parquet", day.predictions)
         records = decision_records(date.fromisoformat(day_text), decided, day.pairs, published)
@@ -347,11 +349,17 @@ class _ShadowRun:
         self.store.put(path, buf.getvalue())
 
 
+def _pointer_metadata(value: object) -> dict:
+    """A key's champion_pointer numbers: its decision row (a carried row too), nothing for a failed key."""
+    frame = value if isinstance(value, pl.DataFrame) else getattr(value, "frame", None)
+    return pointer_values(frame.row(0, named=True)) if frame is not None and frame.height else {}
+
+
 def _shadow_and_champion_asset(settings: Settings, specs: EngineSpecs):
     w = settings.windows
 
     @symbol_day_multi_asset(
-        settings.partitions.start_date,
+        settings.partitions,
         outs={
             "shadow_trades": AssetOut(
                 io_manager_key="table_io_manager",
@@ -411,23 +419,25 @@ def _shadow_and_champion_asset(settings: Settings, specs: EngineSpecs):
         for day in sorted({k.split("|")[0] for k in keys}):  # dates in order: D reads the pointer of D-1
             run.run_day(context, day, [k for k in keys if k.startswith(day)])
         s = summarize(run.outcomes)
-        meta = {"keys_ok": len(s["ok"]), "keys_failed": len(s["failed"]), "keys_skipped": len(s["skipped"])}
-        if run.chart:
-            meta["equity"] = MetadataValue.md(run.chart)
+        equity = {k: run.equity_outcome(k, v) for k, v in run.outcomes.items()}
+        key_metadata(context, run.pointers, {k: _pointer_metadata(v) for k, v in run.pointers.items()},
+                     asset_key="champion_pointer")  # fmt: skip
+        key_metadata(context, run.outcomes, run.shadow_meta, asset_key="shadow_trades")
+        key_metadata(context, equity, None, asset_key="daily_equity")
         # champion_pointer first: the op reads champion_pointer[D-1], so Dagster orders it before shadow_trades
         frames = {k: v for k, v in run.pointers.items() if isinstance(v, pl.DataFrame)}
         promoted = {k: f["reason"][0] for k, f in frames.items() if f["promoted"][0]}
         yield Output(
             run.pointers,
             output_name="champion_pointer",
-            metadata={"promotions": len(promoted), "promoted": MetadataValue.json(promoted)},
+            metadata={
+                **run_metadata(run.pointers),
+                "run_promotions": len(promoted),
+                "run_promoted": MetadataValue.json(promoted),
+            },
         )
-        yield Output(run.outcomes, output_name="shadow_trades", metadata=meta)
-        yield Output(
-            {k: run.equity_outcome(k, v) for k, v in run.outcomes.items()},
-            output_name="daily_equity",
-            metadata={"keys_with_rows": len(run.equity)},
-        )
+        yield Output(run.outcomes, output_name="shadow_trades", metadata=run_metadata(run.outcomes))
+        yield Output(equity, output_name="daily_equity", metadata=run_metadata(equity))
         yield check_result("shadow_all_symbols_ok", s["failed"], AssetCheckSeverity.WARN, "shadow_trades")
         yield check_result("shadow_minimum_sample", run.few, AssetCheckSeverity.WARN, "shadow_trades")
         yield check_result("drawdown_kill_switch", run.kills, AssetCheckSeverity.WARN, "champion_pointer")

@@ -21,6 +21,7 @@ from huracan_assets.core.features.recipe import FeatureRecipe, features_for_wind
 from huracan_assets.core.labels.triple_barrier import triple_barrier
 from huracan_assets.core.market_data.candles import bars_per_day, day_bounds_ms
 from huracan_assets.core.regime.classifier import regimes_for_window
+from huracan_assets.core.reporting.keys import regime_markdown, regime_values
 from huracan_assets.defs.checks import check_spec
 from huracan_assets.defs.partitions import symbol_day_asset, window_mapping
 from huracan_assets.defs.per_symbol import check_result, outputs_with_check, run_keys
@@ -78,7 +79,7 @@ def _features_asset(settings: Settings):
     fcfg = settings.features
 
     @symbol_day_asset(
-        settings.partitions.start_date,
+        settings.partitions,
         group_name="features",
         ins={"candles": AssetIn(partition_mapping=window_mapping(warmup))},
         deps=["reference_candles"],
@@ -112,7 +113,7 @@ def _features_asset(settings: Settings):
             return features_for_window(frame, recipe, start, end, reference=references[day])
 
         results = run_keys(context, one)
-        yield from outputs_with_check(results, "features_all_symbols_ok", {"recipe_hash": recipe.hash})
+        yield from outputs_with_check(context, results, "features_all_symbols_ok", {"recipe_hash": recipe.hash})
         pinned = fcfg.recipe_hash
         mismatch = {} if pinned in (None, recipe.hash) else {"recipe": f"code {recipe.hash} != pinned {pinned}"}
         yield check_result("feature_recipe_hash_matches", mismatch, AssetCheckSeverity.ERROR)
@@ -145,7 +146,7 @@ def _labels_asset(settings: Settings):
     vol_days = label_vol_days(settings)
 
     @symbol_day_asset(
-        settings.partitions.start_date,
+        settings.partitions,
         group_name="labels",
         ins={"candles": AssetIn(partition_mapping=window_mapping(vol_days + 1))},
         check_specs=[
@@ -171,7 +172,9 @@ def _labels_asset(settings: Settings):
             return out
 
         results = run_keys(context, one)
-        yield from outputs_with_check(results, "labels_all_symbols_ok", {"barrier": MetadataValue.json(spec.__dict__)})
+        yield from outputs_with_check(
+            context, results, "labels_all_symbols_ok", {"barrier": MetadataValue.json(spec.__dict__)}
+        )
         yield check_result("labels_are_balanced_and_covered", _label_issues(stats, lcfg), AssetCheckSeverity.WARN)
 
     return labels
@@ -205,7 +208,7 @@ def _regimes_asset(settings: Settings):
     days_back = regime_days(settings)
 
     @symbol_day_asset(
-        settings.partitions.start_date,
+        settings.partitions,
         group_name="features",
         ins={"candles": AssetIn(partition_mapping=window_mapping(days_back))},
         check_specs=[
@@ -219,6 +222,7 @@ def _regimes_asset(settings: Settings):
         zero-volume share and its thin book over the trailing day of bars (thresholds of ``candles:``), never
         from a flag computed on the whole of D."""
         counts: dict[str, int] = {}
+        per_key: dict[str, dict] = {}
 
         def one(day: date, symbol: str):
             frame, missing = window_frame(candles, day, symbol, days_back)
@@ -229,12 +233,16 @@ def _regimes_asset(settings: Settings):
             out = regimes_for_window(frame, spec, *day_bounds_ms(day))
             for regime, n in out.group_by("regime").len().iter_rows():
                 counts[regime] = counts.get(regime, 0) + n
+            key = join_key(day, symbol)
+            chart = regime_markdown(key, out, frame)
+            per_key[key] = {**regime_values(out), **({"regimes": MetadataValue.md(chart)} if chart else {})}
             return out
 
         results = run_keys(context, one)
         total = sum(counts.values())
         shares = {k: round(v / total, 4) for k, v in sorted(counts.items())} if total else {}
-        yield from outputs_with_check(results, "regimes_all_symbols_ok", {"regime_shares": MetadataValue.json(shares)})
+        extra = {"regime_shares": MetadataValue.json(shares)}
+        yield from outputs_with_check(context, results, "regimes_all_symbols_ok", extra, per_key)
         degenerate = {
             regime: f"{share:.1%} of all bars (> {rcfg.max_single_regime_share:.0%})"
             for regime, share in shares.items()

@@ -81,14 +81,11 @@ class PartitionedParquetIOManager(ConfigurableIOManager):
                 details[status_at] = outcome.detail
         if statuses:
             self.registry.get_registry().record_symbol_status(asset, self.timeframe, statuses, context.run_id, details)
-        metadata: dict[str, object] = {
+        metadata: dict[str, object] = {  # the run's (each key's status is the asset's own metadata)
             "store": store.describe(),
-            "keys_ok": counts["ok"],
-            "keys_failed": counts["failed"],
-            "keys_skipped": counts["skipped"],
-            "objects_written": counts["written"],
-            "objects_unchanged": counts["unchanged"],
-            "rows_stored": rows,
+            "run_objects_written": counts["written"],
+            "run_objects_unchanged": counts["unchanged"],
+            "run_rows_stored": rows,
         }
         if len(digests) == 1:
             ((only_key, digest),) = digests.items()
@@ -151,7 +148,7 @@ class RegistryTableIOManager(ConfigurableIOManager):
         written = registry.replace_partitions(table, partitions, rows)
         if statuses:
             registry.record_symbol_status(_asset_name(context), self.timeframe, statuses, context.run_id, details)
-        context.add_output_metadata({"table": table, "partitions": len(partitions), "rows": written})
+        context.add_output_metadata({"table": table, "run_partitions": len(partitions), "run_rows": written})
 
     def load_input(self, context: InputContext) -> pl.DataFrame:
         table, date_col = self._table(context.upstream_output) if context.upstream_output else ("", "as_of")

@@ -60,7 +60,7 @@ def build_market_data_assets(settings: Settings) -> list:
 
 
 def _universe_asset(settings: Settings):
-    days = date_partitions(settings.partitions.start_date)
+    days = date_partitions(settings.partitions)
     single_run = BackfillPolicy.single_run()
     ucfg = settings.universe
     rules = universe_rules(settings)
@@ -134,7 +134,8 @@ def universe_of_day(
     markets."""
     start, end = day_bounds_ms(day)
     stats, errors = client.listing_stats(start, lookback_days * DAY_MS, through_ms=end)
-    ranked = rank_universe(stats, as_of_end_ms=end, rules=rules, explicit=explicit, day_start_ms=start)
+    later = [s for s in client.listed_after(end) if s not in errors]
+    ranked = rank_universe(stats, as_of_end_ms=end, rules=rules, explicit=explicit, day_start_ms=start, later=later)
     return ranked, errors
 
 
@@ -144,7 +145,7 @@ def _inactive(client, symbol: str) -> bool:
 
 
 def _reference_candles_asset(settings: Settings):
-    days = date_partitions(settings.partitions.start_date)
+    days = date_partitions(settings.partitions)
     single_run = BackfillPolicy.single_run()
     ucfg, policy = settings.universe, cleaning_policy(settings)
 
@@ -178,7 +179,7 @@ def _candles_asset(settings: Settings):
     thresholds = quality_thresholds(settings)
 
     @symbol_day_asset(
-        settings.partitions.start_date,
+        settings.partitions,
         group_name="market_data",
         ins={"universe": AssetIn(partition_mapping=day_of_symbol_day())},
         check_specs=[check_spec(name, asset="candles") for name in CANDLE_CHECKS],
@@ -210,7 +211,9 @@ def _candles_asset(settings: Settings):
             return outcome
 
         results = run_keys(context, one)
-        yield from outputs_with_check(results, "candles_all_symbols_ok", {"exchange_retries": client_retries(client)})
+        yield from outputs_with_check(
+            context, results, "candles_all_symbols_ok", {"exchange_retries": client_retries(client)}
+        )
         yield from candle_checks(results, details, thresholds)
 
     return candles
@@ -224,7 +227,7 @@ def _spreads_asset(settings: Settings):
     min_fine_bars = q.min_completeness * bars_per_day(fine_minutes)
 
     @symbol_day_asset(
-        settings.partitions.start_date,
+        settings.partitions,
         group_name="market_data",
         ins={"candles": AssetIn()},
         check_specs=[
@@ -283,7 +286,7 @@ def _spreads_asset(settings: Settings):
             "coarse_keys": len(coarse_keys),
             "median_spread_bps": float(pl.Series(estimates, dtype=pl.Float64).median() or 0.0) if estimates else 0.0,
         }
-        yield from outputs_with_check(results, "spreads_all_symbols_ok", extra)
+        yield from outputs_with_check(context, results, "spreads_all_symbols_ok", extra)
         yield check_result("spreads_from_finest_bars", coarse_keys, AssetCheckSeverity.WARN)
 
     return spreads

@@ -25,6 +25,7 @@ from dagster import (
 from huracan_assets.core.market_data.candles import DAY_MS, date_range
 from huracan_assets.core.models.bundle import ModelBundle, make_bundle
 from huracan_assets.core.reporting.folds import fold_chart
+from huracan_assets.core.reporting.keys import challenger_values
 from huracan_assets.core.training.challenger import (
     Skipped,
     TrainingSpec,
@@ -38,7 +39,7 @@ from huracan_assets.core.training.challenger import (
 from huracan_assets.core.training.dataset import Windows
 from huracan_assets.defs.checks import check_spec
 from huracan_assets.defs.partitions import symbol_day_multi_asset, window_mapping
-from huracan_assets.defs.per_symbol import check_result, run_keys, summarize
+from huracan_assets.defs.per_symbol import check_result, key_metadata, run_keys, run_metadata, summarize
 from huracan_assets.defs.replay import candle_days_needed, coin_replay, compare_frames, spread_days_needed
 from huracan_assets.defs.resources import ObjectStoreResource, RegistryResource
 from huracan_assets.names import ACCELERATOR_TAG, SYMBOL_DAY_TAG, join_key, split_key
@@ -77,7 +78,7 @@ class _Training:
         self.span = self.w.shadow_days + self.w.training_days
         self.reports: dict[str, object] = {}
         self.canary_failures: dict[str, str] = {}
-        self.charts: list[tuple[str, str]] = []
+        self.per_key: dict[str, dict] = {}  # key -> its own metadata (numbers and the folds' chart)
         self.truncation: dict[str, dict[str, dict]] = {}
 
     def windows(self, day: date) -> Windows:
@@ -153,8 +154,6 @@ class _Training:
         if not result.promotable:
             self.canary_failures[key] = canary_reason(can)
         self.reports[key] = report_rows(model_id, bundle.content_hash, wf, result.promotable)
-        if not self.charts or symbol == self.settings.universe.reference_symbol:
-            self.charts[:] = [(key, fold_chart(wf))]
         overall = wf["overall"]
         row = {
             "model_id": model_id,
@@ -168,6 +167,10 @@ class _Training:
             "canaries_passed": result.promotable,
             **refit,
         }
+        self.per_key[key] = challenger_values(row, wf)
+        if not result.promotable:
+            self.per_key[key]["canaries"] = self.canary_failures[key]
+        self.per_key[key]["walk_forward_folds"] = MetadataValue.md(fold_chart(wf))
         floats = dict.fromkeys(("auc", "net_bps_per_trade", "dsr"), pl.Float64)
         return pl.DataFrame([row], schema_overrides={**floats, **dict.fromkeys(NO_REFIT, pl.String)})
 
@@ -230,7 +233,7 @@ def _challenger_asset(settings: Settings, specs: EngineSpecs):
     span = w.shadow_days + w.training_days
 
     @symbol_day_multi_asset(
-        settings.partitions.start_date,
+        settings.partitions,
         outs={
             "challenger_model": AssetOut(
                 io_manager_key="parquet_io_manager",
@@ -283,14 +286,11 @@ def _challenger_asset(settings: Settings, specs: EngineSpecs):
         s = summarize(results)
         reports = run.reports
         report_values = {k: reports.get(k, v if isinstance(v, SymbolOutcome) else None) for k, v in results.items()}
-        meta = {"keys_ok": len(s["ok"]), "keys_failed": len(s["failed"]), "keys_skipped": len(s["skipped"])}
-        if run.charts:
-            meta["example_key"] = run.charts[0][0]
-            meta["walk_forward_folds"] = MetadataValue.md(run.charts[0][1])
-        if s["skipped"]:
-            meta["skipped"] = MetadataValue.json(dict(sorted(s["skipped"].items())[:100]))
-        yield Output(results, output_name="challenger_model", metadata=meta)
-        yield Output(report_values, output_name="walk_forward_report", metadata={"keys_reported": len(reports)})
+        numbers = {k: {n: v for n, v in m.items() if n != "walk_forward_folds"} for k, m in run.per_key.items()}
+        key_metadata(context, results, run.per_key, asset_key="challenger_model")
+        key_metadata(context, report_values, numbers, asset_key="walk_forward_report")
+        yield Output(results, output_name="challenger_model", metadata=run_metadata(results))
+        yield Output(report_values, output_name="walk_forward_report", metadata={"run_keys_reported": len(reports)})
         yield check_result("challenger_all_symbols_ok", s["failed"], AssetCheckSeverity.WARN, "challenger_model")
         yield AssetCheckResult(
             check_name="walk_forward_canaries_pass",

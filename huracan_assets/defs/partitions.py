@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from dagster import (
     BackfillPolicy,
@@ -19,16 +19,28 @@ from dagster import (
 )
 
 from huracan_assets.names import RANGE_END_TAG, RANGE_START_TAG, SYMBOL_DAY_TAG, join_key
+from huracan_assets.settings import PartitionSettings
 
 SYMBOLS = "symbols"
 symbol_partitions = DynamicPartitionsDefinition(name=SYMBOLS)
 
 
-def date_partitions(start: date) -> DailyPartitionsDefinition:
-    return DailyPartitionsDefinition(start_date=start.isoformat(), timezone="UTC")
+Span = date | PartitionSettings  # a first date (open end), or the settings' first and last date
 
 
-def symbol_day_partitions(start: date) -> MultiPartitionsDefinition:
+def date_partitions(span: Span) -> DailyPartitionsDefinition:
+    """Daily UTC dates from the first date; through ``end_date`` when the settings name one (resolved, see
+    ``PartitionSettings.resolved``), else up to yesterday as the clock moves."""
+    if isinstance(span, date):
+        return DailyPartitionsDefinition(start_date=span.isoformat(), timezone="UTC")
+    end = span.end_date
+    if end == "data":
+        raise ValueError("partitions.end_date 'data' must be resolved before the definitions are built")
+    stop = None if end is None else (end + timedelta(days=1)).isoformat()  # Dagster's end date is exclusive
+    return DailyPartitionsDefinition(start_date=span.start_date.isoformat(), end_date=stop, timezone="UTC")
+
+
+def symbol_day_partitions(start: Span) -> MultiPartitionsDefinition:
     return MultiPartitionsDefinition({"date": date_partitions(start), "symbol": symbol_partitions})
 
 
@@ -49,18 +61,18 @@ def day_of_symbol_day() -> MultiToSingleDimensionPartitionMapping:
     return MultiToSingleDimensionPartitionMapping(partition_dimension_name="date")
 
 
-def symbol_day_asset(start: date, **kwargs):
+def symbol_day_asset(start: Span, **kwargs):
     """``@asset`` with the settings every symbol x day asset shares: the date x symbol partitions, one run per
     backfill (all keys of a date in one step), the parquet IO manager and the symbol x day lane tag."""
     return asset(**_symbol_day_defaults(start, kwargs))
 
 
-def symbol_day_multi_asset(start: date, **kwargs):
+def symbol_day_multi_asset(start: Span, **kwargs):
     """``@multi_asset`` with the same shared settings (the outputs name their IO managers)."""
     return multi_asset(**_symbol_day_defaults(start, kwargs, io_manager=False))
 
 
-def _symbol_day_defaults(start: date, kwargs: dict, io_manager: bool = True) -> dict:
+def _symbol_day_defaults(start: Span, kwargs: dict, io_manager: bool = True) -> dict:
     shared = {
         "partitions_def": symbol_day_partitions(start),
         "backfill_policy": BackfillPolicy.single_run(),

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 
 import polars as pl
@@ -76,21 +77,69 @@ def check_result(
     )
 
 
-def outputs_with_check(results: dict[str, Result], check_name: str, extra: dict | None = None):
-    """The asset's ``Output`` (aggregate metadata) and one aggregate check naming failed symbols."""
+def run_metadata(results: dict[str, Result], extra: Mapping[str, object] | None = None) -> dict[str, object]:
+    """The run's aggregate metadata (``run_*``: every key of the ranged run carries it) and its failed and
+    skipped keys with their reasons."""
     s = summarize(results)
     metadata = {
-        "keys": len(results),
-        "keys_ok": len(s["ok"]),
-        "keys_failed": len(s["failed"]),
-        "keys_skipped": len(s["skipped"]),
-        "rows": s["rows"],
-        "dates": ", ".join(s["days"]),
+        "run_keys": len(results),
+        "run_keys_ok": len(s["ok"]),
+        "run_keys_failed": len(s["failed"]),
+        "run_keys_skipped": len(s["skipped"]),
+        "run_rows": s["rows"],
+        "run_dates": ", ".join(s["days"]),
         **(extra or {}),
     }
     if s["failed"]:
-        metadata["failed"] = MetadataValue.md(_table_md(s["failed"]))
+        metadata["run_failed"] = MetadataValue.md(_table_md(s["failed"]))
     if s["skipped"]:
-        metadata["skipped"] = MetadataValue.md(_table_md(s["skipped"]))
-    yield Output(results, metadata=metadata)
-    yield check_result(check_name, s["failed"], AssetCheckSeverity.WARN)
+        metadata["run_skipped"] = MetadataValue.md(_table_md(s["skipped"]))
+    return metadata
+
+
+def key_metadata(
+    context: AssetExecutionContext,
+    results: Mapping[str, object],
+    per_key: Mapping[str, Mapping[str, object]] | None = None,
+    asset_key: str | None = None,
+) -> None:
+    """Each key's own metadata, on its own materialization: ``status`` (ok | skipped | failed), ``reason`` when it
+    has one, its ``rows``, then ``per_key[key]`` (numbers the UI's Plots tab can chart, charts). Values that are
+    None or not finite are left out rather than shown as a number."""
+    for key, value in results.items():
+        outcome = as_outcome(value)
+        metadata: dict[str, object] = {"status": outcome.status}
+        if outcome.reason:
+            metadata["reason"] = outcome.reason[:500]
+        if outcome.frame is not None:
+            metadata["rows"] = outcome.frame.height
+        # the key's quality numbers (as in symbol_status), then what the asset computed for it
+        detail = {n: v for n, v in (outcome.detail or {}).items() if isinstance(v, bool | int | float | str)}
+        own = {**detail, **(per_key or {}).get(key, {})}
+        metadata.update({n: _rounded(v) for n, v in own.items() if _shown(v)})
+        context.add_asset_metadata(metadata, asset_key=asset_key, partition_key=key)
+
+
+def _rounded(value: object) -> object:
+    """Floats to 6 significant digits: what the UI shows is read, not stored."""
+    return float(f"{value:.6g}") if isinstance(value, float) else value
+
+
+def _shown(value: object) -> bool:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return False
+    return not isinstance(value, str) or len(value) <= 500
+
+
+def outputs_with_check(
+    context: AssetExecutionContext,
+    results: dict[str, Result],
+    check_name: str,
+    extra: dict | None = None,
+    per_key: Mapping[str, Mapping[str, object]] | None = None,
+):
+    """The asset's ``Output``, each key's own metadata (:func:`key_metadata`) and one aggregate check naming
+    failed symbols."""
+    key_metadata(context, results, per_key)
+    yield Output(results, metadata=run_metadata(results, extra))
+    yield check_result(check_name, summarize(results)["failed"], AssetCheckSeverity.WARN)

@@ -25,6 +25,7 @@ from huracan_assets.core.engines.base import EngineInput, engine_input
 from huracan_assets.core.engines.calibration import outcomes_from_labels
 from huracan_assets.core.engines.signals import MetaState, day_signals, recombine, update_meta
 from huracan_assets.core.market_data.candles import date_range, day_bounds_ms
+from huracan_assets.core.reporting.keys import weight_values, weights_markdown_chart
 from huracan_assets.defs.checks import check_spec
 from huracan_assets.defs.partitions import symbol_day_asset, window_mapping
 from huracan_assets.defs.per_symbol import check_result, outputs_with_check, run_keys
@@ -95,7 +96,7 @@ def _engine_signals_asset(settings: Settings):
     spread_days = spec.costs.spread_days
 
     @symbol_day_asset(
-        settings.partitions.start_date,
+        settings.partitions,
         group_name="signals",
         ins={
             "candles": AssetIn(partition_mapping=window_mapping(calib + warm)),
@@ -159,7 +160,7 @@ def _engine_signals_asset(settings: Settings):
 
         results = run_keys(context, one)
         extra = {"combined_directions": MetadataValue.json(counts), "cold_start_keys": len(cold)}
-        yield from outputs_with_check(results, "engine_signals_all_symbols_ok", extra)
+        yield from outputs_with_check(context, results, "engine_signals_all_symbols_ok", extra)
         yield check_result("engine_signals_respect_net_edge_floor", below_floor, AssetCheckSeverity.ERROR)
         yield check_result("gated_engines_do_not_contribute", leaks, AssetCheckSeverity.ERROR)
 
@@ -190,14 +191,15 @@ def _meta_weights_asset(settings: Settings):
     spread_days = spec.costs.spread_days
 
     @symbol_day_asset(
-        settings.partitions.start_date,
+        settings.partitions,
         group_name="signals",
         ins={
             "candles": AssetIn(partition_mapping=window_mapping(gate_days + warm, -1)),
             "features": AssetIn(partition_mapping=window_mapping(gate_days + warm, -1)),
             "labels": AssetIn(partition_mapping=window_mapping(gate_days - 1)),
             "regimes": AssetIn(partition_mapping=window_mapping(gate_days, -1)),
-            "meta_weights": AssetIn(partition_mapping=window_mapping(1, -1)),
+            # D-1 (the state D moves) and the days before it (the weights-over-time chart)
+            "meta_weights": AssetIn(partition_mapping=window_mapping(WEIGHT_CHART_DAYS, -1)),
             # the gate window's and D-1's bars pay the median spread of the days before their own
             "spreads": AssetIn(partition_mapping=window_mapping(gate_days + spread_days, -2)),
         },
@@ -226,6 +228,7 @@ def _meta_weights_asset(settings: Settings):
         produced: dict[str, MetaState] = {}
         bad_weights: dict[str, str] = {}
         shown: list[tuple[str, MetaState]] = []
+        per_key: dict[str, dict] = {}
 
         def one(day: date, symbol: str):
             yday = day - timedelta(days=1)
@@ -257,6 +260,7 @@ def _meta_weights_asset(settings: Settings):
                 bad_weights[key] = f"weights sum to {float(w.sum())!r} or are not finite"
             if not shown or symbol == settings.universe.reference_symbol:
                 shown[:] = [(key, state)]
+            per_key[key] = _weights_metadata(key, state, _history(meta_weights, produced, symbol, day))
             detail = {**info, "cold_start": previous is None}
             return SymbolOutcome.ok(state.to_frame(day), detail=detail)
 
@@ -265,10 +269,30 @@ def _meta_weights_asset(settings: Settings):
         if shown:
             key, state = shown[0]
             extra = {"example_key": key, "weights_and_gate": MetadataValue.md(weights_markdown(state))}
-        yield from outputs_with_check(results, "meta_weights_all_symbols_ok", extra)
+        yield from outputs_with_check(context, results, "meta_weights_all_symbols_ok", extra, per_key)
         yield check_result("meta_weights_are_finite_and_sum_to_one", bad_weights, AssetCheckSeverity.ERROR)
 
     return meta_weights
+
+
+WEIGHT_CHART_DAYS = 14  # days of a coin's weights in its chart
+
+
+def _history(window: PartitionWindow, produced: dict[str, MetaState], symbol: str, day: date):
+    """The coin's engine weights of the chart's days up to D: this run's states, else the stored ones."""
+    out = []
+    for d in date_range(day - timedelta(days=WEIGHT_CHART_DAYS - 1), day):
+        key = join_key(d, symbol)
+        if key in produced:
+            out.append((d, produced[key].state))
+        elif key in window and window.status(key).status == "ok":
+            out.append((d, MetaState.from_frame(window[key]).state))
+    return out
+
+
+def _weights_metadata(key: str, state: MetaState, history) -> dict:
+    chart = weights_markdown_chart(key, history)
+    return {**weight_values(state.state), **({"weights_over_time": MetadataValue.md(chart)} if chart else {})}
 
 
 def weights_markdown(state: MetaState) -> str:

@@ -262,6 +262,11 @@ class CcxtExchange(MarketCatalog):
             rows.append(stats_row(symbol, first, recent, as_of_ms))
         return stats_frame(rows), errors
 
+    def listed_after(self, through_ms: int) -> list[str]:
+        """Markets whose first bar opens at or after ``through_ms``, or that serve no bar yet (listed later; known
+        from the first bars ``listing_stats`` looked up)."""
+        return sorted(s for s, first in self._first_bars.items() if first is None or first >= through_ms)
+
     def _first_bar(self, symbol: str, as_of_ms: int) -> int | None:
         if symbol not in self._first_bars:
             unified = self.market(symbol).exchange_symbol

@@ -132,6 +132,22 @@ class FilesExchange(MarketCatalog):
                 rows.append(stats_row(symbol, first, recent, as_of_ms))
         return stats_frame(rows), errors
 
+    def first_bars(self) -> dict[str, int]:
+        """Each readable market's first bar open (ms); unreadable files are reported by ``listing_stats``."""
+        out = {}
+        for symbol in self.markets:
+            try:
+                first = self._scan(symbol).select(pl.col("ts").min()).collect().item()
+            except Exception:
+                continue
+            if first is not None:
+                out[symbol] = int(first)
+        return out
+
+    def listed_after(self, through_ms: int) -> list[str]:
+        """Markets whose first bar opens at or after ``through_ms`` (listed later)."""
+        return sorted(s for s, first in self.first_bars().items() if first >= through_ms)
+
     def coverage(self) -> tuple[int, int] | None:
         """(first, last) bar open over all markets, or ``None`` for an empty folder."""
         firsts, lasts = [], []

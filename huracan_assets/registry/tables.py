@@ -167,3 +167,56 @@ decisions = Table(
 )
 
 TABLES = {t.name: t for t in metadata.sorted_tables}
+
+# 0007: the parameter controller (core/params, written by params/store.py)
+presets = Table(
+    "presets",
+    metadata,
+    Column("strategy", String(64), primary_key=True),
+    Column("instrument", String(64), primary_key=True),  # "*": every instrument of the strategy
+    Column("preset_id", String(64), primary_key=True),
+    Column("params", JSON, nullable=False),
+    Column("registered_at", DateTime(timezone=True), nullable=False),
+    Column("source", String(16), nullable=False),  # schema | admin
+)
+
+posteriors = Table(
+    "posteriors",
+    metadata,
+    Column("strategy", String(64), primary_key=True),
+    Column("instrument", String(64), primary_key=True),
+    Column("preset_id", String(64), primary_key=True),
+    Column("A", JSON, nullable=False),  # precision matrix, rows of floats
+    Column("b", JSON, nullable=False),
+    Column("n", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("version", Integer, nullable=False),  # format of A and b (core/params/bandit.py)
+)
+
+param_state = Table(
+    "param_state",
+    metadata,
+    Column("strategy", String(64), primary_key=True),
+    Column("instrument", String(64), primary_key=True),
+    Column("state", JSON, nullable=False),  # ControllerState.to_dict() without the posteriors
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("version", Integer, nullable=False),
+)
+
+param_decisions = Table(
+    "param_decisions",
+    metadata,
+    Column("decision_id", String(200), primary_key=True),  # strategy:instrument:decision number
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("strategy", String(64), nullable=False),
+    Column("instrument", String(64), nullable=False),
+    Column("preset_id", String(64), nullable=False),
+    Column("config_id", String(260), nullable=False),
+    Column("position_id", String(128), nullable=True),
+    Column("reason", String(32), nullable=False),
+    Column("features", JSON, nullable=False),
+    Column("scores", JSON, nullable=False),
+    Index("ix_param_decisions_strategy_instrument_at", "strategy", "instrument", "at"),
+)
+
+TABLES = {t.name: t for t in metadata.sorted_tables}

@@ -22,9 +22,11 @@ def build_service(
     admin_tokens: frozenset[str] = frozenset(),
     exchange=None,
     registry_factory: Callable[[], object] | None = None,
+    instance_factory: Callable[[], object] | None = None,
 ) -> Service:
     """A :class:`Service` on ``store``; ``exchange`` fetches the candle days the graph has not stored;
-    ``registry_factory`` opens the registry for rollbacks (None: rollback is not offered)."""
+    ``registry_factory`` opens the registry for rollbacks and metrics (None: neither is offered);
+    ``instance_factory`` opens the Dagster instance for the run metrics (stage seconds, failing checks)."""
     if not read_tokens:
         raise ValueError(f"the service needs a read token (${settings.serve.read_token_env})")
     specs = build_specs(settings)
@@ -49,7 +51,9 @@ def build_service(
             return perform_rollback(store, registry, symbol, to, reason, recipe_hash=specs.recipe.hash,
                                     timeframe=settings.timeframe, as_of=as_of, requested_by=requested_by)  # fmt: skip
 
-    collectors = (EngineCollector(store, registry_factory),) if registry_factory is not None else ()
+    collectors = ()
+    if registry_factory is not None and cfg.engine_metrics:
+        collectors = (EngineCollector(store, registry_factory, instance_factory=instance_factory),)
     return Service(
         store=store,
         models=models,

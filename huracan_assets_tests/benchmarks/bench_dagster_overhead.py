@@ -58,6 +58,7 @@ from dagster import (
     DagsterEventType,
     DagsterInstance,
     Definitions,
+    MetadataValue,
     asset,
     define_asset_job,
 )
@@ -132,6 +133,17 @@ def make_c(day: date, symbol: str, b: Mapping[str, pl.DataFrame]) -> pl.DataFram
 # ---- Dagster: assets shaped like candles / features ----------------------------------------------
 
 
+KEY_CHART: list[str | None] = [None]  # bench_key_metadata: a markdown chart for every key of every asset
+
+
+def _per_key(results: Mapping[str, object]) -> dict[str, dict] | None:
+    """Each key's own chart (the chart's markdown with the key in its alt text, so no two are equal)."""
+    chart = KEY_CHART[0]
+    return (
+        None if chart is None else {k: {"chart": MetadataValue.md(chart.replace("![", f"![{k} ", 1))} for k in results}
+    )
+
+
 def bench_assets(start: date = START) -> list:
     parts = symbol_day_partitions(start)
     single_run = BackfillPolicy.single_run()
@@ -147,7 +159,7 @@ def bench_assets(start: date = START) -> list:
         t0 = time.perf_counter()
         results = run_keys(context, make_a)
         _USER_S[0] += time.perf_counter() - t0
-        yield from outputs_with_check(results, "bench_a_all_symbols_ok")
+        yield from outputs_with_check(context, results, "bench_a_all_symbols_ok", per_key=_per_key(results))
 
     @asset(
         partitions_def=parts,
@@ -161,7 +173,7 @@ def bench_assets(start: date = START) -> list:
         t0 = time.perf_counter()
         results = run_keys(context, lambda day, symbol: make_b(day, symbol, bench_a))
         _USER_S[0] += time.perf_counter() - t0
-        yield from outputs_with_check(results, "bench_b_all_symbols_ok")
+        yield from outputs_with_check(context, results, "bench_b_all_symbols_ok", per_key=_per_key(results))
 
     @asset(
         partitions_def=parts,
@@ -175,7 +187,7 @@ def bench_assets(start: date = START) -> list:
         t0 = time.perf_counter()
         results = run_keys(context, lambda day, symbol: make_c(day, symbol, bench_b))
         _USER_S[0] += time.perf_counter() - t0
-        yield from outputs_with_check(results, "bench_c_all_symbols_ok")
+        yield from outputs_with_check(context, results, "bench_c_all_symbols_ok", per_key=_per_key(results))
 
     return [bench_a, bench_b, bench_c]
 

@@ -30,3 +30,14 @@ def test_ingest_benchmark_runs_small(capsys):
         pytest.fail(f"the ingest benchmark needs the shared 5m data at {bench_ingest.SHARED_5M}")
     bench_ingest.main(["--symbols", "10", "--repeats", "1"])
     assert "ingest total" in capsys.readouterr().out
+
+
+@pytest.mark.benchmark
+def test_key_metadata_benchmark_runs_small(capsys):
+    """Every chart kind drawn, and a ranged run of 20 coins with and without per-key charts."""
+    from huracan_assets_tests.benchmarks.bench_key_metadata import main
+
+    out = main(["--n", "20", "--repeats", "1", "--draws", "2"])
+    assert set(out["charts"]) == {"regimes", "meta weights", "walk-forward folds", "equity (ledgers)"}
+    assert all(ms > 0 and png > 500 for ms, png, _ in out["charts"].values())
+    assert out["plain_s"] > 0 and out["chart_s"] > 0 and "share of a" in capsys.readouterr().out

@@ -35,9 +35,13 @@ def test_gross_cost_and_net_side_by_side_per_role():
                   "spread_bps": 2.5, "slippage_bps": 1.0, "stop_slippage_bps": 0.0, "hit_rate": 0.5}  # fmt: skip
     assert t["per_trade_bps"]["champion"]["net_bps"] == 7.0 and t["hit_rate"] == 0.5
     assert out["top_coins"][0]["symbol"] == "BTCUSDT"
+    # BTC's one trade nets 17 bps on a size of 0.1: +0.0017 % of the ledger's starting equity of 10
+    scaled = trading_summary(trades, [], [], [], initial_equity=10.0)["top_coins"][0]
+    assert scaled == {"symbol": "BTCUSDT", "net_pnl": 0.00017, "net_return": 0.000017, "trades": 1}
     md = summary_markdown({"date": "2024-08-06", "timeframe": "1h", "symbols_done": 2, **out,
                            "portfolio_navs": {"challenger": 0.998, "champion": None}})  # fmt: skip
     assert "| challenger | 2 | +15.0 | +23.5 | +20.0 / +2.5 / +1.0 / +0.0 | -8.5 | 50% |" in md
+    assert "starting equity): BTCUSDT +0.02% (1 trades), ETHUSDT -0.03% (1 trades)" in md
     assert "forward NAV" in md and "challenger 0.9980" in md
 
 

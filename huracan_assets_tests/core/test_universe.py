@@ -167,3 +167,20 @@ def test_selector_document():
     for bad in ({"symbols": "BTCUSDT"}, {"symbols": [1]}, ["BTCUSDT"]):
         with pytest.raises(ValueError):
             parse_selector(bad)
+
+
+def test_a_market_listed_after_d_is_in_the_universe_of_d_with_its_reason(test_data_dir, tmp_path):
+    """A coin whose first bar comes after D is not a coin of D, and the universe says so (the daily summary shows
+    it as skipped with that reason), rather than leaving it out without a word."""
+    shutil.copytree(test_data_dir / "1h", tmp_path / "1h")
+    listed = date(2024, 3, 10)
+    path = tmp_path / "1h" / "SOL_USDT.parquet"
+    pl.read_parquet(path).filter(pl.col("ts") >= day_bounds_ms(listed)[0]).write_parquet(path)
+    ex, rules = FilesExchange(tmp_path, "1h"), UniverseRules(min_history_days=1)
+    before = universe_of_day(ex, listed - timedelta(days=1), 3, rules)[0]
+    reasons = dict(zip(before["symbol"], before["reason"], strict=True))
+    assert reasons["SOLUSDT"] == "not listed as of D (its first bar is later)"
+    assert not before.filter(pl.col("symbol") == "SOLUSDT")["selected"][0]
+    assert before.filter("selected").height == 23 and before.height == 24
+    on = dict(zip(*universe_of_day(ex, listed, 3, rules)[0].select("symbol", "reason"), strict=True))
+    assert on["SOLUSDT"] == "top by quote volume"  # from its first day on, an ordinary coin of D

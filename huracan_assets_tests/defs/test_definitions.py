@@ -103,4 +103,48 @@ def test_snapshot_names_the_window_of_each_input(home):
     snap = graph_snapshot(build_definitions(load_settings("local")))
     labels = snap["engine_signals"]["mappings"]["labels"]
     assert labels.startswith("date:window[") and labels.endswith(",-1] symbol:identity"), labels
-    assert snap["meta_weights"]["mappings"]["meta_weights"] == "date:window[-1,-1] symbol:identity"
+    # meta_weights[D] moves the state of D-1 and charts the days before it: never its own date
+    assert snap["meta_weights"]["mappings"]["meta_weights"] == "date:window[-14,-1] symbol:identity"
+
+
+def _date_partitions(defs):
+    """The date partitions of a day asset and the date dimension of a symbol x day asset."""
+    day = defs.resolve_assets_def("universe").partitions_def
+    return day, defs.resolve_assets_def("candles").partitions_def.get_partitions_def_for_dimension("date")
+
+
+def test_local_dates_end_with_the_data_and_production_runs_to_yesterday(home, test_data_dir):
+    """Locally the catalog spans the candles' days, not every day since start_date up to today; production's
+    dates keep moving with the clock. An explicit end date is inclusive."""
+    from huracan_assets.core.market_data.candles import ms_to_date
+    from huracan_assets.exchange.files import FilesExchange
+
+    settings = load_settings("local", data_dir=test_data_dir)
+    last = ms_to_date(FilesExchange(test_data_dir, settings.timeframe).coverage()[1])
+    for parts in _date_partitions(build_definitions(settings)):
+        keys = parts.get_partition_keys()
+        assert keys[0] == settings.partitions.start_date.isoformat() and keys[-1] == last.isoformat()
+    fixed = load_settings(
+        "local", data_dir=test_data_dir, partitions={"start_date": "2024-03-01", "end_date": "2024-03-05"}
+    )
+    assert _date_partitions(build_definitions(fixed))[0].get_partition_keys()[-1] == "2024-03-05"
+    prod = build_definitions(load_settings("prod"))
+    assert prod.resolve_assets_def("universe").partitions_def.end is None  # open: up to yesterday
+
+
+def test_cli_runs_carry_the_code_locations_repository_label():
+    """The runs the CLI starts (execute_in_process) carry the label the UI lists a job's runs by, naming the
+    location of both workspace files, so the job pages and the timeline show them."""
+    import yaml
+    from dagster._core.storage.tags import REPOSITORY_LABEL_TAG as DAGSTER_TAG
+
+    from huracan_assets.names import LOCATION_NAME, REPOSITORY_LABEL, REPOSITORY_LABEL_TAG
+    from huracan_assets.runner import CLI_TAGS
+
+    root = Path(__file__).parents[2]
+    for workspace in ("workspace.yaml", "docker/workspace.docker.yaml"):
+        entries = yaml.safe_load((root / workspace).read_text())["load_from"]
+        assert [next(iter(e.values()))["location_name"] for e in entries] == [LOCATION_NAME], workspace
+    repository = build_definitions(load_settings("local")).get_repository_def().name
+    assert CLI_TAGS[DAGSTER_TAG] == REPOSITORY_LABEL == f"{repository}@{LOCATION_NAME}"
+    assert REPOSITORY_LABEL_TAG == DAGSTER_TAG

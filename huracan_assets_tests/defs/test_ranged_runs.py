@@ -117,6 +117,7 @@ def test_one_bad_coin_fails_alone_and_reruns_alone(home, tmp_path, test_data_dir
     assert failed == {"2024-03-12|SOLUSDT": "incomplete: 6/24 bars (< 50%)"}
     assert not checks["candles_complete"].passed and checks["candles_complete"].severity.value == "ERROR"
     assert checks["features_all_symbols_ok"].passed  # features skip the coin with a reason
+    _check_key_metadata(result)
 
     store = LocalObjectStore(settings.store_root)
     window = PartitionWindow(store, "features", ["2024-03-12|SOLUSDT", "2024-03-12|BTCUSDT"])
@@ -146,3 +147,26 @@ def test_one_bad_coin_fails_alone_and_reruns_alone(home, tmp_path, test_data_dir
     assert rows[("candles", "SOLUSDT")]["detail"]["reused_bars"] == 6
     assert rows[("candles", "SOLUSDT")]["detail"]["fetched_from_ts"] == 1710201600000 + 6 * 3_600_000
     assert pl.read_parquet(settings.store_root / "candles/SOLUSDT/2024-03-12.parquet").height == 24
+
+
+def _check_key_metadata(result) -> None:
+    """Each key's materialization carries its own status and numbers, not the run's: the failed and the skipped
+    coin say so on their own page, and each coin's regime chart is its own."""
+    meta = {
+        (e.asset_key.to_user_string(), str(e.partition)): e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+    }
+    candles, features = meta[("candles", "2024-03-12|SOLUSDT")], meta[("features", "2024-03-12|SOLUSDT")]
+    assert candles["status"].value == "failed" and candles["reason"].value == "incomplete: 6/24 bars (< 50%)"
+    assert candles["bars"].value == 6  # the key's quality numbers
+    assert features["status"].value == "skipped" and features["reason"].value.startswith("candles failed")
+    btc = meta[("candles", "2024-03-12|BTCUSDT")]
+    assert btc["status"].value == "ok" and "reason" not in btc and btc["rows"].value == 24
+    assert candles["run_keys_failed"].value == btc["run_keys_failed"].value == 1  # the run's numbers, named so
+    charts = {s: meta[("regimes", f"2024-03-12|{s}")]["regimes"].value for s in ("BTCUSDT", "ETHUSDT")}
+    assert all("data:image/png;base64," in c for c in charts.values()) and charts["BTCUSDT"] != charts["ETHUSDT"]
+    assert "2024-03-12|BTCUSDT" in charts["BTCUSDT"]
+    shares = meta[("regimes", "2024-03-12|BTCUSDT")]
+    assert sum(v.value for k, v in shares.items() if k.startswith("share_")) == pytest.approx(1.0, abs=1e-3)
+    weights = meta[("meta_weights", "2024-03-12|BTCUSDT")]
+    assert "data:image/png;base64," in weights["weights_over_time"].value and 0 < weights["top_weight"].value <= 1

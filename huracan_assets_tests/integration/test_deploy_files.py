@@ -373,8 +373,9 @@ def monitoring_config(compose_binary: Path) -> dict:
 @pytest.fixture(scope="module")
 def exposed_metrics(tmp_path_factory: pytest.TempPathFactory) -> frozenset[str]:
     """The series names of a real scrape of serve's /metrics: the app's own metrics and the Engine's collector over a
-    registry with one stored candles date (so that every family, data age included, is in the exposition)."""
-    from datetime import UTC, datetime
+    registry with one stored candles date and a Dagster instance with one run of yesterday (so that every family,
+    data age, stage seconds and failing checks included, is in the exposition)."""
+    from datetime import UTC, datetime, timedelta
     from types import SimpleNamespace
 
     from fastapi.testclient import TestClient
@@ -384,13 +385,17 @@ def exposed_metrics(tmp_path_factory: pytest.TempPathFactory) -> frozenset[str]:
     from huracan_assets.registry.client import Registry, sqlite_url
     from huracan_assets.serve.app import Service, create_app
     from huracan_assets.storage.object_store import LocalObjectStore
+    from huracan_assets_tests.defs.helpers import sqlite_instance
+    from huracan_assets_tests.test_metrics import record_runs
 
     tmp, now = tmp_path_factory.mktemp("metrics"), datetime.now(UTC)
     store, registry = LocalObjectStore(tmp / "store"), Registry(sqlite_url(tmp / "registry.db"))
     registry.upsert("symbol_status", [{"asset": "candles", "symbol": "BTCUSDT", "as_of": now.date(), "timeframe": "1h",
                                        "status": "ok", "reason": None, "detail": None, "run_id": "r",
                                        "updated_at": now}])  # fmt: skip
-    collector = EngineCollector(store, lambda: registry, clock=lambda: now)
+    instance = sqlite_instance(tmp / "dagster")
+    record_runs(instance, [((now.date() - timedelta(days=1)).isoformat(), False)])
+    collector = EngineCollector(store, lambda: registry, clock=lambda: now, instance_factory=lambda: instance)
     service = Service(
         store=store, models=SimpleNamespace(reloads={}, served_pointers=dict), reader=None, recipe_hash="",
         read_tokens=frozenset({"read-token"}), collectors=(collector,),
@@ -401,6 +406,7 @@ def exposed_metrics(tmp_path_factory: pytest.TempPathFactory) -> frozenset[str]:
     for family in text_string_to_metric_families(response.text):
         names |= {family.name + suffix for suffix in _SERIES_SUFFIXES.get(family.type, ("",))}
     registry.dispose()
+    instance.dispose()
     return frozenset(names)
 
 
@@ -437,7 +443,7 @@ def test_compose_monitoring_services_only_with_their_profile(compose_binary: Pat
     plain = _compose_with(compose_binary, "config", "--format", "json")
     assert plain.returncode == 0, plain.stderr
     default_services = set(yaml.safe_load(plain.stdout)["services"])
-    assert not {"prometheus", "grafana"} & default_services
+    assert not {"prometheus", "grafana", "metrics"} & default_services
     services = monitoring_config["services"]
     assert {"prometheus", "grafana"} <= set(services) and default_services <= set(services)
     for name, image in (("prometheus", "prom/prometheus:"), ("grafana", "grafana/grafana:")):
@@ -473,6 +479,27 @@ def test_prometheus_scrapes_serve_with_the_read_token_from_a_file(monitoring_con
     assert secret["target"] == auth["credentials_file"]
     assert monitoring_config["secrets"][secret["source"]]["environment"] == "HURACAN_SERVE_READ_TOKEN"
     assert "HURACAN_SERVE_READ_TOKEN" in services["serve"]["environment"]
+
+
+def test_prometheus_scrapes_the_engine_exporter_inside_the_network(monitoring_config: dict) -> None:
+    """The exporter (`huracan metrics`) reads the registry, the store and the Dagster instance, publishes no port,
+    and is what Prometheus scrapes for the Engine's metrics; serve then leaves them out (prod settings)."""
+    from huracan_assets.settings import load_settings
+
+    services = monitoring_config["services"]
+    metrics = services["metrics"]
+    assert metrics["profiles"] == ["monitoring"] and not metrics.get("ports")
+    command = metrics["command"]
+    assert command[:2] == ["huracan", "metrics"] and command[command.index("--host") + 1] == "0.0.0.0"
+    port = command[command.index("--port") + 1]
+    raw = yaml.safe_load((MONITORING / "prometheus.yml").read_text())
+    (job,) = [j for j in raw["scrape_configs"] if any(f"metrics:{port}" in s["targets"] for s in j["static_configs"])]
+    assert job.get("metrics_path", "/metrics") == "/metrics"
+    env = metrics["environment"]
+    assert {"DAGSTER_HOME", "DAGSTER_PG_PASSWORD", "HURACAN_REGISTRY_URL", "AWS_ACCESS_KEY_ID"} <= set(env)
+    assert "HURACAN_SERVE_READ_TOKEN" not in env and "HURACAN_TELEGRAM_TOKEN" not in env
+    assert not load_settings("prod").serve.engine_metrics and load_settings("local").serve.engine_metrics
+    assert services["prometheus"]["depends_on"]["metrics"]["condition"] == "service_started"
 
 
 def test_grafana_provisioning_points_at_the_mounted_paths(monitoring_config: dict) -> None:

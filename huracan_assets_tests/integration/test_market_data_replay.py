@@ -63,8 +63,9 @@ def test_daily_runs_from_the_replay_exchange(market, tmp_path):
     store = LocalObjectStore(settings.store_root)
     uni = {
         d: PartitionWindow(store, "universe", [d.isoformat()])[d.isoformat()]
-        for d in (date(2024, 8, 8), date(2024, 8, 12))
+        for d in (date(2024, 8, 7), date(2024, 8, 8), date(2024, 8, 12))
     }
+    assert "TONUSDT" not in uni[date(2024, 8, 7)]["symbol"].to_list()  # the exchange lists TON from 08-08 only
     assert "TONUSDT" not in uni[date(2024, 8, 8)].filter("selected")["symbol"].to_list()  # < 1 day of history
     assert "TONUSDT" in uni[date(2024, 8, 12)].filter("selected")["symbol"].to_list()
     assert "DOGEUSDT" not in uni[date(2024, 8, 12)]["symbol"].to_list()  # delisted: gone from the market
@@ -91,8 +92,8 @@ def test_daily_runs_from_the_replay_exchange(market, tmp_path):
     )
     assert result.success
     mats = result.asset_materializations_for_node("candles")
-    assert all(m.metadata["objects_written"].value == 0 for m in mats)
-    assert mats[0].metadata["objects_unchanged"].value == len(AUG_COINS) - 1  # DOGE is gone that day
+    assert all(m.metadata["run_objects_written"].value == 0 for m in mats)
+    assert mats[0].metadata["run_objects_unchanged"].value == len(AUG_COINS) - 1  # DOGE is gone that day
 
 
 def test_an_interrupted_day_resumes_from_its_watermark(market, tmp_path):

@@ -23,7 +23,7 @@ from datetime import date, timedelta
 
 import polars as pl
 import pytest
-from dagster import AssetKey
+from dagster import AssetKey, AssetRecordsFilter
 
 from huracan_assets.client import Champion
 from huracan_assets.core.engines.signals import MetaState
@@ -32,7 +32,7 @@ from huracan_assets.core.models.bundle import BUNDLE_FILES, BundleError, load_bu
 from huracan_assets.core.shadow.ledger import Ledger
 from huracan_assets.core.training.dataset import inference_frame, matrix
 from huracan_assets.defs.partitions import SYMBOLS, range_tags
-from huracan_assets.names import CHAMPION_ASSETS
+from huracan_assets.names import CHAMPION_ASSETS, join_key
 from huracan_assets.publishing.champion import NoChampion, check_pointer, read_pointer
 from huracan_assets.publishing.decisions import read_decisions
 from huracan_assets.registry.client import Registry
@@ -122,12 +122,8 @@ def test_refit_is_published_and_the_validated_model_decides(home, tmp_path, gold
     assert {(s, "champion") for _, s in refits} <= roles and {(s, "challenger") for _, s in refits} <= roles
     _check_predictions(store, settings, refits, challengers, day2)
 
-    # the UI's plots: equity curves of the shadow window and the walk-forward folds, inline PNGs
-    for asset, entry in (("shadow_trades", "equity"), ("challenger_model", "walk_forward_folds")):
-        event = instance.get_latest_materialization_event(AssetKey(asset))
-        text = event.asset_materialization.metadata[entry].value
-        data = base64.b64decode(text.split("data:image/png;base64,", 1)[1].rstrip(")"))
-        assert data.startswith(b"\x89PNG") and len(data) > 200, asset
+    # the UI's plots, per key: each coin-day's materialization carries its own numbers and its own inline PNGs
+    _check_key_charts(instance, [join_key(DATES[1], s) for s in sorted({s for _, s in refits})])
 
     symbols = sorted({s for _, s in refits})
     _check_decision_log(store, registry, symbols, "promotion")
@@ -251,3 +247,32 @@ def _check_retest_count(settings, store, instance, symbols: list[str]) -> None:
             assert gates["fdr"]["coins"] == len(symbols)
             counts[(day, symbol)] = row["tests_since_promotion"]
     assert 2 in counts.values(), counts  # the default gates refuse 4-day windows: the count went 1, 2
+
+
+def _check_key_charts(instance, keys: list[str]) -> None:
+    """shadow_trades (the ledgers' equity) and challenger_model (the walk-forward folds): every key has its own
+    chart, drawn for that key, and its own numbers; champion_pointer says what was decided for the key."""
+    for asset, entry in (("shadow_trades", "equity"), ("challenger_model", "walk_forward_folds")):
+        charts = {}
+        for key in keys:
+            meta = _latest(instance, asset, key)
+            text = charts[key] = meta[entry].value
+            data = base64.b64decode(text.split("data:image/png;base64,", 1)[1].split(")", 1)[0])
+            assert data.startswith(b"\x89PNG") and len(data) > 200, (asset, key)
+            assert meta["status"].value == "ok", (asset, key)
+            number = "auc" if asset == "challenger_model" else "shadow_trades"
+            assert isinstance(meta[number].value, int | float), (asset, key)
+        assert len(set(charts.values())) == len(keys), f"{asset}: keys share a chart"
+        if asset == "shadow_trades":
+            assert all(f"**{k}**" in charts[k] for k in keys)
+    for key in keys:
+        meta = _latest(instance, "champion_pointer", key)
+        assert meta["promoted"].value is True and meta["champion_model_id"].value.startswith(key.split("|")[1])
+
+
+def _latest(instance, asset: str, key: str) -> dict:
+    """The metadata of the latest materialization of ``asset`` for ``key``."""
+    records = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=AssetKey(asset), asset_partitions=[key]), limit=1
+    ).records
+    return records[0].asset_materialization.metadata

@@ -10,7 +10,19 @@ from alembic.runtime.migration import MigrationContext
 from huracan_assets.registry.client import Registry, RegistryError, sqlite_url
 from huracan_assets.registry.tables import metadata
 
-ALL = ["daily_equity", "decisions", "model_metrics", "models", "promotions", "shadow_trades", "symbol_status"]
+ALL = [
+    "daily_equity",
+    "decisions",
+    "model_metrics",
+    "models",
+    "param_decisions",
+    "param_state",
+    "posteriors",
+    "presets",
+    "promotions",
+    "shadow_trades",
+    "symbol_status",
+]
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
@@ -22,7 +34,7 @@ def registry(request, tmp_path):
 
 
 def test_migrated_schema_matches_the_table_metadata(registry):
-    assert registry.current_revision() == "0006"
+    assert registry.current_revision() == "0007"
     assert [t for t in registry.table_names() if t != "huracan_registry_version"] == ALL
     with registry.engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"compare_type": True, "version_table": "huracan_registry_version"})
@@ -76,7 +88,7 @@ def test_downgrade_and_upgrade_again(registry):
     registry.downgrade("base")
     assert registry.table_names() == ["huracan_registry_version"]
     registry.migrate()
-    assert registry.current_revision() == "0006"
+    assert registry.current_revision() == "0007"
 
 
 def _model(**kw):
@@ -147,7 +159,7 @@ def test_registry_shares_a_database_with_dagster_storage(pg_url, tmp_path):
     instance = postgres_instance(tmp_path, pg_url)
     instance.get_runs()
     reg = Registry(pg_url)
-    assert reg.current_revision() == "0006"
+    assert reg.current_revision() == "0007"
     assert {"alembic_version", "huracan_registry_version", "models", "runs"} <= set(reg.table_names())
     reg.dispose()
 

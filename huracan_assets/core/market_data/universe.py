@@ -10,6 +10,7 @@ have traded on D.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -76,6 +77,7 @@ def rank_universe(
     rules: UniverseRules,
     explicit: tuple[str, ...] | None = None,
     day_start_ms: int | None = None,
+    later: Iterable[str] = (),
 ) -> pl.DataFrame:
     """Rank by trailing quote volume and select the top ``max_symbols`` that pass every filter.
 
@@ -101,6 +103,16 @@ def rank_universe(
     if explicit is not None:
         return _explicit(frame, explicit, gone)
     frame = frame.with_columns(reject=rejection(rules))
+    # markets the exchange lists later than D (``later``): not coins of D, said with a reason
+    later = sorted(set(later) - set(stats["symbol"].to_list()) - gone)
+    if later:
+        frame = pl.concat(
+            [
+                frame,
+                pl.DataFrame({"symbol": later, "reject": ["not listed as of D (its first bar is later)"] * len(later)}),
+            ],
+            how="diagonal_relaxed",
+        )
     frame = frame.with_columns(eligible_rank=pl.when(pl.col("reject").is_null()).then(pl.col("rank")))
     frame = frame.with_columns(top=pl.col("eligible_rank").rank("ordinal") <= rules.max_symbols)
     frame = frame.with_columns(

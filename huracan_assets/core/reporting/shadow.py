@@ -7,7 +7,6 @@ from datetime import timedelta
 import numpy as np
 
 from huracan_assets.core.reporting.charts import equity_chart, markdown_image
-from huracan_assets.core.shadow.daily import sparkline
 from huracan_assets.core.shadow.pair import ShadowPair
 
 
@@ -15,22 +14,21 @@ def pair_markdown(key: str, pair: ShadowPair, initial_equity: float) -> str:
     """The decision (the challenger on its shadow window) and the forward track records (each role's ledger)."""
     ch = pair.challenger.stats
     net = ch["net_bps_per_trade"]
-    spark = sparkline(pair.challenger.equity["equity"].to_numpy())
-    head = "| record | curve | days | trades | gross / cost / net bps per trade | return | max DD |"
+    head = "| record | days | trades | gross / cost / net bps per trade | return | max DD |"
     lines = [f"**{key}**", "", head,
-             "|---|---|---:|---:|---|---:|---:|",
-             f"| challenger, shadow window (decision) | `{spark}` | | {ch['n_trades']} | net {_bps(net)} | "
+             "|---|---:|---:|---|---:|---:|",
+             f"| challenger, shadow window (decision) | | {ch['n_trades']} | net {_bps(net)} | "
              f"{ch['total_return']:+.2%} | {ch['max_drawdown']:.2%} |"]  # fmt: skip
     curves = {}
     for role in ("challenger", "champion"):
         ledger = pair.ledgers.get(role)
         if ledger is None:
-            lines.append(f"| {role} ledger | (none yet) | | | | | |")
+            lines.append(f"| {role} ledger (none yet) | | | | | |")
             continue
         st = ledger.stats()
         parts = " / ".join(_bps(st[f"{x}_bps_per_trade"]) for x in ("gross", "cost", "net"))
         lines.append(
-            f"| {role} ledger since {st['since']} | `{sparkline(np.asarray(ledger.daily_navs))}` | {st['days']} | "
+            f"| {role} ledger since {st['since']} | {st['days']} | "
             f"{st['n_trades']} | {parts} | {st['total_return']:+.2%} | {st['max_drawdown']:.2%} |"
         )
         if ledger.days:

@@ -20,20 +20,27 @@ def _mean(values: list[float]) -> float | None:
     return sum(clean) / len(clean) if clean else None
 
 
+def _coin(symbol: str, pnl: float, trades: int, initial_equity: float) -> dict:
+    return {"symbol": symbol, "net_pnl": round(pnl, 6), "net_return": round(pnl / initial_equity, 6), "trades": trades}
+
+
 def trading_summary(
     trades: Iterable[Mapping],
     promotions: Iterable[Mapping],
     reports: Iterable[Mapping],
     engines: Iterable[Mapping],
     top: int = 5,
+    initial_equity: float = 1.0,
 ) -> dict:
     trades = list(trades)
     challenger = [t for t in trades if t.get("role") == "challenger"]
     champion = [t for t in trades if t.get("role") == "champion"]
     by_coin: dict[str, float] = defaultdict(float)
+    coin_trades: dict[str, int] = defaultdict(int)
     bps = []
     for t in challenger:
         by_coin[t["symbol"]] += float(t["net_pnl"])
+        coin_trades[t["symbol"]] += 1
         if t["size"]:
             bps.append(float(t["net_pnl"]) / float(t["size"]) * 1e4)
     coins = sorted(by_coin.items(), key=lambda kv: kv[1], reverse=True)
@@ -54,8 +61,9 @@ def trading_summary(
                 role: _per_trade(rows) for role, rows in (("challenger", challenger), ("champion", champion))
             },
         },
-        "top_coins": [{"symbol": s, "net_pnl": round(v, 6)} for s, v in coins[:top]],
-        "bottom_coins": [{"symbol": s, "net_pnl": round(v, 6)} for s, v in coins[::-1][:top]],
+        # net_pnl in the ledger's equity units; net_return: the same as a share of its starting equity
+        "top_coins": [_coin(s, v, coin_trades[s], initial_equity) for s, v in coins[:top]],
+        "bottom_coins": [_coin(s, v, coin_trades[s], initial_equity) for s, v in coins[::-1][:top]],
         "top_engines": [
             {"engine": e, "mean_weight": round(_mean(weight[e]) or 0.0, 4), "mean_ema_net_bps": _round(_mean(edge[e]))}
             for e in engine_rank[:top]
@@ -101,7 +109,10 @@ def summary_markdown(summary: Mapping) -> str:
     t = summary.get("trades", {})
     wf = summary.get("walk_forward", {})
     promotions = ", ".join(f"{s} → {p['to']}" for s, p in summary.get("promotions", {}).items())
-    coins = ", ".join(f"{c['symbol']} {c['net_pnl']:+.4f}" for c in summary.get("top_coins", []))
+    coins = ", ".join(
+        f"{c['symbol']} {c.get('net_return', c['net_pnl']):+.2%} ({c.get('trades', '?')} trades)"
+        for c in summary.get("top_coins", [])
+    )
     engines = ", ".join(f"{e['engine']} (w {e['mean_weight']:.3f})" for e in summary.get("top_engines", []))
     failed_canaries = ", ".join(wf.get("canaries_failed", [])) or "none"
     lines = [
@@ -113,7 +124,8 @@ def summary_markdown(summary: Mapping) -> str:
         f"- walk-forward: {wf.get('models', 0)} models, mean out-of-sample AUC {_num(wf.get('mean_oos_auc'), '.3f')}, "
         f"net {_num(wf.get('mean_oos_net_bps'))} bps/trade; canaries failed: {failed_canaries}",
         f"- promotions: {promotions or 'none'}",
-        f"- top coins (challenger shadow P&L): {coins or '-'}",
+        f"- top coins (challengers' trades closed today, net P&L as a share of the ledger's starting equity): "
+        f"{coins or '-'}",
         f"- top engines (mean weight): {engines or '-'}",
     ]
     per_trade = t.get("per_trade_bps", {})
