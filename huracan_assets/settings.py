@@ -334,6 +334,23 @@ class ServeSettings(_Strict):
     engine_metrics: bool = True
 
 
+class ParamSettings(_Strict):
+    """The parameter controller (``core/params``): strategy presets chosen per instrument by a contextual bandit,
+    served by ``huracan serve`` (``/param``, ``/learn/outcome``, ``/preset/register``, ``/presets``)."""
+
+    enabled: bool = True
+    schemas_dir: Path | None = None  # default: <config dir>/strategy_schemas
+    policy: Literal["lints", "egreedy"] = "lints"
+    prior_precision: float = Field(1.0, gt=0)  # λ of the Gaussian posterior
+    exploration: float = Field(100.0, gt=0)  # v, in reward units (net bps per trade)
+    epsilon: float = Field(0.1, ge=0, le=1)  # egreedy only
+    margin_bps: float = Field(2.0, ge=0)  # hysteresis: a new preset must beat the current one by this
+    confidence: float = Field(0.9, gt=0, lt=1)  # ... with this posterior probability
+    max_changes_per_day: int = Field(2, ge=0)  # per (strategy, instrument), UTC day
+    kill_drawdown_bps: float = Field(2000.0, gt=0)  # of summed rewards: back to the safe preset
+    seed: int = Field(0, ge=0)
+
+
 class MetricsSettings(_Strict):
     """``huracan metrics``: the Prometheus exporter of the Engine's metrics (registry, store, Dagster instance)."""
 
@@ -368,6 +385,7 @@ class Settings(_Strict):
     telegram: TelegramSettings = TelegramSettings()
     serve: ServeSettings = ServeSettings()
     metrics: MetricsSettings = MetricsSettings()
+    params: ParamSettings = ParamSettings()
     alerts: AlertSettings = AlertSettings()
     dagster: DagsterUiSettings = DagsterUiSettings()
 

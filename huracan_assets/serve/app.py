@@ -12,6 +12,11 @@ Endpoints (every one but ``/health`` needs a bearer token; the read scope reads,
 * ``POST /champion/{symbol}/rollback``: admin; ``publishing/rollback.py``, then the next answer names the
   rolled-back model.
 * ``GET /metrics``: Prometheus text format.
+* The parameter controller (``params/service.py``): ``GET /param/{strategy}/{instrument}`` (``features[name]=v``
+  query parameters, optional ``position_id``) answers the preset and its ``config_id`` for a new order;
+  ``POST /learn/outcome/{strategy}/{instrument}/{preset_id}`` learns a realised reward; ``GET
+  /presets/{strategy}/{instrument}`` lists the presets; ``POST /preset/register/{strategy}/{instrument}`` (admin)
+  adds one.
 
 Bad input gets a 4xx naming the problem, never a 500: an unknown coin or model 404, a bar that cannot be built
 422, a refused rollback 409, an exchange failure while fetching missing days 503.
@@ -34,6 +39,8 @@ from pydantic import BaseModel, Field
 
 from huracan_assets.core.inference import InferenceError, check_inputs, predict_loaded
 from huracan_assets.core.market_data.candles import ms_to_date
+from huracan_assets.core.params.schema import PRESET_ID_PATTERN, PresetError
+from huracan_assets.params.service import OutcomeRefused, ParamService, UnknownStrategy
 from huracan_assets.publishing.champion import NoChampion, PointerError, champion_urls
 from huracan_assets.publishing.rollback import RollbackRefused
 from huracan_assets.serve.inputs import InputError, InputReader, UpstreamError, bars_frame
@@ -46,6 +53,10 @@ MODEL = Query(
     pattern=MODEL_PATTERN,
     description="champion (default), challenger (the newest), or a model id",
 )
+STRATEGY = Path(pattern=r"^[a-z][a-z0-9_]{0,63}$", description="a strategy schema's name, e.g. trend_following")
+INSTRUMENT = Path(pattern=r"^[A-Za-z0-9._-]{1,32}$", description="the instrument, e.g. BTCUSDT")
+PRESET = Path(pattern=PRESET_ID_PATTERN, description="a preset id of the strategy")
+POSITION_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
 TS = Query(description="the bar's open time: epoch milliseconds or ISO 8601 UTC; default: the last closed bar")
 
 
@@ -62,6 +73,7 @@ class Service:
     presign_seconds: int = 900
     rollback: Callable[..., Any] | None = None  # (symbol, to, reason, requested_by) -> (pointer, wrote)
     collectors: tuple = ()  # more prometheus collectors for /metrics (the Engine's: huracan_assets/metrics.py)
+    params: ParamService | None = None  # the parameter controller (None: its endpoints answer 503)
 
 
 class Bar(BaseModel):
@@ -87,6 +99,17 @@ class RollbackBody(BaseModel):
 
 
 # ------------------------------------------------------------------------------------------------ helpers
+class OutcomeBody(BaseModel):
+    reward: float = Field(allow_inf_nan=False, description="the realised reward: net bps of the settled trade")
+    position_id: str | None = Field(None, pattern=POSITION_PATTERN, description="the position it settles")
+    features: dict[str, float] | None = Field(None, description="the context, when no position_id is given")
+
+
+class PresetBody(BaseModel):
+    preset_id: str = Field(pattern=PRESET_ID_PATTERN, description="a new id (presets are immutable)")
+    params: dict[str, float] = Field(description="every parameter of the strategy's schema, inside its bounds")
+
+
 def _parse_ts(value: int | str | None, bar_ms: int) -> int | None:
     if value is None or value == "":
         return None
@@ -248,11 +271,14 @@ def create_app(service: Service) -> FastAPI:
         (PointerError, 409),
         (UpstreamError, 503),
         (ObjectStoreError, 503),
+        (UnknownStrategy, 404),
+        (OutcomeRefused, 409),
     ):
         app.add_exception_handler(exc_type, _error_handler(status))
 
     _model_routes(app, service, read_scope, metrics_)
     _ops_routes(app, service, read_scope, admin_scope, reg)
+    _param_routes(app, service, read_scope, admin_scope)
     return app
 
 
@@ -336,3 +362,78 @@ def _ops_routes(app: FastAPI, service: Service, read_scope, admin_scope, reg: Co
         for symbol, pointer in service.models.served_pointers().items():
             age.labels(symbol).set((today - pointer.as_of).days)
         return PlainTextResponse(generate_latest(reg).decode(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _features(request: Request) -> dict[str, float]:
+    """``features[name]=v`` query parameters (or bare ``name=v``) as numbers; 422 for one that is not a number."""
+    out = {}
+    for key, value in request.query_params.multi_items():
+        if key == "position_id":
+            continue
+        name = key[len("features[") : -1] if key.startswith("features[") and key.endswith("]") else key
+        try:
+            out[name] = float(value)
+        except ValueError:
+            raise HTTPException(422, f"feature {name!r} must be a number, got {value!r}") from None
+    return out
+
+
+def _param_routes(app: FastAPI, service: Service, read_scope, admin_scope) -> None:
+    def params() -> ParamService:
+        if service.params is None:
+            raise HTTPException(503, "the parameter controller is not configured on this service")
+        return service.params
+
+    def answer(fn, *args):
+        """``fn(*args)``; a ValueError of the input (a feature missing, unknown or not finite) is a 422, the
+        controller's refusals keep their own status."""
+        try:
+            return fn(*args)
+        except OutcomeRefused:
+            raise
+        except PresetError as exc:
+            raise HTTPException(409 if "is taken" in str(exc) else 422, str(exc)) from None
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+
+    @app.get("/param/{strategy}/{instrument}")
+    def param(
+        _: Annotated[str, Depends(read_scope)],
+        request: Request,
+        strategy: Annotated[str, STRATEGY],
+        instrument: Annotated[str, INSTRUMENT],
+        position_id: Annotated[str | None, Query(pattern=POSITION_PATTERN)] = None,
+    ) -> dict[str, Any]:
+        """The preset for a new order: tag the order with ``config_id``; a ``position_id`` keeps its preset for
+        the life of the position. Context: ``features[name]=value`` for each feature of the strategy's schema."""
+        return answer(params().choose, strategy, instrument, _features(request), position_id)
+
+    @app.post("/learn/outcome/{strategy}/{instrument}/{preset_id}")
+    def learn(
+        _: Annotated[str, Depends(read_scope)],
+        strategy: Annotated[str, STRATEGY],
+        instrument: Annotated[str, INSTRUMENT],
+        preset_id: Annotated[str, PRESET],
+        body: OutcomeBody,
+    ) -> dict[str, Any]:
+        """A realised reward of the preset: for the position it settles, or at the context of ``features``."""
+        return answer(params().learn, strategy, instrument, preset_id, body.reward, body.features, body.position_id)
+
+    @app.get("/presets/{strategy}/{instrument}")
+    def presets(
+        _: Annotated[str, Depends(read_scope)],
+        strategy: Annotated[str, STRATEGY],
+        instrument: Annotated[str, INSTRUMENT],
+    ) -> dict[str, Any]:
+        """The presets offered for the instrument, their config_ids and observations, and the one in force."""
+        return params().presets(strategy, instrument)
+
+    @app.post("/preset/register/{strategy}/{instrument}")
+    def register(
+        _: Annotated[str, Depends(admin_scope)],
+        strategy: Annotated[str, STRATEGY],
+        instrument: Annotated[str, INSTRUMENT],
+        body: PresetBody,
+    ) -> dict[str, Any]:
+        """Admin: a new preset for the instrument, inside the schema's bounds; an id is never reused (409)."""
+        return answer(params().register, strategy, instrument, body.preset_id, body.params)

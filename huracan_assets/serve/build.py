@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from huracan_assets.metrics import EngineCollector
+from huracan_assets.params.service import ParamService, controller_spec
 from huracan_assets.publishing.rollback import perform_rollback
 from huracan_assets.serve.app import Service
 from huracan_assets.serve.inputs import InputReader, InputsSpec
 from huracan_assets.serve.models import ModelCache
-from huracan_assets.settings import Settings
+from huracan_assets.settings import Settings, config_dir
 from huracan_assets.specs import build_specs, cleaning_policy, quality_thresholds, replay_lead_days
 from huracan_assets.storage.object_store import ObjectStore
 
@@ -51,6 +52,10 @@ def build_service(
             return perform_rollback(store, registry, symbol, to, reason, recipe_hash=specs.recipe.hash,
                                     timeframe=settings.timeframe, as_of=as_of, requested_by=requested_by)  # fmt: skip
 
+    params = None
+    if registry_factory is not None and settings.params.enabled:
+        folder = settings.params.schemas_dir or config_dir() / "strategy_schemas"
+        params = ParamService.from_folder(registry_factory, folder, controller_spec(settings.params))
     collectors = ()
     if registry_factory is not None and cfg.engine_metrics:
         collectors = (EngineCollector(store, registry_factory, instance_factory=instance_factory),)
@@ -64,4 +69,5 @@ def build_service(
         presign_seconds=cfg.presign_seconds,
         rollback=rollback,
         collectors=collectors,
+        params=params,
     )

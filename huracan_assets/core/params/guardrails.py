@@ -29,6 +29,10 @@ risk preset's half-equity positions.
      least ``confidence`` (:func:`~huracan_assets.core.params.bandit.prob_beats`); else ``hysteresis-hold``;
    - fewer than ``max_changes_per_day`` changes were made on the decision's UTC day; else ``daily-limit``.
 
+   A candidate held by the hysteresis (a draw from an arm with little data, typically) does not block evidence:
+   the arm of the largest posterior mean at ``x`` is then put to the same two tests, and replaces the current
+   preset if it passes them (reason ``exploit``).
+
    The reason of a decision that keeps or changes to the bandit's preset is ``exploit`` when the preset is also
    the arm of the largest posterior mean at ``x``, ``explore`` otherwise.
 
@@ -375,23 +379,33 @@ class Controller:
         changes: int,
     ) -> _Step:
         """The bandit's candidate through the hysteresis and the daily limit (module docstring, step 3)."""
-        g = self.spec.guardrails
         rng = decision_rng(self.spec.seed, self.strategy, state.instrument, state.decisions)
         candidate, scores = choose(arms, x, rng, self.spec.bandit)
         current, reason, p = state.current, None, None
         if current is None or current not in arms:  # none yet, or a preset no longer offered: the safe one
             current = self.schema.safe_preset
         if candidate != current:
-            p = prob_beats(arms[candidate], arms[current], x, g.margin, self.spec.bandit.exploration)
-            if p < g.confidence:
-                reason = "hysteresis-hold"
-            elif changes >= g.max_changes_per_day:
-                reason = "daily-limit"
-            else:
-                current, changes = candidate, changes + 1
+            current, changes, reason, p = self._move(arms, x, current, candidate, changes)
+            greedy = greedy_arm(means)
+            if reason == "hysteresis-hold" and greedy not in (candidate, current):
+                moved = self._move(arms, x, current, greedy, changes)
+                if moved[2] != "hysteresis-hold":  # it moved, or only the daily limit stopped it
+                    current, changes, reason, p = moved
         if reason is None:  # the bandit's preset is in force: kept or changed to
             reason = "exploit" if current == greedy_arm(means) else "explore"
         return _Step(current, changes, current, reason, candidate=candidate, scores=scores, p_beats=p)
+
+    def _move(
+        self, arms: Mapping[str, ArmPosterior], x: np.ndarray, current: str, candidate: str, changes: int
+    ) -> tuple[str, int, str | None, float]:
+        """(preset in force, changes, the reason it was held or None when it moved, P(candidate beats current))."""
+        g = self.spec.guardrails
+        p = prob_beats(arms[candidate], arms[current], x, g.margin, self.spec.bandit.exploration)
+        if p < g.confidence:
+            return current, changes, "hysteresis-hold", p
+        if changes >= g.max_changes_per_day:
+            return current, changes, "daily-limit", p
+        return candidate, changes + 1, None, p
 
     def observe(
         self, state: ControllerState, preset_id: str, features: Mapping[str, float], reward: float

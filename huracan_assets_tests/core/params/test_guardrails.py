@@ -263,3 +263,24 @@ def test_bad_calls_are_refused():
         other.decide(state, TREND, T0)
     with pytest.raises(ValueError, match="confidence"):
         GuardrailSpec(confidence=1.0)
+
+
+def test_a_draw_from_an_unobserved_preset_does_not_block_a_well_evidenced_better_one():
+    """LinTS draws wildly for a preset with no data, and the hysteresis rightly holds that candidate; the preset of
+    the largest posterior mean, clearly better than the current one, then takes over (reason exploit)."""
+    ctl = Controller(SCHEMA, ControllerSpec(seed=3))  # LinTS, v = 100 bps
+    at = datetime(2024, 8, 10, tzinfo=UTC)
+    features = dict.fromkeys(SCHEMA.feature_names, 0.2)
+    state = ctl.initial_state("BTCUSDT")
+    observed = sorted(set(ctl.presets) - {SCHEMA.safe_preset})[0]
+    for _ in range(40):  # one preset and the safe one are measured; the others never are
+        state = ctl.observe(state, observed, features, 60.0)
+        state = ctl.observe(state, SCHEMA.safe_preset, features, -10.0)
+    reasons = []
+    for i in range(20):
+        decision, state = ctl.decide(state, features, at + timedelta(minutes=i))
+        reasons.append((decision.candidate, decision.preset_id, decision.reason))
+    drawn = [r for r in reasons if r[0] not in (observed, SCHEMA.safe_preset)]
+    assert drawn  # unobserved presets were drawn, and never stood in the way of the measured better one
+    assert all(r[1] == observed for r in drawn) and drawn[0][2] == "exploit", reasons
+    assert state.current == observed
