@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 
 import polars as pl
-from dagster import AssetCheckResult, AssetCheckSeverity, AssetExecutionContext, MetadataValue, Output
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetExecutionContext, AssetKey, MetadataValue, Output
 
 from huracan_assets.names import split_key
 from huracan_assets.storage.partitioned import SymbolOutcome, as_outcome
@@ -106,6 +106,7 @@ def key_metadata(
     """Each key's own metadata, on its own materialization: ``status`` (ok | skipped | failed), ``reason`` when it
     has one, its ``rows``, then ``per_key[key]`` (numbers the UI's Plots tab can chart, charts). Values that are
     None or not finite are left out rather than shown as a number."""
+    items = {}
     for key, value in results.items():
         outcome = as_outcome(value)
         metadata: dict[str, object] = {"status": outcome.status}
@@ -117,7 +118,52 @@ def key_metadata(
         detail = {n: v for n, v in (outcome.detail or {}).items() if isinstance(v, bool | int | float | str)}
         own = {**detail, **(per_key or {}).get(key, {})}
         metadata.update({n: _rounded(v) for n, v in own.items() if _shown(v)})
-        context.add_asset_metadata(metadata, asset_key=asset_key, partition_key=key)
+        items[key] = metadata
+    add_partition_metadata(context, items, asset_key)
+
+
+def add_partition_metadata(
+    context: AssetExecutionContext, items: Mapping[str, Mapping[str, object]], asset_key: str | None = None
+) -> None:
+    """``context.add_asset_metadata(metadata, partition_key=key)`` for every key of ``items``, at the cost of one.
+
+    Dagster's public call checks each key against the run's targeted partitions, computing them anew every time
+    (a dynamic-partitions query each), which made per-key metadata cost 30 s per 1,200 keys
+    (``benchmarks/bench_key_metadata.py``). Here the keys are checked once against ``context.partition_keys`` and
+    added to the step's metadata accumulator in one step, which is what the public call does after its check.
+    The accumulator is Dagster's internal API (dagster is pinned, and ``test_per_key_metadata_fast_path`` fails
+    if it moves); without it, the public call is used key by key.
+    """
+    targeted = {str(k) for k in context.partition_keys}
+    unknown = sorted(set(items) - targeted)
+    if unknown:
+        raise ValueError(f"metadata for keys this run does not target: {unknown[:5]}")
+    step = _step_context(context)
+    if step is None:
+        for key, metadata in items.items():
+            context.add_asset_metadata(dict(metadata), asset_key=asset_key, partition_key=key)
+        return
+    from dagster._core.execution.context.metadata_logging import AssetMetadataHandle, OutputMetadataAccumulator
+
+    target = AssetKey.from_coercible(asset_key) if asset_key else context.assets_def.key
+    if target not in context.assets_def.keys:
+        raise ValueError(f"{target.to_user_string()} is not materialized by this step")
+    merged = dict(step._metadata_accumulator.per_output_metadata)
+    for key, metadata in items.items():
+        handle = AssetMetadataHandle(asset_key=target, partition_key=key)
+        merged[handle] = {**merged.get(handle, {}), **metadata}
+    step._metadata_accumulator = OutputMetadataAccumulator(per_output_metadata=merged)
+
+
+def _step_context(context: AssetExecutionContext):
+    """The step's execution context when it has the metadata accumulator this module writes to, else None."""
+    try:
+        from dagster._core.execution.context.metadata_logging import OutputMetadataAccumulator
+    except ImportError:  # pragma: no cover - a Dagster without it: the public path
+        return None
+    step = getattr(context.op_execution_context, "_step_execution_context", None)
+    accumulator = getattr(step, "_metadata_accumulator", None)
+    return step if isinstance(accumulator, OutputMetadataAccumulator) else None
 
 
 def _rounded(value: object) -> object:
