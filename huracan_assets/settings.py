@@ -424,6 +424,17 @@ def config_dir() -> Path:
     return _REPO_CONFIG_DIR if _REPO_CONFIG_DIR.is_dir() else _PACKAGED_CONFIG_DIR
 
 
+def strategy_schemas_dir(settings: Settings) -> Path:
+    """The parameter controller's schemas: ``params.schemas_dir``, else ``strategy_schemas/`` of the config folder,
+    else the bundled ones (a config folder of settings files only, e.g. a deployment's, still has strategies)."""
+    if settings.params.schemas_dir is not None:
+        return settings.params.schemas_dir
+    for folder in (config_dir(), _REPO_CONFIG_DIR, _PACKAGED_CONFIG_DIR):
+        if (folder / "strategy_schemas").is_dir():
+            return folder / "strategy_schemas"
+    raise FileNotFoundError("no strategy_schemas folder: set params.schemas_dir")
+
+
 def _deep_merge(base: dict, override: dict) -> dict:
     merged = dict(base)
     for key, value in override.items():

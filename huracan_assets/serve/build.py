@@ -10,7 +10,7 @@ from huracan_assets.publishing.rollback import perform_rollback
 from huracan_assets.serve.app import Service
 from huracan_assets.serve.inputs import InputReader, InputsSpec
 from huracan_assets.serve.models import ModelCache
-from huracan_assets.settings import Settings, config_dir
+from huracan_assets.settings import Settings, strategy_schemas_dir
 from huracan_assets.specs import build_specs, cleaning_policy, quality_thresholds, replay_lead_days
 from huracan_assets.storage.object_store import ObjectStore
 
@@ -54,7 +54,7 @@ def build_service(
 
     params = None
     if registry_factory is not None and settings.params.enabled:
-        folder = settings.params.schemas_dir or config_dir() / "strategy_schemas"
+        folder = strategy_schemas_dir(settings)
         params = ParamService.from_folder(registry_factory, folder, controller_spec(settings.params))
     collectors = ()
     if registry_factory is not None and cfg.engine_metrics:

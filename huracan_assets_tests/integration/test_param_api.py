@@ -185,3 +185,22 @@ def _fuzz(operation, headers: dict) -> None:
             case.call_and_validate(headers=headers, checks=[not_a_server_error])
 
     fuzz()
+
+
+def test_a_config_folder_without_schemas_still_serves_the_bundled_ones(tmp_path, monkeypatch):
+    """A deployment's config folder holds settings files only: the service still starts, with the bundled
+    strategies (a crash here once kept `huracan serve` from starting at all)."""
+    import yaml
+
+    from huracan_assets.serve.build import build_service
+
+    config = tmp_path / "config"
+    config.mkdir()
+    settings = load_settings("local", home=str(tmp_path / "home"))
+    (config / "base.yaml").write_text(yaml.safe_dump(settings.model_dump(mode="json")))
+    (config / "local.yaml").write_text("{}\n")
+    monkeypatch.setenv("HURACAN_CONFIG_DIR", str(config))
+    registry = Registry(sqlite_url(tmp_path / "r.db"))
+    service = build_service(load_settings("local"), LocalObjectStore(tmp_path / "store"),
+                            read_tokens=frozenset({"read-token"}), registry_factory=lambda: registry)  # fmt: skip
+    assert set(service.params.schemas) == {"momentum_breakout", "trend_following", "mean_reversion"}
