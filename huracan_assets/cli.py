@@ -313,6 +313,7 @@ def _report(settings, outcomes, seconds: float, first_days: dict | None = None) 
         if "trades" in o.summary:
             print()
             print(summary_markdown(o.summary).split("\n\n**")[0])
+    _print_presets(outcomes)
     done = sum(o.summary.get("symbols_done", 0) for o in outcomes)
     skipped = sum(len(o.summary.get("skipped", {})) for o in outcomes)
     failed = sum(len(o.summary.get("failed", {})) for o in outcomes)
@@ -322,6 +323,36 @@ def _report(settings, outcomes, seconds: float, first_days: dict | None = None) 
     if failed:
         return 1 if done == 0 else 3
     return 0 if done else 1
+
+
+def _print_presets(outcomes) -> None:
+    """The preset each coin would use tomorrow per strategy, learned from its replayed shadow trades (the last date
+    that has them; ``param_posteriors``)."""
+    last = next((o for o in reversed(outcomes) if o.summary.get("presets")), None)
+    if last is None:
+        return
+    rows = []
+    for symbol, plan in sorted(last.summary["presets"].items()):
+        for strategy, item in sorted(plan.items()):
+            mean, sd = item.get("mean_bps"), item.get("sd_bps")
+            rows.append([
+                symbol,
+                strategy,
+                item["preset"] + (" (kill switch)" if item.get("killed") else ""),
+                item["in_force_today"],
+                item["reason"],
+                "-" if mean is None else f"{mean:+.1f} ± {sd:.1f}",
+                probability(item.get("p_beats")),
+                str(item.get("trades_today", "-")),
+            ])  # fmt: skip
+    tomorrow = last.day + timedelta(days=1)
+    print(f"\npresets for {tomorrow} (parameter controller, learned from each preset's replayed shadow trades)")
+    _print_table(rows, ["symbol", "strategy", "preset", "today", "reason", "posterior bps/trade", "P(beats)",
+                        "trades today"])  # fmt: skip
+    print(
+        "reason: exploit (best posterior mean), explore (a Thompson draw), hysteresis-hold (a better preset is not "
+        "yet sure enough), daily-limit, kill-switch; P(beats): the chosen preset beats today's by the margin"
+    )
 
 
 def probability(value: float | None) -> str:

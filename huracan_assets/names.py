@@ -56,6 +56,7 @@ WALK_FORWARD_REPORT = "walk_forward_report"
 SHADOW_TRADES = "shadow_trades"
 CHAMPION_POINTER = "champion_pointer"
 DAILY_EQUITY = "daily_equity"
+PARAM_POSTERIORS = "param_posteriors"
 DAILY_SUMMARY = "daily_summary"
 
 PRELUDE_ASSETS = (UNIVERSE, REFERENCE_CANDLES)  # day-only, before the symbol x day run
@@ -63,8 +64,9 @@ PRELUDE_ASSETS = (UNIVERSE, REFERENCE_CANDLES)  # day-only, before the symbol x 
 DATA_ASSETS = (CANDLES, SPREADS, FEATURES, LABELS, REGIMES, META_WEIGHTS, ENGINE_SIGNALS)
 TRAINING_ASSETS = (CHALLENGER_MODEL, WALK_FORWARD_REPORT)
 CHAMPION_ASSETS = (SHADOW_TRADES, CHAMPION_POINTER, DAILY_EQUITY)
+PARAM_ASSETS = (PARAM_POSTERIORS,)  # the parameter controller learns from the day's shadow pass
 # the whole symbol x day graph, in order; the per-symbol "done" state of a date is the last one reached
-SYMBOL_DAY_ASSETS = DATA_ASSETS + TRAINING_ASSETS + CHAMPION_ASSETS
+SYMBOL_DAY_ASSETS = DATA_ASSETS + TRAINING_ASSETS + CHAMPION_ASSETS + PARAM_ASSETS
 SUMMARY_ASSETS = (DAILY_SUMMARY,)
 
 # ---------------------------------------------------------------------------------------------------- tags

@@ -349,6 +349,7 @@ class ParamSettings(_Strict):
     max_changes_per_day: int = Field(2, ge=0)  # per (strategy, instrument), UTC day
     kill_drawdown_bps: float = Field(2000.0, gt=0)  # of summed rewards: back to the safe preset
     seed: int = Field(0, ge=0)
+    replay_evidence: bool = True  # decisions also use the Engine's param_posteriors (its replayed shadow trades)
 
 
 class MetricsSettings(_Strict):

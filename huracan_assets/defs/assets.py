@@ -19,18 +19,27 @@ from dagster import (
     asset,
 )
 
-from huracan_assets.core.reporting.summary import decisions_summary, portfolio_nav, summary_markdown, trading_summary
+from huracan_assets.core.params.replay import tomorrow
+from huracan_assets.core.reporting.summary import (
+    decisions_summary,
+    portfolio_nav,
+    presets_summary,
+    summary_markdown,
+    trading_summary,
+)
 from huracan_assets.defs.champion import build_champion_assets
 from huracan_assets.defs.derived import build_derived_assets
 from huracan_assets.defs.market_data import build_market_data_assets
 from huracan_assets.defs.models import build_model_assets
 from huracan_assets.defs.partitions import date_partitions, day_of_symbol_day
+from huracan_assets.defs.presets import build_param_assets
 from huracan_assets.defs.resources import ObjectStoreResource, RegistryResource, TelegramResource
 from huracan_assets.defs.signals import build_signal_assets
 from huracan_assets.names import (
     CHAMPION_POINTER,
     DAILY_EQUITY,
     META_WEIGHTS,
+    PARAM_POSTERIORS,
     SHADOW_TRADES,
     SYMBOL_DAY_ASSETS,
     WALK_FORWARD_REPORT,
@@ -68,12 +77,15 @@ def build_assets(settings: Settings) -> list:
         daily_equity: pl.DataFrame,
         meta_weights: PartitionWindow,
         champion_pointer: PartitionWindow,
+        param_posteriors: PartitionWindow,
     ) -> MaterializeResult:
         """Per-day summary of every symbol's status across the graph; JSON in ``summaries/daily/``. It reads the
         day's products through its inputs, and the keys' statuses from ``symbol_status``, the log the IO managers
         keep of every key they stored."""
         store, reg = object_store.get_store(), registry.get_registry()
-        reads = _SummaryReads(shadow_trades, walk_forward_report, daily_equity, meta_weights, champion_pointer)
+        reads = _SummaryReads(
+            shadow_trades, walk_forward_report, daily_equity, meta_weights, champion_pointer, param_posteriors
+        )
         last = {}
         for key in sorted(context.partition_keys):
             day, _ = split_key(key)
@@ -113,11 +125,12 @@ def build_assets(settings: Settings) -> list:
         *build_signal_assets(settings),
         *build_model_assets(settings, specs),
         *build_champion_assets(settings, specs),
+        *build_param_assets(settings, specs),
         daily_summary,
     ]
 
 
-SUMMARY_READS = (SHADOW_TRADES, WALK_FORWARD_REPORT, DAILY_EQUITY, META_WEIGHTS, CHAMPION_POINTER)
+SUMMARY_READS = (SHADOW_TRADES, WALK_FORWARD_REPORT, DAILY_EQUITY, META_WEIGHTS, CHAMPION_POINTER, PARAM_POSTERIORS)
 
 
 @dataclass(frozen=True)
@@ -129,6 +142,7 @@ class _SummaryReads:
     equity: pl.DataFrame
     weights: PartitionWindow
     pointers: PartitionWindow
+    presets: PartitionWindow
 
     @staticmethod
     def _rows(frame: pl.DataFrame, column: str, day: date) -> list[dict]:
@@ -151,6 +165,14 @@ class _SummaryReads:
                                  "reason": frame["reason"][0]})  # fmt: skip
         equity = [e for e in self._rows(self.equity, "date", day) if e["symbol"] != "*"]
         return self._rows(self.trades, "as_of", day), promotions, reports, engines, equity
+
+    def presets_of(self, day: date) -> dict[str, dict]:
+        """Per coin of ``day``, each strategy's preset for the next day and why (``param_posteriors``)."""
+        out = {}
+        for key in self.presets.keys_for(day=day):
+            if self.presets.status(key).status == "ok":
+                out[split_key(key)[1]] = tomorrow(self.presets[key])
+        return out
 
 
 def _trading_part(reads: _SummaryReads, reg, timeframe: str, day: date, initial_equity: float) -> dict:
@@ -189,6 +211,7 @@ def _trading_part(reads: _SummaryReads, reg, timeframe: str, day: date, initial_
     part["portfolio_navs"] = navs
     # the decision log of D (publishing/decisions.py): the registry's copy, like symbol_status a log, not an asset
     part["decisions"] = decisions_summary(reg.select("decisions", date=[day], timeframe=timeframe))
+    part["presets"] = presets_summary(reads.presets_of(day))
     return part
 
 

@@ -34,6 +34,9 @@ DESCRIPTIONS = {
     "when the share of such coins stopped every promotion of the day.",
     "champion_pointer_valid": "ERROR when a coin's latest.json does not name a bundle that verifies.",
     "champion_bundle_verifies": "ERROR when a champion's published bundle does not verify against its pointer.",
+    "param_posteriors_all_symbols_ok": "WARN naming coins whose strategy presets could not be replayed for D.",
+    "param_kill_switch": "WARN naming coins whose parameter controller is past its kill switch for a strategy "
+    "(its realised replay rewards fell params.kill_drawdown_bps below their peak): tomorrow is the safe preset.",
 }
 
 

@@ -10,6 +10,11 @@ span processes (run one ``huracan serve`` per registry).
   and decision context are the pinned ones; the pin is released) or for a preset at a given context;
 * :meth:`ParamService.register`: a new preset, validated against the schema (``POST /preset/register``, admin);
 * :meth:`ParamService.presets`: the presets of an instrument, with each one's posterior mean and observations.
+
+With ``replay_evidence`` (settings ``params.replay_evidence``) a decision also uses what the Engine learned from its
+replayed shadow trades (``param_evidence``, the latest ``param_posteriors`` of the instrument): each preset's
+posterior given both the live outcomes and the replay's (``Controller.decide(evidence=...)``). The live state keeps
+its own outcomes only; the evidence is read afresh at each decision.
 """
 
 from __future__ import annotations
@@ -59,8 +64,10 @@ class ParamService:
         schemas: Mapping[str, StrategySchema],
         spec: ControllerSpec,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        replay_evidence: bool = True,
     ) -> None:
         self.registry_factory, self.schemas, self.spec, self.clock = registry_factory, dict(schemas), spec, clock
+        self.replay_evidence = replay_evidence
         self._store: ParamStore | None = None
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._guard = threading.Lock()
@@ -101,7 +108,8 @@ class ParamService:
         schema = self.schema(strategy)
         with self._lock(strategy, instrument):
             store, controller, state = self._load(schema, instrument)
-            decision, state = controller.decide(state, features, self.clock(), position_id)
+            evidence, as_of = self._evidence(store, strategy, instrument)
+            decision, state = controller.decide(state, features, self.clock(), position_id, evidence=evidence)
             store.save_state(state)
             store.record_decision(decision)
         return {
@@ -117,7 +125,14 @@ class ParamService:
             "p_beats": decision.p_beats,
             "means": dict(decision.means),
             "killed": state.killed,
+            "evidence_as_of": None if as_of is None else as_of.isoformat(),
         }
+
+    def _evidence(self, store: ParamStore, strategy: str, instrument: str):
+        """The Engine's replay evidence of (strategy, instrument) and its date, when the service uses it."""
+        if not self.replay_evidence:
+            return {}, None
+        return store.load_evidence(strategy, instrument)
 
     def learn(
         self,
@@ -162,7 +177,8 @@ class ParamService:
         """Every preset offered for ``instrument``, its config_id and observations, the one in force and why."""
         schema = self.schema(strategy)
         with self._lock(strategy, instrument):
-            _, controller, state = self._load(schema, instrument)
+            store, controller, state = self._load(schema, instrument)
+            evidence, as_of = self._evidence(store, strategy, instrument)
         return {
             "strategy": strategy,
             "instrument": instrument,
@@ -171,11 +187,13 @@ class ParamService:
             "killed": state.killed,
             "decisions": state.decisions,
             "features": list(schema.feature_names),
+            "evidence_as_of": None if as_of is None else as_of.isoformat(),
             "presets": {
                 preset_id: {
                     "params": dict(params),
                     "config_id": controller.config_id(instrument, preset_id),
                     "observations": int(state.posteriors[preset_id].n) if preset_id in state.posteriors else 0,
+                    "replay_observations": int(evidence[preset_id].n) if preset_id in evidence else 0,
                 }
                 for preset_id, params in sorted(controller.presets.items())
             },

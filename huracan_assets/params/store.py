@@ -12,6 +12,9 @@ migration 0007 through :class:`~huracan_assets.registry.client.Registry` (``upse
   decision counter, the day's changes, the reward path and kill switch, the open positions' pins) as its
   ``to_dict()`` without the posteriors.
 - ``param_decisions``: one row per decision (``Decision.decision_id``, so recording it twice leaves one row).
+- ``param_evidence`` (migration 0008): per (strategy, instrument, preset), the posterior the Engine learned from its
+  replayed shadow trades (asset ``param_posteriors``), the latest date only; the service adds it to the live
+  posteriors when it decides.
 
 Floats go through JSON as Python's shortest repr, which parses back to the same float64, so a state saved and
 loaded is equal to the original bit for bit, and the next decision is the same (the tests check it across
@@ -22,7 +25,7 @@ between leaves posteriors one step ahead of the counter, which the next save rep
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from huracan_assets.core.params.bandit import ArmPosterior, posterior_from_dict
@@ -143,6 +146,50 @@ class ParamStore:
             p["preset_id"]: posterior_from_dict({"A": p["A"], "b": p["b"], "n": p["n"], "version": p["version"]})
             for p in self.registry.select("posteriors", strategy=strategy, instrument=instrument)
         }
+
+    # -- the Engine's evidence --------------------------------------------------------------------
+    def publish_evidence(
+        self,
+        instrument: str,
+        as_of: date,
+        posteriors: Mapping[str, Mapping[str, Mapping[str, Any]]],
+        model_id: str | None = None,
+        at: datetime | None = None,
+    ) -> int:
+        """Record ``param_posteriors[as_of]`` of ``instrument`` (strategy -> preset -> posterior dict) as the
+        evidence of its presets. A strategy whose recorded evidence is of a later date keeps it (a backfill of an
+        old date never replaces newer evidence). Returns the rows written."""
+        rows = []
+        for strategy, presets in sorted(posteriors.items()):
+            recorded = self.registry.select("param_evidence", strategy=strategy, instrument=instrument)
+            if any(r["as_of"] > as_of for r in recorded):
+                continue
+            for preset_id, post in sorted(presets.items()):
+                checked = posterior_from_dict(post)  # a malformed posterior is refused here, not served
+                rows.append(
+                    {
+                        "strategy": strategy,
+                        "instrument": instrument,
+                        "preset_id": preset_id,
+                        "as_of": as_of,
+                        "A": checked.A.tolist(),
+                        "b": checked.b.tolist(),
+                        "n": checked.n,
+                        "model_id": model_id,
+                        "updated_at": at or datetime.now(UTC),
+                        "version": post.get("version", 1),
+                    }
+                )
+        return self.registry.upsert("param_evidence", rows)
+
+    def load_evidence(self, strategy: str, instrument: str) -> tuple[dict[str, ArmPosterior], date | None]:
+        """The recorded evidence of (strategy, instrument) by preset, and its date (None: none recorded)."""
+        rows = self.registry.select("param_evidence", strategy=strategy, instrument=instrument)
+        posteriors = {
+            r["preset_id"]: posterior_from_dict({"A": r["A"], "b": r["b"], "n": r["n"], "version": r["version"]})
+            for r in rows
+        }
+        return posteriors, max((r["as_of"] for r in rows), default=None)
 
     # -- decisions ------------------------------------------------------------------------------
     def record_decision(self, decision: Decision) -> None:

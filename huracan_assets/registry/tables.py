@@ -219,4 +219,20 @@ param_decisions = Table(
     Index("ix_param_decisions_strategy_instrument_at", "strategy", "instrument", "at"),
 )
 
+# 0008: the Engine's replay evidence (asset param_posteriors), the latest date per (strategy, instrument, preset)
+param_evidence = Table(
+    "param_evidence",
+    metadata,
+    Column("strategy", String(64), primary_key=True),
+    Column("instrument", String(64), primary_key=True),
+    Column("preset_id", String(64), primary_key=True),
+    Column("as_of", Date, nullable=False),
+    Column("A", JSON, nullable=False),  # precision matrix (prior included), rows of floats
+    Column("b", JSON, nullable=False),
+    Column("n", Integer, nullable=False),
+    Column("model_id", String(128), nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("version", Integer, nullable=False),
+)
+
 TABLES = {t.name: t for t in metadata.sorted_tables}

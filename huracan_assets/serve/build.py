@@ -55,7 +55,9 @@ def build_service(
     params = None
     if registry_factory is not None and settings.params.enabled:
         folder = strategy_schemas_dir(settings)
-        params = ParamService.from_folder(registry_factory, folder, controller_spec(settings.params))
+        params = ParamService.from_folder(
+            registry_factory, folder, controller_spec(settings.params), replay_evidence=settings.params.replay_evidence
+        )
     collectors = ()
     if registry_factory is not None and cfg.engine_metrics:
         collectors = (EngineCollector(store, registry_factory, instance_factory=instance_factory),)

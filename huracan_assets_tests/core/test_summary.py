@@ -53,3 +53,17 @@ def test_no_trades_no_table():
     }  # fmt: skip
     md = summary_markdown({"date": "2024-08-06", "timeframe": "1h", "symbols_done": 0, **out})
     assert "| ledger |" not in md
+
+
+def test_the_summary_names_each_coins_preset_for_tomorrow_and_why():
+    from huracan_assets.core.reporting.summary import presets_summary
+
+    item = {"preset": "wide", "reason": "exploit", "in_force_today": "safe", "mean_bps": 4.25, "sd_bps": 9.0,
+            "p_beats": 0.93, "trades_today": 7, "killed": False, "means_bps": {"wide": 4.25}}  # fmt: skip
+    kept = {**item, "preset": "safe", "reason": "hysteresis-hold", "mean_bps": -1.5}
+    presets = presets_summary({"ETHUSDT": {"momentum_breakout": item, "mean_reversion": kept}})
+    assert presets["ETHUSDT"]["momentum_breakout"]["preset"] == "wide"
+    assert "means_bps" not in presets["ETHUSDT"]["momentum_breakout"]  # the summary keeps the decision's fields
+    text = summary_markdown({"date": "2024-08-08", "timeframe": "1h", "symbols_done": 1, "presets": presets})
+    assert "**presets for tomorrow**" in text and "1 changes" in text
+    assert "| ETHUSDT | safe (hysteresis-hold, -1.5 bps) | wide from safe (exploit, +4.2 bps) |" in text

@@ -41,6 +41,11 @@ def test_demo_on_the_bundled_sample(tmp_path):
     summary = json.loads((store / "summaries" / "daily" / "2024-08-11.json").read_text())
     assert summary["done"] == ["BTCUSDT", "ETHUSDT"]
     assert summary["skipped"] == {"TONUSDT": "features: insufficient history: 3/9 warm-up days"}
+    # the preset each coin would use tomorrow, learned from its replayed shadow trades, in the summary and the output
+    strategies = {"momentum_breakout", "trend_following", "mean_reversion"}
+    assert set(summary["presets"]) == {"BTCUSDT", "ETHUSDT"}
+    assert all(set(plan) == strategies for plan in summary["presets"].values())
+    assert "presets for 2024-08-12" in out.stdout and "hysteresis-hold" in out.stdout
     assert (home / "registry.db").exists()
     assert f"UI: HURACAN_HOME={home} make ui" in out.stdout  # a command that exists, not a bare `dagster dev`
 

@@ -2,7 +2,7 @@
 registry and the bundled strategy schemas: what a live engine does (ask, tag, settle), the guardrails seen from
 outside, auth, bad input, a restart, and schemathesis over the endpoints."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
@@ -11,7 +11,9 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
+from huracan_assets.core.params import Controller, load_schemas, posterior_to_dict
 from huracan_assets.params.service import ParamService, controller_spec
+from huracan_assets.params.store import ParamStore
 from huracan_assets.registry.client import Registry, sqlite_url
 from huracan_assets.serve.app import Service, create_app
 from huracan_assets.settings import config_dir, load_settings
@@ -34,11 +36,11 @@ class Clock:
         return self.now
 
 
-def _client(tmp_path, clock=None) -> TestClient:
+def _client(tmp_path, clock=None, replay_evidence: bool = True) -> TestClient:
     registry = Registry(sqlite_url(tmp_path / "registry.db"))
     params = ParamService.from_folder(
         lambda: registry, config_dir() / "strategy_schemas", controller_spec(load_settings("local").params),
-        clock=clock or Clock(),
+        clock=clock or Clock(), replay_evidence=replay_evidence,
     )  # fmt: skip
     service = Service(
         store=LocalObjectStore(tmp_path / "store"), models=SimpleNamespace(reloads={}, served_pointers=dict),
@@ -83,6 +85,45 @@ def test_a_live_engine_asks_tags_and_settles(tmp_path):
     assert twice.status_code == 409  # a position settles once
     other = api.get("/presets/trend_following/ETHUSDT", headers=READ).json()
     assert other["current"] == "safe" and all(p["observations"] == 0 for p in other["presets"].values())
+
+
+def _engine_evidence(tmp_path, as_of: date, reward: float) -> None:
+    """What ``param_posteriors`` records: a replay where long_ride earned ``reward`` bps a trade in trends, 200
+    times, and safe lost 10."""
+    schema = load_schemas(config_dir() / "strategy_schemas")["trend_following"]
+    spec = controller_spec(load_settings("local").params)
+    controller = Controller(schema, spec)
+    state = controller.initial_state("BTCUSDT")
+    for _ in range(200):
+        state = controller.observe(state, "long_ride", TREND, reward, realised=False)
+        state = controller.observe(state, "safe", TREND, -10.0)
+    registry = Registry(sqlite_url(tmp_path / "registry.db"))
+    posteriors = {"trend_following": {k: posterior_to_dict(v) for k, v in state.posteriors.items()}}
+    ParamStore(registry).publish_evidence("BTCUSDT", as_of, posteriors, "model-x")
+    registry.dispose()
+
+
+def test_the_live_controller_decides_with_what_the_engine_learned_from_its_shadow_trades(tmp_path):
+    """Evidence the Engine recorded moves a new instrument off the safe preset at its first order (the live state
+    has no outcome yet); a service told to ignore it keeps the safe preset. The live state keeps its own outcomes
+    only, and a backfill of an older date does not replace newer evidence."""
+    _engine_evidence(tmp_path, date(2024, 8, 9), 60.0)
+    blind = _client(tmp_path / "blind", replay_evidence=False)
+    _engine_evidence(tmp_path / "blind", date(2024, 8, 9), 60.0)
+    answer = blind.get("/param/trend_following/BTCUSDT", params=_query(TREND), headers=READ).json()
+    assert answer["preset_id"] == "safe" and answer["evidence_as_of"] is None
+    api = _client(tmp_path)
+    answer = api.get("/param/trend_following/BTCUSDT", params=_query(TREND), headers=READ).json()
+    assert (answer["preset_id"], answer["reason"], answer["evidence_as_of"]) == ("long_ride", "exploit", "2024-08-09")
+    assert answer["p_beats"] > 0.9 and answer["means"]["long_ride"] > 50
+    listed = api.get("/presets/trend_following/BTCUSDT", headers=READ).json()
+    assert listed["presets"]["long_ride"]["replay_observations"] == 200
+    assert listed["presets"]["long_ride"]["observations"] == 0  # the live state holds live outcomes only
+    _engine_evidence(tmp_path, date(2024, 8, 1), -500.0)  # an old date's backfill: ignored
+    listed = api.get("/presets/trend_following/BTCUSDT", headers=READ).json()
+    assert listed["evidence_as_of"] == "2024-08-09"
+    answer = api.get("/param/trend_following/BTCUSDT", params=_query(TREND), headers=READ).json()
+    assert answer["means"]["long_ride"] > 50
 
 
 def test_the_daily_change_limit_holds_through_the_api(tmp_path):

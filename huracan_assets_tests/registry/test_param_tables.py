@@ -31,7 +31,7 @@ from huracan_assets.registry.tables import metadata
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = REPO / "config" / "strategy_schemas" / "momentum_breakout.yaml"
 SCHEMA = load_schema(SCHEMA_PATH)
-NEW = ("param_decisions", "param_state", "posteriors", "presets")
+NEW = ("param_decisions", "param_state", "posteriors", "presets", "param_evidence")  # 0007 and 0008
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 SPEC = ControllerSpec(
     bandit=BanditSpec(policy="lints", exploration=30.0),
@@ -50,8 +50,8 @@ def registry(request, tmp_path):
     reg.dispose()
 
 
-def test_0007_creates_the_controller_tables_matching_the_metadata(registry):
-    assert registry.current_revision() == "0007"
+def test_0007_and_0008_create_the_controller_tables_matching_the_metadata(registry):
+    assert registry.current_revision() == "0008"
     assert set(NEW) <= set(registry.table_names())
     with registry.engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"compare_type": True, "version_table": "huracan_registry_version"})
@@ -59,7 +59,7 @@ def test_0007_creates_the_controller_tables_matching_the_metadata(registry):
     assert diff == []
 
 
-def test_0007_downgrades_to_0006_and_upgrades_again(registry):
+def test_the_controller_tables_downgrade_to_0006_and_upgrade_again(registry):
     store = ParamStore(registry)
     store.save_schema_presets(SCHEMA, T0)
     before = set(registry.table_names())
@@ -67,7 +67,7 @@ def test_0007_downgrades_to_0006_and_upgrades_again(registry):
     assert registry.current_revision() == "0006"
     assert set(registry.table_names()) == before - set(NEW)
     registry.migrate()
-    assert registry.current_revision() == "0007" and set(NEW) <= set(registry.table_names())
+    assert registry.current_revision() == "0008" and set(NEW) <= set(registry.table_names())
     assert registry.select("presets") == []
 
 

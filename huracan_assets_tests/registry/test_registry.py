@@ -16,6 +16,7 @@ ALL = [
     "model_metrics",
     "models",
     "param_decisions",
+    "param_evidence",
     "param_state",
     "posteriors",
     "presets",
@@ -34,7 +35,7 @@ def registry(request, tmp_path):
 
 
 def test_migrated_schema_matches_the_table_metadata(registry):
-    assert registry.current_revision() == "0007"
+    assert registry.current_revision() == "0008"
     assert [t for t in registry.table_names() if t != "huracan_registry_version"] == ALL
     with registry.engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"compare_type": True, "version_table": "huracan_registry_version"})
@@ -88,7 +89,7 @@ def test_downgrade_and_upgrade_again(registry):
     registry.downgrade("base")
     assert registry.table_names() == ["huracan_registry_version"]
     registry.migrate()
-    assert registry.current_revision() == "0007"
+    assert registry.current_revision() == "0008"
 
 
 def _model(**kw):
@@ -159,7 +160,7 @@ def test_registry_shares_a_database_with_dagster_storage(pg_url, tmp_path):
     instance = postgres_instance(tmp_path, pg_url)
     instance.get_runs()
     reg = Registry(pg_url)
-    assert reg.current_revision() == "0007"
+    assert reg.current_revision() == "0008"
     assert {"alembic_version", "huracan_registry_version", "models", "runs"} <= set(reg.table_names())
     reg.dispose()
 

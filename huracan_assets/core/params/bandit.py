@@ -154,6 +154,16 @@ def update(post: ArmPosterior, x: np.ndarray, reward: float) -> ArmPosterior:
     return ArmPosterior(post.A + np.outer(x, x), post.b + float(reward) * x, post.n + 1)
 
 
+def combine(live: ArmPosterior, evidence: ArmPosterior, prior_precision: float) -> ArmPosterior:
+    """The posterior from both data sets: two posteriors of the same prior ``λI`` hold the sums of their own
+    observations, so the joint one is ``A = A_live + A_evidence - λI``, ``b = b_live + b_evidence``, exactly the
+    posterior of every observation of both (the prior counted once)."""
+    if live.dim != evidence.dim:
+        raise ValueError(f"cannot combine posteriors of dimensions {live.dim} and {evidence.dim}")
+    a = live.A + evidence.A - float(prior_precision) * np.eye(live.dim)
+    return ArmPosterior(a, live.b + evidence.b, live.n + evidence.n)
+
+
 def predictive(post: ArmPosterior, x: np.ndarray, exploration: float) -> tuple[float, float]:
     """Mean and standard deviation of the arm's expected reward ``xᵀθ`` at ``x`` under its posterior."""
     x = _check_x(x, post.dim)

@@ -17,8 +17,9 @@ risk preset's half-equity positions.
 1. ``position-pinned``: the position already has a config (a ``position_id`` seen before and not settled): the
    same preset and ``config_id`` again. A config, once issued for a position, is stable for the life of that
    position; new presets apply to new positions only.
-2. ``kill-switch``: the drawdown of the cumulative reward path (running peak minus current sum, over every reward
-   posted for the (strategy, instrument)) reached ``kill_drawdown``: the schema's safe preset, until
+2. ``kill-switch``: the drawdown of the cumulative reward path (running peak minus current sum, over every
+   realised reward of the (strategy, instrument); a replay's counterfactual rewards of the presets not in force
+   teach their posteriors only) reached ``kill_drawdown``: the schema's safe preset, until
    :meth:`Controller.reset_kill`. The move to the safe preset is not subject to the daily limit (safety first), but
    it is counted as a change of its day.
 3. The bandit proposes a candidate (:func:`~huracan_assets.core.params.bandit.choose`: a LinTS draw or ε-greedy).
@@ -72,6 +73,7 @@ from huracan_assets.core.params.bandit import (
     ArmPosterior,
     BanditSpec,
     choose,
+    combine,
     decision_rng,
     greedy_arm,
     posterior_from_dict,
@@ -305,10 +307,23 @@ class Controller:
         posteriors = dict.fromkeys(self.presets, prior)
         return ControllerState(self.strategy, instrument, posteriors=posteriors, current=self.schema.safe_preset)
 
-    def _arms(self, state: ControllerState) -> dict[str, ArmPosterior]:
-        """The posteriors of the controller's presets (a preset registered after the state was saved: its prior)."""
+    def _arms(
+        self, state: ControllerState, evidence: Mapping[str, ArmPosterior] | None = None
+    ) -> dict[str, ArmPosterior]:
+        """The posteriors of the controller's presets (a preset registered after the state was saved: its prior),
+        each combined with its ``evidence`` when given (:meth:`decide`)."""
         prior = ArmPosterior.prior(self.schema.dim, self.spec.bandit.prior_precision)
-        return {arm: state.posteriors.get(arm, prior) for arm in self.presets}
+        arms = {arm: state.posteriors.get(arm, prior) for arm in self.presets}
+        for arm, post in (evidence or {}).items():
+            if arm in arms and post.dim == self.schema.dim:
+                arms[arm] = combine(arms[arm], post, self.spec.bandit.prior_precision)
+        return arms
+
+    def evidence_arms(
+        self, state: ControllerState, evidence: Mapping[str, ArmPosterior] | None
+    ) -> dict[str, ArmPosterior]:
+        """The posteriors a decision uses: the state's, each with its evidence (:meth:`decide`)."""
+        return self._arms(state, evidence)
 
     def _check_state(self, state: ControllerState) -> None:
         if state.strategy != self.strategy:
@@ -320,8 +335,14 @@ class Controller:
         features: Mapping[str, float],
         at: datetime,
         position_id: str | None = None,
+        evidence: Mapping[str, ArmPosterior] | None = None,
     ) -> tuple[Decision, ControllerState]:
-        """The preset for a new order of ``state.instrument`` at ``at`` (module docstring), and the new state."""
+        """The preset for a new order of ``state.instrument`` at ``at`` (module docstring), and the new state.
+
+        ``evidence``: posteriors of the same presets learned elsewhere from the same prior (the Engine's replay of
+        its shadow trades, ``core/params/replay.py``); the decision uses each preset's posterior given both its own
+        observations and the evidence (:func:`~huracan_assets.core.params.bandit.combine`). The state keeps its
+        own observations only, so evidence replaced the next day is never counted twice."""
         self._check_state(state)
         if not isinstance(at, datetime) or at.tzinfo is None:
             raise ValueError(f"at must be a timezone-aware datetime, got {at!r}")
@@ -330,7 +351,7 @@ class Controller:
         x = self.schema.context(features)
         day = at.astimezone(UTC).date()
         changes = state.changes_today if day == state.day else 0
-        arms = self._arms(state)
+        arms = self._arms(state, evidence)
         means = posterior_means(arms, x)
         if position_id is not None and position_id in state.positions:
             pin = state.positions[position_id]
@@ -408,11 +429,19 @@ class Controller:
         return candidate, changes + 1, None, p
 
     def observe(
-        self, state: ControllerState, preset_id: str, features: Mapping[str, float], reward: float
+        self,
+        state: ControllerState,
+        preset_id: str,
+        features: Mapping[str, float],
+        reward: float,
+        *,
+        realised: bool = True,
     ) -> ControllerState:
-        """The state after a reward of ``preset_id`` at the context of ``features`` (a replayed shadow trade)."""
+        """The state after a reward of ``preset_id`` at the context of ``features``. ``realised``: the reward was
+        earned (a live trade, or a replayed trade of the preset in force); a counterfactual one (a replayed trade of
+        another preset) teaches its posterior only and leaves the reward path, so the kill switch, alone."""
         self._check_state(state)
-        return self._observe(state, preset_id, self.schema.context(features), reward)
+        return self._observe(state, preset_id, self.schema.context(features), reward, realised=realised)
 
     def settle(self, state: ControllerState, position_id: str, reward: float) -> ControllerState:
         """The state after a position's realised reward: its preset learns at the position's decision context, and
@@ -424,11 +453,15 @@ class Controller:
         new = self._observe(state, pin.preset_id, np.asarray(pin.x), reward)
         return replace(new, positions={k: v for k, v in new.positions.items() if k != position_id})
 
-    def _observe(self, state: ControllerState, preset_id: str, x: np.ndarray, reward: float) -> ControllerState:
+    def _observe(
+        self, state: ControllerState, preset_id: str, x: np.ndarray, reward: float, *, realised: bool = True
+    ) -> ControllerState:
         if preset_id not in self.presets:
             raise ValueError(f"strategy {self.strategy!r} has no preset {preset_id!r}")
         arms = {**state.posteriors, **{k: v for k, v in self._arms(state).items() if k not in state.posteriors}}
         arms[preset_id] = update(arms[preset_id], x, reward)
+        if not realised:
+            return replace(state, posteriors=arms)
         cum = state.cum_reward + float(reward)
         peak = max(state.peak_reward, cum)
         killed = state.killed or peak - cum >= self.spec.guardrails.kill_drawdown

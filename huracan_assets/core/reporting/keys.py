@@ -112,3 +112,34 @@ def weight_values(state: pl.DataFrame) -> dict[str, Any]:
         "top_weight": float(w[top]),
         "effective_engines": float(1.0 / np.sum(w**2)) if np.sum(w**2) > 0 else None,
     }
+
+
+def preset_values(plan: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Per strategy, the preset a coin would use tomorrow and why (``param_posteriors``; ``replay.tomorrow``)."""
+    out: dict[str, Any] = {}
+    for strategy, item in sorted(plan.items()):
+        out[f"{strategy}_preset"] = item["preset"]
+        out[f"{strategy}_reason"] = item["reason"]
+        out[f"{strategy}_mean_bps"] = _finite(item.get("mean_bps"))
+        out[f"{strategy}_trades_today"] = item.get("trades_today")
+    return out
+
+
+def preset_markdown(plan: Mapping[str, Mapping[str, Any]]) -> str:
+    """Tomorrow's preset of each strategy, why, and every preset's posterior mean reward at today's close."""
+    lines = [
+        "| strategy | tomorrow | reason | in force today | P(beats) | posterior mean bps/trade (observations) |",
+        "|---|---|---|---|---:|---|",
+    ]
+    for strategy, item in sorted(plan.items()):
+        means = ", ".join(
+            f"{preset} {'-' if mean is None else f'{mean:+.1f}'} ({item['observations'].get(preset, 0)})"
+            for preset, mean in sorted(item["means_bps"].items())
+        )
+        p = item.get("p_beats")
+        killed = " (kill switch)" if item.get("killed") else ""
+        lines.append(
+            f"| {strategy} | **{item['preset']}**{killed} | {item['reason']} | {item['in_force_today']} | "
+            f"{'-' if p is None else f'{p:.2f}'} | {means} |"
+        )
+    return "\n".join(lines)

@@ -104,6 +104,40 @@ def decisions_summary(rows: Iterable[Mapping]) -> list[dict]:
     return sorted(out, key=lambda r: (r["kind"] != "rollback", r["kind"], r["symbol"]))
 
 
+PRESET_FIELDS = ("preset", "reason", "in_force_today", "mean_bps", "sd_bps", "p_beats", "trades_today", "killed")
+
+
+def presets_summary(plans: Mapping[str, Mapping[str, Mapping]]) -> dict:
+    """Per coin and strategy, the preset for tomorrow and why (``param_posteriors``; ``core/params/replay.tomorrow``):
+    the preset, the controller's reason, the preset in force today, its posterior mean and sd in net bps per trade,
+    P(it beats the preset in force by the margin), the strategy's replayed trades today and the kill switch."""
+    return {
+        symbol: {strategy: {k: item.get(k) for k in PRESET_FIELDS} for strategy, item in sorted(plan.items())}
+        for symbol, plan in sorted(plans.items())
+    }
+
+
+def _presets_markdown(presets: Mapping[str, Mapping[str, Mapping]]) -> list[str]:
+    strategies = sorted({s for plan in presets.values() for s in plan})
+    if not strategies:
+        return []
+    changes = sum(1 for plan in presets.values() for i in plan.values() if i["preset"] != i["in_force_today"])
+    lines = ["", f"**presets for tomorrow** (learned from the replayed shadow trades; {changes} changes)", "",
+             "| coin | " + " | ".join(strategies) + " |", "|---|" + "---|" * len(strategies)]  # fmt: skip
+    for symbol, plan in sorted(presets.items()):
+        cells = []
+        for strategy in strategies:
+            item = plan.get(strategy)
+            if item is None:
+                cells.append("-")
+                continue
+            moved = "" if item["preset"] == item["in_force_today"] else f" from {item['in_force_today']}"
+            mean = item.get("mean_bps")
+            cells.append(f"{item['preset']}{moved} ({item['reason']}, {_num(mean)} bps)")
+        lines.append(f"| {symbol} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def summary_markdown(summary: Mapping) -> str:
     """The summary as markdown for the Dagster UI (and the CLI)."""
     t = summary.get("trades", {})
@@ -142,6 +176,7 @@ def summary_markdown(summary: Mapping) -> str:
     if any(v is not None for v in navs.values()):
         lines += ["", "forward NAV (equal-weight mean of the coins' ledgers): "
                   + ", ".join(f"{role} {v:.4f}" for role, v in navs.items() if v is not None)]  # fmt: skip
+    lines += _presets_markdown(summary.get("presets") or {})
     decisions = summary.get("decisions") or []
     if decisions:
         counts = ", ".join(f"{n} {k}" for k, n in sorted(Counter(d["kind"] for d in decisions).items()))

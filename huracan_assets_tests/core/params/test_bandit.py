@@ -201,3 +201,25 @@ def test_posteriors_are_values_and_refuse_bad_input():
         BanditSpec(epsilon=1.5)
     with pytest.raises(ValueError, match="exploration"):
         BanditSpec(exploration=0.0)
+
+
+def test_combined_posteriors_are_the_posterior_of_both_data_sets():
+    from huracan_assets.core.params.bandit import combine
+
+    rng = np.random.default_rng(11)
+    prior = ArmPosterior.prior(4, 2.0)
+    live, replayed, both = prior, prior, prior
+    for i in range(60):
+        x, r = np.r_[1.0, rng.uniform(size=3)], float(rng.normal(5, 30))
+        if i % 3:
+            replayed = update(replayed, x, r)
+        else:
+            live = update(live, x, r)
+        both = update(both, x, r)
+    joint = combine(live, replayed, 2.0)
+    assert joint.n == both.n == 60
+    np.testing.assert_allclose(joint.A, both.A, rtol=1e-12)
+    np.testing.assert_allclose(joint.b, both.b, rtol=1e-12)
+    np.testing.assert_allclose(joint.mean(), both.mean(), rtol=1e-9)
+    with pytest.raises(ValueError, match="dimensions"):
+        combine(live, ArmPosterior.prior(3, 2.0), 2.0)
