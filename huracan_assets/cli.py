@@ -68,6 +68,13 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--training-days", type=int, default=None, help="training window W in days (default: config)")
     parser.add_argument("--shadow-days", type=int, default=None, help="shadow window S in days (default: config)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="steps at once with Dagster's multiprocess executor (training in as many shards; threads per worker: "
+        "cores / workers); 1: every step in this process (default: config execution.workers)",
+    )
 
 
 EXIT_CODES = """exit codes: 0 every symbol-day done or skipped with a reason; 1 nothing could be done;
@@ -169,6 +176,14 @@ def _settings(args):
         settings = settings.model_copy(
             update={"windows": settings.windows.model_validate({**settings.windows.model_dump(), **windows})}
         )
+    workers = getattr(args, "workers", None)
+    if workers is not None:
+        if workers < 1:
+            raise SystemExit("error: --workers must be >= 1")
+        execution = {"executor": "multiprocess" if workers > 1 else "in_process", "workers": workers}
+        settings = settings.model_copy(
+            update={"execution": settings.execution.model_validate({**settings.execution.model_dump(), **execution})}
+        )
     return settings
 
 
@@ -250,11 +265,10 @@ def _run_demo(settings, start, end, history_first, clock, first_days=None) -> in
     from dagster import DagsterInstance
     from tqdm import tqdm
 
-    from huracan_assets.defs.build import build_definitions
-    from huracan_assets.runner import backfill, daily_loop
+    from huracan_assets.runner import backfill, daily_loop, definitions_for
     from huracan_assets.storage.object_store import LocalObjectStore
 
-    defs = build_definitions(settings)
+    defs = definitions_for(settings)
     instance = DagsterInstance.get()
     store = LocalObjectStore(settings.store_root, prefix=settings.object_store.prefix)
     started = time.monotonic()
@@ -285,6 +299,8 @@ def _run_demo(settings, start, end, history_first, clock, first_days=None) -> in
             )
 
         outcomes = daily_loop(defs, instance, store, start, end, progress=_progress, clock=clock)
+    if hasattr(defs, "close"):
+        defs.close()
     return _report(settings, outcomes, time.monotonic() - started, first_days or {})
 
 
@@ -417,10 +433,9 @@ def cmd_backfill(args) -> int:
     from dagster import DagsterInstance
     from tqdm import tqdm
 
-    from huracan_assets.defs.build import build_definitions
-    from huracan_assets.runner import backfill
+    from huracan_assets.runner import backfill, definitions_for
 
-    defs = build_definitions(settings)
+    defs = definitions_for(settings)
     instance = DagsterInstance.get()
     chunk = args.chunk_days or settings.execution.backfill_chunk_days
     with tqdm(total=(args.end - args.start).days + 1, desc="backfill", unit="day", file=sys.stderr) as bar:
@@ -433,6 +448,8 @@ def cmd_backfill(args) -> int:
             progress=lambda lo, hi, _s: bar.update((hi - lo).days + 1),
             job="symbol_day_data_job" if args.data_only else "symbol_day_job",
         )
+    if hasattr(defs, "close"):
+        defs.close()
     print(f"backfilled {args.start}..{args.end} in chunks of {chunk} dates")
     return 0
 

@@ -8,10 +8,13 @@ bounded chunks of dates (one ranged run per chunk), never one run per key.
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from pathlib import Path
 
 from dagster import DagsterInstance, Definitions
 
@@ -43,10 +46,64 @@ class DateOutcome:
     summary: dict = field(default_factory=dict)
 
 
-def _execute(defs: Definitions, instance: DagsterInstance, job: str, tags: dict[str, str], quiet: bool) -> None:
-    result = defs.resolve_job_def(job).execute_in_process(
-        instance=instance, tags={**CLI_TAGS, **tags}, run_config=QUIET if quiet else None, raise_on_error=False
-    )
+class WorkerDefinitions:
+    """Definitions whose runs execute as Dagster runs them in production: the job is reconstructed from the code
+    location (``huracan_assets.definitions``) and its executor (``execution.executor``) decides, so with
+    ``multiprocess`` each step is its own process and up to ``execution.workers`` run at once. Each process
+    rebuilds the code location from these same settings, written to a private config folder the processes are
+    pointed at (``settings.settings_environment``). Anything else is delegated to the in-process
+    :class:`Definitions` of the same settings."""
+
+    def __init__(self, settings) -> None:
+        from huracan_assets.defs.build import build_definitions
+        from huracan_assets.settings import strategy_schemas_dir, write_settings_folder
+
+        schemas = strategy_schemas_dir(settings)
+        self.settings = settings.model_copy(update={"params": settings.params.model_copy(
+            update={"schemas_dir": schemas})})  # fmt: skip
+        self.defs = build_definitions(self.settings)
+        self.folder = write_settings_folder(self.settings, Path(tempfile.mkdtemp(prefix="huracan-workers-")))
+
+    def __getattr__(self, name: str):
+        return getattr(self.defs, name)
+
+    def execute(
+        self, job: str, instance: DagsterInstance, tags: dict[str, str], run_config: dict | None, asset_selection=None
+    ):
+        from dagster import execute_job
+        from dagster._core.definitions.reconstruct import ReconstructableRepository
+
+        from huracan_assets.settings import settings_environment
+
+        with settings_environment(self.folder, self.settings.env):
+            repo = ReconstructableRepository.for_module("huracan_assets.definitions", "defs", str(Path.cwd()))
+            return execute_job(
+                repo.get_reconstructable_job(job), instance, run_config=run_config, tags=tags, raise_on_error=False,
+                asset_selection=asset_selection,
+            )  # fmt: skip
+
+    def close(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def definitions_for(settings):
+    """The definitions the runner executes: in process, or (``execution.executor: multiprocess``) reconstructed
+    for Dagster's multiprocess executor (:class:`WorkerDefinitions`)."""
+    if settings.execution.executor == "multiprocess":
+        return WorkerDefinitions(settings)
+    from huracan_assets.defs.build import build_definitions
+
+    return build_definitions(settings)
+
+
+def _execute(defs, instance: DagsterInstance, job: str, tags: dict[str, str], quiet: bool) -> None:
+    run_config = QUIET if quiet else None
+    if isinstance(defs, WorkerDefinitions):
+        result = defs.execute(job, instance, {**CLI_TAGS, **tags}, run_config)
+    else:
+        result = defs.resolve_job_def(job).execute_in_process(
+            instance=instance, tags={**CLI_TAGS, **tags}, run_config=run_config, raise_on_error=False
+        )
     if not result.success:
         errors = [
             f"{ev.step_key}: {_root_cause(ev.event_specific_data.error)}"

@@ -17,7 +17,8 @@ logged or stored.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Literal
@@ -247,15 +248,31 @@ class WindowSettings(_Strict):
 
 
 class ExecutionSettings(_Strict):
+    """How a run executes: Dagster's executor, its workers, the training shards and the threads per worker."""
+
     backfill_chunk_days: int = Field(30, ge=1)
-    threads: int = Field(0, ge=0)
+    threads: int = Field(0, ge=0)  # per process; 0: the machine's cores shared out among the workers
     event_batch_size: int = Field(1000, ge=1)
+    # in_process: every step in the run's process (tests, the CLI); multiprocess: Dagster's multiprocess executor,
+    # at most ``workers`` steps at once, each in its own process
+    executor: Literal["in_process", "multiprocess"] = "in_process"
+    workers: int = Field(1, ge=1)
+    training_shards: int = Field(0, ge=0)  # training steps per run (challenger_shard); 0: one per worker
+    shard_retries: int = Field(1, ge=0)  # a training step lost to the infrastructure is run again this often
+
+    @property
+    def cores(self) -> int:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        return cores or 1
 
     @property
     def thread_budget(self) -> int:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        cores = cores or 1
-        return min(self.threads, cores) if self.threads else cores
+        """Threads for one process's heavy work (LightGBM, torch): ``threads``, or the cores divided among the
+        workers that can run at once, so workers x threads stays within the machine."""
+        if self.threads:
+            return min(self.threads, self.cores)
+        workers = self.workers if self.executor == "multiprocess" else 1
+        return max(1, self.cores // workers)
 
 
 class ObjectStoreSettings(_Strict):
@@ -453,6 +470,40 @@ def _read_yaml(path: Path) -> dict:
     if not isinstance(data, dict):
         raise ValueError(f"{path} must hold a mapping, not {type(data).__name__}")
     return data
+
+
+SETTINGS_ENV = ("HURACAN_HOME", "HURACAN_TIMEFRAME", "HURACAN_DATA_DIR", "HURACAN_SYMBOLS")  # read by load_settings
+
+
+def write_settings_folder(settings: Settings, folder: Path) -> Path:
+    """A config folder from which :func:`load_settings` gives ``settings`` back (``base.yaml`` holds all of them,
+    the environment files are empty): for processes that must rebuild the code location with the same settings.
+    Settings hold the names of secrets' environment variables, never their values."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "base.yaml").write_text(yaml.safe_dump(settings.model_dump(mode="json")))
+    for env in ("local", "prod"):
+        (folder / f"{env}.yaml").write_text("{}\n")
+    return folder
+
+
+@contextmanager
+def settings_environment(folder: Path, env: str) -> Iterator[None]:
+    """While inside, processes started from here load their settings from ``folder`` (``HURACAN_CONFIG_DIR``,
+    ``HURACAN_ENV``) and not from this process's own overrides (:data:`SETTINGS_ENV` are unset); restored after."""
+    names = (*SETTINGS_ENV, "HURACAN_CONFIG_DIR", "HURACAN_ENV")
+    saved = {name: os.environ.get(name) for name in names}
+    try:
+        for name in SETTINGS_ENV:
+            os.environ.pop(name, None)
+        os.environ["HURACAN_CONFIG_DIR"] = str(folder)
+        os.environ["HURACAN_ENV"] = env
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def load_settings(env: str | None = None, **overrides: object) -> Settings:

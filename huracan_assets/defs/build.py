@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dagster import Definitions, EnvVar
+from dagster import Definitions, EnvVar, in_process_executor, multiprocess_executor
 
 from huracan_assets.core.market_data.candles import ms_to_date
 from huracan_assets.defs.alerts import build_alert_sensors
@@ -100,6 +100,15 @@ def resolve_partitions(settings: Settings) -> Settings:
     return settings.model_copy(update={"partitions": settings.partitions.resolved(last_data_day)})
 
 
+def executor_for(settings: Settings):
+    """Every job's executor (``execution.executor``): Dagster's in-process executor, or its multiprocess executor
+    running at most ``execution.workers`` steps at once (each step its own process, ``thread_budget`` threads)."""
+    e = settings.execution
+    if e.executor == "multiprocess":
+        return multiprocess_executor.configured({"max_concurrent": e.workers}, name="huracan_multiprocess")
+    return in_process_executor
+
+
 def build_definitions(settings: Settings) -> Definitions:
     settings = resolve_partitions(settings)
     prelude, symbol_day, summary, data = build_jobs()
@@ -107,6 +116,7 @@ def build_definitions(settings: Settings) -> Definitions:
     sensors = [*sensors, *build_alert_sensors(settings)]
     return Definitions(
         assets=build_assets(settings),
+        executor=executor_for(settings),
         jobs=[prelude, symbol_day, summary, data],
         schedules=schedules,
         sensors=sensors,

@@ -9,17 +9,27 @@ marked failed for the day; the others carry on.
 
 import random
 import time
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
-    AssetExecutionContext,
     AssetIn,
     AssetOut,
+    BackfillPolicy,
+    DynamicOut,
+    DynamicOutput,
+    In,
     MetadataValue,
+    Nothing,
+    OpExecutionContext,
+    Out,
     Output,
+    RetryPolicy,
+    graph_multi_asset,
+    op,
 )
 
 from huracan_assets.core.market_data.candles import DAY_MS, date_range
@@ -38,10 +48,9 @@ from huracan_assets.core.training.challenger import (
 )
 from huracan_assets.core.training.dataset import Windows
 from huracan_assets.defs.checks import check_spec
-from huracan_assets.defs.partitions import symbol_day_multi_asset, window_mapping
+from huracan_assets.defs.partitions import day_of_symbol_day, symbol_day_partitions, window_mapping
 from huracan_assets.defs.per_symbol import check_result, key_metadata, run_keys, run_metadata, summarize
 from huracan_assets.defs.replay import candle_days_needed, coin_replay, compare_frames, spread_days_needed
-from huracan_assets.defs.resources import ObjectStoreResource, RegistryResource
 from huracan_assets.names import ACCELERATOR_TAG, SYMBOL_DAY_TAG, join_key, split_key
 from huracan_assets.settings import Settings
 from huracan_assets.specs import EngineSpecs
@@ -228,23 +237,159 @@ class _Training:
         }
 
 
+@dataclass(frozen=True)
+class TrainingShard:
+    """The coins one training step trains: its partition keys and the truncation canary's results of their dates."""
+
+    keys: tuple[str, ...]
+    truncation: dict[str, dict[str, dict]]
+
+
+@dataclass
+class ShardResult:
+    """What one training step produced, per key: the challenger rows (or why none), the walk-forward reports, each
+    key's own metadata and the canary failures."""
+
+    results: dict[str, object] = field(default_factory=dict)
+    reports: dict[str, object] = field(default_factory=dict)
+    per_key: dict[str, dict] = field(default_factory=dict)
+    canary_failures: dict[str, str] = field(default_factory=dict)
+
+
+def shard_keys(keys: list[str], shards: int) -> list[tuple[str, ...]]:
+    """``keys`` dealt round-robin (in date then symbol order) into at most ``shards`` non-empty shards: balanced
+    within one coin, and the same split for the same keys."""
+    ordered = sorted(keys, key=lambda k: (split_key(k)[0], str(k)))
+    n = max(1, min(shards, len(ordered)))
+    return [tuple(ordered[i::n]) for i in range(n)] if ordered else [()]
+
+
+def training_shards(settings: Settings) -> int:
+    """``execution.training_shards``, or (0, auto) one per worker of the executor."""
+    e = settings.execution
+    return e.training_shards or e.workers
+
+
 def _challenger_asset(settings: Settings, specs: EngineSpecs):
     w = settings.windows
     span = w.shadow_days + w.training_days
+    data_ins = ("features", "engine_signals", "labels", "candles", "spreads", "meta_weights")
+    shards = training_shards(settings)
 
-    @symbol_day_multi_asset(
-        settings.partitions,
+    def inputs_of(values: tuple) -> dict[str, PartitionWindow]:
+        return dict(zip(data_ins, values, strict=True))
+
+    @op(
+        name="challenger_plan",
+        ins={"reference_candles": In(Nothing)},
+        out=DynamicOut(TrainingShard),
+        tags=SYMBOL_DAY_TAG,
+        required_resource_keys={"object_store", "registry"},
+    )
+    def challenger_plan(
+        context: OpExecutionContext,
+        features: PartitionWindow,
+        engine_signals: PartitionWindow,
+        labels: PartitionWindow,
+        candles: PartitionWindow,
+        spreads: PartitionWindow,
+        meta_weights: PartitionWindow,
+    ):
+        """The truncation canary of each date (before any coin trains, so every bundle of the date carries its
+        result), then the date's coins dealt into ``execution.training_shards`` steps."""
+        values = (features, engine_signals, labels, candles, spreads, meta_weights)
+        run = _Training(settings, specs, context.resources.object_store.get_store(),
+                        context.resources.registry.get_registry(), inputs_of(values))  # fmt: skip
+        keys = sorted(str(k) for k in context.partition_keys)
+        run.check_truncation(context, keys)
+        for i, part in enumerate(shard_keys(keys, shards)):
+            days = {k.split("|")[0] for k in part}
+            truncation = {d: r for d, r in run.truncation.items() if d in days}
+            yield DynamicOutput(TrainingShard(part, truncation), mapping_key=f"shard_{i}")
+
+    @op(
+        name="challenger_shard",
+        tags=training_tags(settings),
+        retry_policy=RetryPolicy(max_retries=settings.execution.shard_retries),
+        required_resource_keys={"object_store", "registry"},
+    )
+    def challenger_shard(
+        context: OpExecutionContext,
+        shard: TrainingShard,
+        features: PartitionWindow,
+        engine_signals: PartitionWindow,
+        labels: PartitionWindow,
+        candles: PartitionWindow,
+        spreads: PartitionWindow,
+        meta_weights: PartitionWindow,
+    ) -> ShardResult:
+        """Train, validate and bundle the shard's coins, each in turn; one coin's failure is that coin's outcome.
+        An exception out of here is the infrastructure's (a coin's own error never leaves ``run_keys``), so the
+        step is retried."""
+        values = (features, engine_signals, labels, candles, spreads, meta_weights)
+        run = _Training(settings, specs, context.resources.object_store.get_store(),
+                        context.resources.registry.get_registry(), inputs_of(values))  # fmt: skip
+        run.truncation = dict(shard.truncation)
+        results = run_keys(context, run.one, keys=list(shard.keys), label=f"challenger_model {context.op_handle}")
+        return ShardResult(results, run.reports, run.per_key, run.canary_failures)
+
+    check_all = check_spec("challenger_all_symbols_ok", asset="challenger_model")
+    check_canaries = check_spec("walk_forward_canaries_pass", asset="walk_forward_report")
+
+    @op(
+        name="challenger_collect",
+        out={
+            "challenger_model": Out(io_manager_key="parquet_io_manager"),
+            "walk_forward_report": Out(io_manager_key="table_io_manager"),
+            check_all.get_python_identifier(): Out(),  # the check evaluations are yielded as AssetCheckResult
+            check_canaries.get_python_identifier(): Out(),
+        },
+        tags=SYMBOL_DAY_TAG,
+    )
+    def challenger_collect(context: OpExecutionContext, parts: list):
+        """The shards' results as the two assets, each key's own metadata and the two checks."""
+        merged = ShardResult()
+        for part in parts:
+            merged.results.update(part.results)
+            merged.reports.update(part.reports)
+            merged.per_key.update(part.per_key)
+            merged.canary_failures.update(part.canary_failures)
+        results = dict(sorted(merged.results.items()))
+        s = summarize(results)
+        reports = merged.reports
+        report_values = {k: reports.get(k, v if isinstance(v, SymbolOutcome) else None) for k, v in results.items()}
+        numbers = {k: {n: v for n, v in m.items() if n != "walk_forward_folds"} for k, m in merged.per_key.items()}
+        key_metadata(context, results, merged.per_key, asset_key="challenger_model")
+        key_metadata(context, report_values, numbers, asset_key="walk_forward_report")
+        yield Output(results, output_name="challenger_model",
+                     metadata={**run_metadata(results), "run_training_steps": len(parts)})  # fmt: skip
+        yield Output(report_values, output_name="walk_forward_report", metadata={"run_keys_reported": len(reports)})
+        failed = check_result("challenger_all_symbols_ok", s["failed"], AssetCheckSeverity.WARN, "challenger_model")
+        yield failed
+        canaries = AssetCheckResult(
+            check_name="walk_forward_canaries_pass",
+            asset_key="walk_forward_report",
+            passed=not merged.canary_failures,
+            severity=AssetCheckSeverity.ERROR,
+            metadata={"offending_keys": MetadataValue.json(merged.canary_failures), "checked": len(reports)},
+        )
+        yield canaries
+
+    @graph_multi_asset(
+        name="challenger_model",
+        group_name="models",
+        partitions_def=symbol_day_partitions(settings.partitions),
+        backfill_policy=BackfillPolicy.single_run(),
         outs={
             "challenger_model": AssetOut(
                 io_manager_key="parquet_io_manager",
-                group_name="models",
                 description="A LightGBM (or torch MLP) model per coin trained on [D-S-W, D-S-embargo); its bundle "
                 "(model.bin, config.json, metrics.json, sha256.txt) under challengers/SYMBOL/. With "
-                "models.publish_refit, also a refit through D (same spec and seed) under refits/SYMBOL/.",
+                "models.publish_refit, also a refit through D (same spec and seed) under refits/SYMBOL/. "
+                "Trained in execution.training_shards steps of the date's run (challenger_shard).",
             ),
             "walk_forward_report": AssetOut(
                 io_manager_key="table_io_manager",
-                group_name="models",
                 metadata={"table": "model_metrics"},
                 description="Purged, embargoed walk-forward metrics per fold and overall (out of sample, net of "
                 "costs) and the leakage canaries; rows of the registry's model_metrics table.",
@@ -259,45 +404,21 @@ def _challenger_asset(settings: Settings, specs: EngineSpecs):
             "candles": AssetIn(partition_mapping=window_mapping(*candle_days_needed(settings))),
             "spreads": AssetIn(partition_mapping=window_mapping(*spread_days_needed(settings))),
             "meta_weights": AssetIn(partition_mapping=window_mapping(span + 1, -(span + 1))),
+            # read by the truncation canary's rebuild through the store; ordered, not loaded
+            "reference_candles": AssetIn(partition_mapping=day_of_symbol_day(), dagster_type=Nothing),
         },
-        deps=["reference_candles"],
-        check_specs=[
-            check_spec("challenger_all_symbols_ok", asset="challenger_model"),
-            check_spec("walk_forward_canaries_pass", asset="walk_forward_report"),
-        ],
-        op_tags=training_tags(settings),
+        check_specs=[check_all, check_canaries],
     )
-    def challenger_model(
-        context: AssetExecutionContext,
-        features: PartitionWindow,
-        engine_signals: PartitionWindow,
-        labels: PartitionWindow,
-        candles: PartitionWindow,
-        meta_weights: PartitionWindow,
-        spreads: PartitionWindow,
-        object_store: ObjectStoreResource,
-        registry: RegistryResource,
-    ):
-        inputs = {"features": features, "engine_signals": engine_signals, "labels": labels, "candles": candles,
-                  "meta_weights": meta_weights, "spreads": spreads}  # fmt: skip
-        run = _Training(settings, specs, object_store.get_store(), registry.get_registry(), inputs)
-        run.check_truncation(context, sorted(str(k) for k in context.partition_keys))
-        results = run_keys(context, run.one, label="challenger_model")
-        s = summarize(results)
-        reports = run.reports
-        report_values = {k: reports.get(k, v if isinstance(v, SymbolOutcome) else None) for k, v in results.items()}
-        numbers = {k: {n: v for n, v in m.items() if n != "walk_forward_folds"} for k, m in run.per_key.items()}
-        key_metadata(context, results, run.per_key, asset_key="challenger_model")
-        key_metadata(context, report_values, numbers, asset_key="walk_forward_report")
-        yield Output(results, output_name="challenger_model", metadata=run_metadata(results))
-        yield Output(report_values, output_name="walk_forward_report", metadata={"run_keys_reported": len(reports)})
-        yield check_result("challenger_all_symbols_ok", s["failed"], AssetCheckSeverity.WARN, "challenger_model")
-        yield AssetCheckResult(
-            check_name="walk_forward_canaries_pass",
-            asset_key="walk_forward_report",
-            passed=not run.canary_failures,
-            severity=AssetCheckSeverity.ERROR,
-            metadata={"offending_keys": MetadataValue.json(run.canary_failures), "checked": len(reports)},
-        )
+    def challenger_model(features, engine_signals, labels, candles, spreads, meta_weights, reference_candles):
+        values = (features, engine_signals, labels, candles, spreads, meta_weights)
+        plan = challenger_plan(*values, reference_candles=reference_candles)
+        parts = plan.map(lambda shard: challenger_shard(shard, *values))
+        model, report, all_ok, canaries = challenger_collect(parts.collect())
+        return {
+            "challenger_model": model,
+            "walk_forward_report": report,
+            check_all.get_python_identifier(): all_ok,
+            check_canaries.get_python_identifier(): canaries,
+        }
 
     return challenger_model

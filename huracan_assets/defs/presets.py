@@ -6,7 +6,8 @@ preset replayed by the shadow trader on D's bars with the probabilities ``shadow
 trader state carried from D-1; rewards are the trades that closed within D), then the decision for D+1 at D's
 close. It reads candles of D and the trader's volatility days before, D's engine signals (per-bar costs and the
 meta direction), the regimes of D-1 and D (the trailing day's shares) and ``shadow_logs/predictions/D.parquet``:
-nothing after D. A position still open at D's end carries its signal bar's context to the day it closes. The pure step is ``core/params/replay.py``.
+nothing after D. A position still open at D's end carries its signal bar's context to the day it closes. The
+pure step is ``core/params/replay.py``.
 
 The probabilities are those of the model in force on D: the champion as of D-1 when the coin has one, else the
 day's challenger (its shadow window is unseen by it). Only the schemas' presets are replayed (a preset registered

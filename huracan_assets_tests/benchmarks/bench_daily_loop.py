@@ -89,6 +89,7 @@ from huracan_assets.core.training.dataset import (
 )
 from huracan_assets.core.validation.metrics import TradeCosts
 from huracan_assets.core.validation.walk_forward import WalkForwardConfig, canaries, walk_forward
+from huracan_assets.names import SYMBOL_DAY_ASSETS
 from huracan_assets.settings import Settings, load_settings
 from huracan_assets.specs import EngineSpecs, build_specs
 from huracan_assets_tests.benchmarks import bench_engines
@@ -101,7 +102,7 @@ TARGET_SHARE = 0.15  # the issue: time outside model fitting <= 15 % of the fitt
 # Dagster overhead per date at N = 100 symbols, RESULTS.md "Dagster overhead for one date with N symbols",
 # run 1 (the larger of the two runs on both backends): 3 chained symbol x day assets with trivial compute.
 DAGSTER_OVERHEAD_100 = {"postgres": 2.76, "sqlite": 4.86}
-GRAPH_OUTPUTS, BENCH_OUTPUTS = 11, 3  # symbol x day outputs of the graph (defs.assets.SYMBOL_DAY_ASSETS) / the bench
+GRAPH_OUTPUTS, BENCH_OUTPUTS = len(SYMBOL_DAY_ASSETS), 3  # symbol x day outputs of the graph / of the bench
 
 # (key, label, group): group "rest" = load / features / labels / regimes, "signals" = per-day signal work,
 # "prep" = training set, matrix, bundle, shadow; "fit" = model fitting
