@@ -155,6 +155,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bot.add_argument("--base-url", default=None, help="a Bot API server other than api.telegram.org")
 
+    km = sub.add_parser(
+        "k8s-manifest",
+        help="print the Kubernetes Jobs dagster-k8s builds for an asset's steps (no cluster needed)",
+        description="Each step of ASSET as the k8s executor (execution.executor: k8s) would submit it: the image, "
+        "namespace, secrets and requests of the kubernetes settings, and for a training step that wants a GPU, "
+        "its nvidia.com/gpu limit, node selector and tolerations. YAML, one document per step.",
+    )
+    km.add_argument("asset", help="an asset of the daily graph, e.g. challenger_model or features")
+    km.add_argument("--gpu", action="store_true", help="as if models.gpu_request were set")
+
     bf = sub.add_parser("backfill", help="materialize a date range in bounded chunks of dates")
     _common(bf)
     bf.add_argument("--start", type=_date, required=True)
@@ -587,6 +597,29 @@ def cmd_serve(args) -> int:
     return _serve(settings, args.host or settings.serve.host, args.port or settings.serve.port)
 
 
+def cmd_k8s_manifest(args) -> int:
+    import yaml
+
+    from huracan_assets.k8s import requests_gpu, step_jobs
+    from huracan_assets.settings import load_settings
+
+    settings = load_settings()
+    updates = {"execution": settings.execution.model_copy(update={"executor": "k8s"})}
+    if args.gpu:
+        updates["models"] = settings.models.model_copy(update={"gpu_request": True})
+    settings = settings.model_copy(update=updates)
+    try:
+        jobs = step_jobs(settings, args.asset)
+    except KeyError:
+        print(f"error: no asset {args.asset!r} in the daily graph", file=sys.stderr)
+        return 2
+    for i, (step, manifest) in enumerate(jobs):
+        gpu = "requests nvidia.com/gpu" if requests_gpu(manifest) else "no GPU"
+        print(("---\n" if i else "") + f"# step {step}: {gpu}")
+        print(yaml.safe_dump(manifest, sort_keys=False).rstrip())
+    return 0
+
+
 def cmd_champion(args) -> int:
     from huracan_assets.publishing.champion import PointerError, champion_symbols, read_pointer
     from huracan_assets.publishing.rollback import perform_rollback
@@ -619,7 +652,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     warnings.filterwarnings("ignore", message=".*is currently in beta.*")
     handlers = {"demo": cmd_demo, "backfill": cmd_backfill, "replay-server": cmd_replay_server, "bot": cmd_bot,
-                "serve": cmd_serve, "champion": cmd_champion, "metrics": cmd_metrics}  # fmt: skip
+                "serve": cmd_serve, "champion": cmd_champion, "metrics": cmd_metrics,
+                "k8s-manifest": cmd_k8s_manifest}  # fmt: skip
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:

@@ -247,6 +247,33 @@ class WindowSettings(_Strict):
     embargo_days: int = Field(1, ge=0)
 
 
+class KubernetesSettings(_Strict):
+    """Dagster's Kubernetes executor (``execution.executor: k8s``, dagster-k8s ``k8s_job_executor``): one pod per
+    step, in the code location's image. Secrets reach the pods as environment variables from the Kubernetes
+    Secrets named in ``env_secrets``, never through this file. A training step that wants a GPU (a torch model, or
+    ``models.gpu_request``) asks for ``nvidia.com/gpu`` on the GPU nodes; at most ``gpu_steps`` of them run at once
+    per run (tag concurrency on ``huracan/accelerator``). ``huracan k8s-manifest ASSET`` prints the Jobs."""
+
+    image: str = "huracan-engine:latest"
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+    namespace: str = "huracan"
+    service_account: str | None = None
+    env_secrets: tuple[str, ...] = ("huracan-engine-secrets",)
+    max_concurrent: int = Field(16, ge=1)  # pods at once per run
+    gpu_steps: int = Field(2, ge=1)  # GPU training steps at once per run
+    gpus_per_step: int = Field(1, ge=1)
+    gpu_node_selector: dict[str, str] = {"nvidia.com/gpu.present": "true"}
+    gpu_tolerations: tuple[dict[str, str], ...] = (
+        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
+    )
+    step_cpu: str = "2"  # every step's requests
+    step_memory: str = "8Gi"
+    # the instance the step pods read (the official Helm chart's defaults)
+    dagster_home: str = "/opt/dagster/dagster_home"
+    instance_config_map: str = "dagster-instance"
+    postgres_password_secret: str = "dagster-postgresql-secret"
+
+
 class ExecutionSettings(_Strict):
     """How a run executes: Dagster's executor, its workers, the training shards and the threads per worker."""
 
@@ -255,7 +282,8 @@ class ExecutionSettings(_Strict):
     event_batch_size: int = Field(1000, ge=1)
     # in_process: every step in the run's process (tests, the CLI); multiprocess: Dagster's multiprocess executor,
     # at most ``workers`` steps at once, each in its own process
-    executor: Literal["in_process", "multiprocess"] = "in_process"
+    # k8s: dagster-k8s's k8s_job_executor, one pod per step (the ``kubernetes`` settings)
+    executor: Literal["in_process", "multiprocess", "k8s"] = "in_process"
     workers: int = Field(1, ge=1)
     training_shards: int = Field(0, ge=0)  # training steps per run (challenger_shard); 0: one per worker
     shard_retries: int = Field(1, ge=0)  # a training step lost to the infrastructure is run again this often
@@ -397,6 +425,7 @@ class Settings(_Strict):
     shadow: ShadowSettings = ShadowSettings()
     promotion: PromotionSettings = PromotionSettings()
     execution: ExecutionSettings = ExecutionSettings()
+    kubernetes: KubernetesSettings = KubernetesSettings()
     object_store: ObjectStoreSettings = ObjectStoreSettings()
     registry: RegistrySettings = RegistrySettings()
     exchange: ExchangeSettings = ExchangeSettings()

@@ -101,11 +101,16 @@ def resolve_partitions(settings: Settings) -> Settings:
 
 
 def executor_for(settings: Settings):
-    """Every job's executor (``execution.executor``): Dagster's in-process executor, or its multiprocess executor
-    running at most ``execution.workers`` steps at once (each step its own process, ``thread_budget`` threads)."""
+    """Every job's executor (``execution.executor``): Dagster's in-process executor, its multiprocess executor
+    running at most ``execution.workers`` steps at once (each step its own process, ``thread_budget`` threads), or
+    dagster-k8s's ``k8s_job_executor`` (one pod per step)."""
     e = settings.execution
     if e.executor == "multiprocess":
         return multiprocess_executor.configured({"max_concurrent": e.workers}, name="huracan_multiprocess")
+    if e.executor == "k8s":  # one pod per step (huracan_assets/k8s.py)
+        from huracan_assets.k8s import k8s_executor
+
+        return k8s_executor(settings)
     return in_process_executor
 
 

@@ -51,21 +51,24 @@ from huracan_assets.defs.checks import check_spec
 from huracan_assets.defs.partitions import day_of_symbol_day, symbol_day_partitions, window_mapping
 from huracan_assets.defs.per_symbol import check_result, key_metadata, run_keys, run_metadata, summarize
 from huracan_assets.defs.replay import candle_days_needed, coin_replay, compare_frames, spread_days_needed
+from huracan_assets.k8s import gpu_tags
 from huracan_assets.names import ACCELERATOR_TAG, SYMBOL_DAY_TAG, join_key, split_key
 from huracan_assets.settings import Settings
 from huracan_assets.specs import EngineSpecs
 from huracan_assets.storage.partitioned import PartitionWindow, SymbolOutcome
 
-GPU_K8S_TAG = {"dagster-k8s/config": {"container_config": {"resources": {"limits": {"nvidia.com/gpu": "1"}}}}}
+
+def wants_gpu(settings: Settings) -> bool:
+    """A torch model wants a GPU; ``models.gpu_request`` asks for one for any kind."""
+    return settings.models.kind == "torch_mlp" or settings.models.gpu_request
 
 
 def training_tags(settings: Settings) -> dict:
-    """Tags of the training step: the lane, the accelerator it can use, and (when configured) the Kubernetes
-    run launcher's GPU request."""
-    accelerator = "gpu" if settings.models.kind == "torch_mlp" else "cpu"
-    tags: dict = {**SYMBOL_DAY_TAG, ACCELERATOR_TAG: accelerator}
-    if settings.models.gpu_request:
-        tags.update(GPU_K8S_TAG)
+    """Tags of the training step: the lane, the accelerator it uses, and when it wants a GPU, the Kubernetes
+    executor's GPU limit, node selector and tolerations (``k8s.gpu_tags``; other executors ignore them)."""
+    tags: dict = {**SYMBOL_DAY_TAG, ACCELERATOR_TAG: "gpu" if wants_gpu(settings) else "cpu"}
+    if wants_gpu(settings):
+        tags.update(gpu_tags(settings))
     return tags
 
 
