@@ -205,6 +205,7 @@ class ValidationSettings(_Strict):
     shuffle_block_hours: int = Field(24, ge=1)  # block length of the shuffled-label canary
     canary_sigmas: float = Field(3.0, gt=0)
     leak_min_auc: float = Field(0.75, gt=0.5, le=1)
+    leak_canary_folds: int = Field(1, ge=0)  # the injected-leak control on the last this many folds (0: all)
     # truncation canary: coins per date whose training frame is rebuilt from raw candles cut at the window's
     # end (0: every coin); a failure marks the date's models not promotable, and so does a canary that cannot run
     truncation_canary_coins: int = Field(2, ge=0)

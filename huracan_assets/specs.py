@@ -157,6 +157,7 @@ def walk_forward_config(settings: Settings) -> WalkForwardConfig:
         shuffle_block=bars,
         canary_sigmas=v.canary_sigmas,
         leak_min_auc=v.leak_min_auc,
+        leak_canary_folds=v.leak_canary_folds,
         seed=settings.models.seed,
     )
 

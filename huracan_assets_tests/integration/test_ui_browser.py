@@ -117,7 +117,8 @@ def page(ui):
 @pytest.fixture
 def large_page(ui):
     """A large window at twice the pixel density: the whole graph in one view, its small labels legible."""
-    context = ui.browser.new_context(viewport={"width": 2000, "height": 1400}, device_scale_factor=2)
+    # tall enough for the whole lineage at the graph's smallest zoom (16 assets in 8 groups)
+    context = ui.browser.new_context(viewport={"width": 2000, "height": 2600}, device_scale_factor=2)
     context.set_default_timeout(30_000)
     yield context.new_page()
     context.close()

@@ -92,6 +92,7 @@ def test_webserver_serves_the_asset_graph(webserver):
         "shadow_trades",
         "champion_pointer",
         "daily_equity",
+        "param_posteriors",
         "daily_summary",
     }
     dims = {d["name"] for d in nodes["candles"]["partitionDefinition"]["dimensionTypes"]}

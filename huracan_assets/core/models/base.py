@@ -203,8 +203,10 @@ class Model(Protocol):
         ...
 
 
-def fit(train: TrainSet, spec: ModelSpec) -> Model:
-    """Fit a model of ``spec.kind`` on ``train``. Refuses an empty sample and a single-class ``y``."""
+def fit(train: TrainSet, spec: ModelSpec, cache: object | None = None) -> Model:
+    """Fit a model of ``spec.kind`` on ``train``. Refuses an empty sample and a single-class ``y``. ``cache``: a
+    kind's reusable training structures (LightGBM: ``lgbm.BinnedCache``, the binned training sets); kinds without
+    one ignore it."""
     if not isinstance(train, TrainSet):
         raise TypeError(f"fit expects a TrainSet, got {type(train).__name__}")
     if train.n == 0:
@@ -212,7 +214,10 @@ def fit(train: TrainSet, spec: ModelSpec) -> Model:
     classes = np.unique(train.y)
     if classes.size < 2:
         raise ValueError(f"y holds a single class ({int(classes[0])}): both 0 and 1 are needed to fit")
-    return _kind_module(spec.kind).fit(train, spec)
+    module = _kind_module(spec.kind)
+    if cache is not None and spec.kind == "lightgbm":
+        return module.fit(train, spec, cache=cache)
+    return module.fit(train, spec)
 
 
 def predict(model: Model, X: np.ndarray) -> np.ndarray:

@@ -20,6 +20,7 @@ NaN in ``X`` is LightGBM's missing value (``use_missing``); feature names must b
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -129,19 +130,74 @@ class LightGBMModel:
         return self.model_str.encode("utf-8")
 
 
-def fit(train: TrainSet, spec: ModelSpec) -> LightGBMModel:
-    bad = [n for n in train.feature_names if not _SAFE_NAME.match(n)]
-    if bad:
-        raise ValueError(f"feature names not allowed in a LightGBM model (use letters, digits, _ . : -): {bad}")
-    params, rounds = train_params(spec)
-    dataset = lgb.Dataset(
+class BinnedCache:
+    """LightGBM's binned training sets, kept for fits on the very same training rows with other labels.
+
+    Binning (``Dataset.construct``: the bin edges of every feature, then each value's bin) depends on the feature
+    matrix and the parameters only, never on the labels; it is a good part of a fit on a few tens of thousands of
+    rows. The walk-forward and the block-shuffle canary fit each fold's training rows twice, with the true and the
+    shuffled labels: with a cache the second fit reuses the first one's bins and only swaps the labels
+    (``set_label``), and trains exactly the model a fresh Dataset gives (a test compares the model strings).
+
+    The key is the training matrix's bytes (BLAKE2b), its shape, the feature names, the weights and the binning
+    parameters, so nothing is shared between different rows: bins never see rows outside the fit's own training
+    set (binning on the whole window would tell every fold the distribution of its test rows). At most
+    ``max_entries`` sets are kept (the oldest goes first)."""
+
+    def __init__(self, max_entries: int = 8) -> None:
+        self.max_entries = max_entries
+        self._sets: dict[tuple, lgb.Dataset] = {}
+        self.hits = 0
+        self.misses = 0
+
+    @staticmethod
+    def key(train: TrainSet, params: Mapping[str, Any]) -> tuple:
+        x = np.ascontiguousarray(train.X, dtype=np.float64)
+        digest = hashlib.blake2b(x.tobytes(), digest_size=16).hexdigest()
+        weight = None if train.weight is None else hashlib.blake2b(np.ascontiguousarray(train.weight).tobytes(),
+                                                                      digest_size=16).hexdigest()  # fmt: skip
+        binning = tuple(sorted((k, str(v)) for k, v in params.items() if k in _BINNING_PARAMS))
+        return x.shape, digest, tuple(train.feature_names), weight, binning
+
+    def dataset(self, train: TrainSet, params: Mapping[str, Any]) -> lgb.Dataset:
+        key = self.key(train, params)
+        label = train.y.astype(np.float64)
+        found = self._sets.get(key)
+        if found is not None:
+            self.hits += 1
+            found.set_label(label)
+            return found
+        self.misses += 1
+        dataset = _dataset(train, free_raw_data=False)  # binned by lgb.train, with the fit's parameters
+        if len(self._sets) >= self.max_entries:
+            self._sets.pop(next(iter(self._sets)))
+        self._sets[key] = dataset
+        return dataset
+
+
+# LightGBM parameters that change the binning (a cached set is reused only under the same ones)
+_BINNING_PARAMS = frozenset({"max_bin", "min_data_in_bin", "bin_construct_sample_cnt", "data_random_seed",
+                             "use_missing", "zero_as_missing", "feature_pre_filter", "min_data_in_leaf",
+                             "linear_tree", "max_bin_by_feature", "force_row_wise", "force_col_wise"})  # fmt: skip
+
+
+def _dataset(train: TrainSet, free_raw_data: bool = True) -> lgb.Dataset:
+    return lgb.Dataset(
         train.X,
         label=train.y.astype(np.float64),
         weight=train.weight,
         feature_name=list(train.feature_names),
-        free_raw_data=True,
+        free_raw_data=free_raw_data,
     )
-    booster = lgb.train(params, dataset, num_boost_round=rounds)
+
+
+def fit(train: TrainSet, spec: ModelSpec, cache: BinnedCache | None = None) -> LightGBMModel:
+    bad = [n for n in train.feature_names if not _SAFE_NAME.match(n)]
+    if bad:
+        raise ValueError(f"feature names not allowed in a LightGBM model (use letters, digits, _ . : -): {bad}")
+    params, rounds = train_params(spec)
+    dataset = cache.dataset(train, params) if cache is not None else _dataset(train)
+    booster = lgb.train(params, dataset, num_boost_round=rounds, keep_training_booster=False)
     model_str = without_thread_count(booster.model_to_string())
     metadata = {"device": "cpu", "num_trees": booster.num_trees()}
     return LightGBMModel(spec=spec, feature_names=train.feature_names, model_str=model_str, metadata=metadata)

@@ -133,16 +133,26 @@ def training_arrays(frame: pl.DataFrame, spec: TrainingSpec) -> TrainingArrays:
     )  # fmt: skip
 
 
+def new_cache(spec: ModelSpec):
+    """The fits' reusable structures for one coin's validation (LightGBM: its binned training sets), or None."""
+    if spec.kind != "lightgbm":
+        return None
+    from huracan_assets.core.models.lgbm import BinnedCache
+
+    return BinnedCache()
+
+
 def fit_predict(spec: ModelSpec, names: Sequence[str], deadline: float | None = None):
     """The walk-forward's ``fit_predict``: a fresh fit per call (extra columns: the canaries' leak control), its
     probabilities on the test rows; :class:`TrainingTimeout` past ``deadline`` (``time.monotonic()``)."""
     names = tuple(names)
+    cache = new_cache(spec)  # the block-shuffle canary refits each walk-forward fold's rows: binned once
 
     def run(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray) -> np.ndarray:
         if deadline is not None and time.monotonic() > deadline:
             raise TrainingTimeout("training exceeded models.timeout_seconds")
         cols = names + tuple(f"canary_extra_{i}" for i in range(x_train.shape[1] - len(names)))
-        model = fit(TrainSet(x_train, y_train.astype(np.int8), cols), spec)
+        model = fit(TrainSet(x_train, y_train.astype(np.int8), cols), spec, cache=cache)
         return model.predict_proba(x_test)
 
     return run

@@ -315,3 +315,21 @@ def test_torch_missing_gives_an_install_hint(monkeypatch):
     X, y, names = _problem(n=200)
     with pytest.raises(ImportError, match=re.escape("pip install '.[torch]'")):
         fit(TrainSet(X, y, names), spec)
+
+
+def test_a_binned_cache_trains_the_same_model_as_a_fresh_dataset():
+    """The block-shuffle canary refits each fold's rows with other labels: with the cache it reuses their bins and
+    gets the very model a fresh Dataset gives (byte for byte); other rows or other binning never share bins."""
+    from huracan_assets.core.models.lgbm import BinnedCache
+
+    X, y, names = _problem(seed=3, n=4000, nan_frac=0.02)
+    shuffled = np.random.default_rng(5).permutation(y)
+    spec = _spec("lightgbm")
+    cache = BinnedCache()
+    fresh = [fit(TrainSet(X, labels, names), spec).to_bytes() for labels in (y, shuffled, y)]
+    cached = [fit(TrainSet(X, labels, names), spec, cache=cache).to_bytes() for labels in (y, shuffled, y)]
+    assert cached == fresh and fresh[0] != fresh[1]
+    assert (cache.hits, cache.misses) == (2, 1)  # binned once, relabelled twice
+    fit(TrainSet(X[:-1], y[:-1], names), spec, cache=cache)  # other rows: their own bins
+    fit(TrainSet(X, y, names), _spec("lightgbm", max_bin=63), cache=cache)  # other binning: its own bins
+    assert cache.misses == 3

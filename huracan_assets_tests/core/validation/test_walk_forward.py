@@ -4,6 +4,7 @@ real signal about the future return (a noisy reading of the current drift) and t
 The model is a ridge logistic regression in numpy (fast, deterministic); one test reruns the canaries with
 LightGBM. Every canary is shown both passing and failing."""
 
+import dataclasses
 import json
 import math
 
@@ -428,3 +429,25 @@ def test_the_truncation_canary_needs_both_builders(coin):
     )
     assert report["truncation"]["passed"] is False and "shapes differ" in report["truncation"]["reason"]
     assert report["passed"] is False
+
+
+def test_the_leak_control_fits_the_last_fold_only_and_still_catches_a_broken_harness(coin):
+    """13 fits a coin-day became 10: the injected-leak control runs on the last fold (see ``canaries`` for why that
+    costs it no power), the block shuffle on every fold."""
+    calls = []
+
+    def counting(X_train, y_train, X_test):
+        calls.append(X_train.shape[1])
+        return logistic(X_train, y_train, X_test)
+
+    n_folds = len(walk_forward(*coin.args(), logistic, CONFIG, **coin.short).splits)
+    report = canaries(*coin.args(), counting, CONFIG, **coin.short)
+    width = coin.X.shape[1]
+    assert calls.count(width) == n_folds and calls.count(width + 1) == 1  # shuffle: every fold; leak: one
+    last = walk_forward(*coin.args(), logistic, CONFIG, **coin.short).splits[-1]
+    assert report["injected_leak"]["folds"] == 1 and report["injected_leak"]["n_oos"] == last.test.size
+    assert report["injected_leak"]["passed"] and report["injected_leak"]["auc"] > 0.95
+    everywhere = canaries(*coin.args(), logistic, dataclasses.replace(CONFIG, leak_canary_folds=0), **coin.short)
+    assert everywhere["injected_leak"]["folds"] == n_folds
+    broken = canaries(*coin.args(), constant, CONFIG, **coin.short)  # a harness that ignores its inputs
+    assert broken["injected_leak"]["passed"] is False and broken["injected_leak"]["auc"] == 0.5
