@@ -288,6 +288,7 @@ class ExecutionSettings(_Strict):
     workers: int = Field(1, ge=1)
     training_shards: int = Field(0, ge=0)  # training steps per run (challenger_shard); 0: one per worker
     shard_retries: int = Field(1, ge=0)  # a training step lost to the infrastructure is run again this often
+    run_timeout_seconds: int = Field(21600, ge=0)  # a date's symbol x day run fails past it (run monitoring); 0: none
 
     @property
     def cores(self) -> int:

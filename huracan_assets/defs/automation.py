@@ -52,12 +52,20 @@ SYMBOL_DAY_JOB_ASSETS = SYMBOL_DAY_ASSETS  # the whole symbol x day graph, in or
 SYMBOL_DAY_DATA_ASSETS = DATA_ASSETS  # without training: history backfills that only feed the windows use it
 
 
-def build_jobs():
+MAX_RUNTIME_TAG = "dagster/max_runtime"  # run monitoring fails a run still going after this many seconds
+
+
+def build_jobs(run_timeout_seconds: int = 0):
+    """The four jobs. ``run_timeout_seconds`` (``execution.run_timeout_seconds``; 0: none) bounds the date's
+    symbol x day run through Dagster's run monitoring (``dagster/max_runtime``; the daemon enforces it)."""
     prelude = define_asset_job(
         "daily_prelude_job", selection=AssetSelection.assets(*PRELUDE_ASSETS), tags={LANE_TAG: "prelude"}
     )
+    timeout = {MAX_RUNTIME_TAG: str(run_timeout_seconds)} if run_timeout_seconds else {}
     symbol_day = define_asset_job(
-        "symbol_day_job", selection=AssetSelection.assets(*SYMBOL_DAY_JOB_ASSETS), tags={LANE_TAG: "symbol_day"}
+        "symbol_day_job",
+        selection=AssetSelection.assets(*SYMBOL_DAY_JOB_ASSETS),
+        tags={LANE_TAG: "symbol_day", **timeout},
     )
     summary = define_asset_job(
         "daily_summary_job", selection=AssetSelection.assets(*SUMMARY_ASSETS), tags={LANE_TAG: "summary"}

@@ -116,7 +116,7 @@ def executor_for(settings: Settings):
 
 def build_definitions(settings: Settings) -> Definitions:
     settings = resolve_partitions(settings)
-    prelude, symbol_day, summary, data = build_jobs()
+    prelude, symbol_day, summary, data = build_jobs(settings.execution.run_timeout_seconds)
     schedules, sensors = build_automation(prelude, symbol_day, summary, running=settings.env == "prod")
     sensors = [*sensors, *build_alert_sensors(settings)]
     return Definitions(

@@ -279,8 +279,10 @@ def _challenger_asset(settings: Settings, specs: EngineSpecs):
     data_ins = ("features", "engine_signals", "labels", "candles", "spreads", "meta_weights")
     shards = training_shards(settings)
 
-    def inputs_of(values: tuple) -> dict[str, PartitionWindow]:
-        return dict(zip(data_ins, values, strict=True))
+    def training_run(context: OpExecutionContext, values: tuple) -> _Training:
+        """The I/O of one training step: the store, the registry and the six input windows."""
+        store, registry = context.resources.object_store.get_store(), context.resources.registry.get_registry()
+        return _Training(settings, specs, store, registry, dict(zip(data_ins, values, strict=True)))
 
     @op(
         name="challenger_plan",
@@ -300,9 +302,7 @@ def _challenger_asset(settings: Settings, specs: EngineSpecs):
     ):
         """The truncation canary of each date (before any coin trains, so every bundle of the date carries its
         result), then the date's coins dealt into ``execution.training_shards`` steps."""
-        values = (features, engine_signals, labels, candles, spreads, meta_weights)
-        run = _Training(settings, specs, context.resources.object_store.get_store(),
-                        context.resources.registry.get_registry(), inputs_of(values))  # fmt: skip
+        run = training_run(context, (features, engine_signals, labels, candles, spreads, meta_weights))
         keys = sorted(str(k) for k in context.partition_keys)
         run.check_truncation(context, keys)
         for i, part in enumerate(shard_keys(keys, shards)):
@@ -329,9 +329,7 @@ def _challenger_asset(settings: Settings, specs: EngineSpecs):
         """Train, validate and bundle the shard's coins, each in turn; one coin's failure is that coin's outcome.
         An exception out of here is the infrastructure's (a coin's own error never leaves ``run_keys``), so the
         step is retried."""
-        values = (features, engine_signals, labels, candles, spreads, meta_weights)
-        run = _Training(settings, specs, context.resources.object_store.get_store(),
-                        context.resources.registry.get_registry(), inputs_of(values))  # fmt: skip
+        run = training_run(context, (features, engine_signals, labels, candles, spreads, meta_weights))
         run.truncation = dict(shard.truncation)
         results = run_keys(context, run.one, keys=list(shard.keys), label=f"challenger_model {context.op_handle}")
         return ShardResult(results, run.reports, run.per_key, run.canary_failures)
