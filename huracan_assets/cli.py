@@ -377,7 +377,8 @@ def _print_presets(outcomes) -> None:
                         "trades today"])  # fmt: skip
     print(
         "reason: exploit (best posterior mean), explore (a Thompson draw), hysteresis-hold (a better preset is not "
-        "yet sure enough), daily-limit, kill-switch; P(beats): the chosen preset beats today's by the margin"
+        "yet sure enough), daily-limit, kill-switch; P(beats): the posterior probability that the bandit's "
+        "proposal beats today's preset by the margin, when a change was weighed"
     )
 
 
