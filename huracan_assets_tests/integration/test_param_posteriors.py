@@ -10,7 +10,7 @@ import json
 
 import polars as pl
 import pytest
-from dagster import AssetKey
+from dagster import AssetKey, AssetRecordsFilter
 
 from huracan_assets.defs.partitions import SYMBOLS, range_tags
 from huracan_assets.names import PARAM_POSTERIORS
@@ -90,8 +90,11 @@ def test_presets_learn_from_the_days_shadow_trades_and_the_summary_names_tomorro
 
 def test_the_keys_metadata_shows_tomorrows_preset(published_history):
     instance = published_history.history.instance()
-    event = instance.get_latest_materialization_event(AssetKey(PARAM_POSTERIORS))
-    metadata = event.asset_materialization.metadata
+    key = f"{D2}|{COINS[0]}"  # one key's own materialization (the latest of the run may be another key's)
+    records = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=AssetKey(PARAM_POSTERIORS), asset_partitions=[key]), limit=1
+    ).records
+    metadata = records[0].asset_materialization.metadata
     assert {"momentum_breakout_preset", "trend_following_reason", "plan"} <= set(metadata)
     assert "| strategy | tomorrow |" in metadata["plan"].value
     instance.dispose()
