@@ -11,6 +11,7 @@ import os
 import sys
 import time
 import warnings
+from contextlib import contextmanager
 from datetime import date, timedelta
 from functools import partial
 from pathlib import Path
@@ -225,7 +226,6 @@ def _demo(settings, args) -> int:
 
     from huracan_assets.core.market_data.candles import ms_to_date
     from huracan_assets.exchange.files import FilesExchange
-    from huracan_assets.exchange.replay import running_replay_server
 
     folder = FilesExchange(settings.data_dir, settings.timeframe, settings.universe.quote)
     coverage = folder.coverage()
@@ -238,22 +238,38 @@ def _demo(settings, args) -> int:
         f"Huracan demo · data {settings.data_dir} ({data_first}..{data_last}, {len(folder.markets)} markets, "
         f"{settings.timeframe})"
     )
-    with running_replay_server(settings.data_dir) as replay:
-        # production's code path: the stock ccxt Binance client against a replay of the folder
-        settings = settings.model_copy(
-            update={
-                "partitions": settings.partitions.model_copy(
-                    update={"start_date": min(history_first, args.start), "end_date": max(data_last, args.end)}
-                ),
-                "exchange": settings.exchange.model_copy(
-                    update={"kind": "ccxt", "exchange_id": "binance", "base_url": replay.url, "rate_limit_ms": 1}
-                ),
-            }
-        )
+    with replayed(settings, min(history_first, args.start), max(data_last, args.end)) as (settings, replay):
         print(f"home {settings.home} · replay exchange {replay.url} · dates {args.start}..{args.end}")
         firsts = {s: ms_to_date(ms) for s, ms in folder.first_bars().items()}
-        return _run_demo(settings, args.start, args.end, history_first, clock=lambda d: replay.set_now(_after(d)),
+        return _run_demo(settings, args.start, args.end, history_first, clock=lambda d: replay.set_now(after_day_ms(d)),
                          first_days=firsts)  # fmt: skip
+
+
+@contextmanager
+def replayed(settings, first, last):
+    """``(settings, replay)``: a replay exchange server of the settings' data folder, and the settings pointed at
+    it (production's code path: the stock ccxt Binance client), with the partitions covering ``first..last``."""
+    from huracan_assets.exchange.replay import running_replay_server
+
+    with running_replay_server(settings.data_dir) as replay:
+        yield (
+            settings.model_copy(
+                update={
+                    "partitions": settings.partitions.model_copy(update={"start_date": first, "end_date": last}),
+                    "exchange": settings.exchange.model_copy(
+                        update={"kind": "ccxt", "exchange_id": "binance", "base_url": replay.url, "rate_limit_ms": 1}
+                    ),
+                }
+            ),
+            replay,
+        )
+
+
+def after_day_ms(day) -> int:
+    """02:00 UTC of the day after ``day``: when the schedule runs D, all of D's bars are in."""
+    from huracan_assets.core.market_data.candles import day_bounds_ms
+
+    return day_bounds_ms(day)[1] + 2 * 3_600_000
 
 
 def demo_history_days(settings) -> int:
@@ -262,13 +278,6 @@ def demo_history_days(settings) -> int:
 
     w = settings.windows
     return w.training_days + w.embargo_days + w.shadow_days + max(w.warmup_days, history_days_needed(settings))
-
-
-def _after(day) -> int:
-    """02:00 UTC of the day after ``day``: when the schedule runs D, all of D's bars are in."""
-    from huracan_assets.core.market_data.candles import day_bounds_ms
-
-    return day_bounds_ms(day)[1] + 2 * 3_600_000
 
 
 def _run_demo(settings, start, end, history_first, clock, first_days=None) -> int:

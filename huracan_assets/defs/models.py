@@ -325,14 +325,15 @@ def _challenger_asset(settings: Settings, specs: EngineSpecs):
         candles: PartitionWindow,
         spreads: PartitionWindow,
         meta_weights: PartitionWindow,
-    ) -> ShardResult:
+    ) -> Output[ShardResult]:
         """Train, validate and bundle the shard's coins, each in turn; one coin's failure is that coin's outcome.
         An exception out of here is the infrastructure's (a coin's own error never leaves ``run_keys``), so the
         step is retried."""
         run = training_run(context, (features, engine_signals, labels, candles, spreads, meta_weights))
         run.truncation = dict(shard.truncation)
         results = run_keys(context, run.one, keys=list(shard.keys), label=f"challenger_model {context.op_handle}")
-        return ShardResult(results, run.reports, run.per_key, run.canary_failures)
+        return Output(ShardResult(results, run.reports, run.per_key, run.canary_failures),
+                      metadata={"keys": len(results), "compute_seconds": round(results.seconds, 3)})  # fmt: skip
 
     check_all = check_spec("challenger_all_symbols_ok", asset="challenger_model")
     check_canaries = check_spec("walk_forward_canaries_pass", asset="walk_forward_report")

@@ -17,15 +17,22 @@ from huracan_assets.storage.partitioned import SymbolOutcome, as_outcome
 Result = pl.DataFrame | SymbolOutcome
 
 
+class KeyResults(dict):
+    """``run_keys``' results by key, and ``seconds``: the wall time spent in the per-key function (our compute,
+    shown as ``run_compute_seconds`` so Dagster's share of a step can be told from ours)."""
+
+    seconds: float = 0.0
+
+
 def run_keys(
     context: AssetExecutionContext,
     fn: Callable[[date, str], Result],
     keys: Iterable[str] | None = None,
     label: str = "",
-) -> dict[str, Result]:
+) -> KeyResults:
     """Call ``fn(day, symbol)`` for every key, date by date; exceptions become ``failed`` outcomes."""
     keys = sorted(keys if keys is not None else context.partition_keys, key=lambda k: (split_key(k)[0], str(k)))
-    results: dict[str, Result] = {}
+    results = KeyResults()
     started = time.monotonic()
     step = max(1, len(keys) // 10)
     for i, key in enumerate(keys, 1):
@@ -40,6 +47,7 @@ def run_keys(
         if i % step == 0 or i == len(keys):
             name = label or context.asset_key.to_user_string()
             context.log.info(f"{name}: {i}/{len(keys)} keys, {time.monotonic() - started:.1f}s")
+    results.seconds = time.monotonic() - started
     return results
 
 
@@ -90,6 +98,8 @@ def run_metadata(results: dict[str, Result], extra: Mapping[str, object] | None 
         "run_dates": ", ".join(s["days"]),
         **(extra or {}),
     }
+    if isinstance(results, KeyResults):
+        metadata["run_compute_seconds"] = round(results.seconds, 3)
     if s["failed"]:
         metadata["run_failed"] = MetadataValue.md(_table_md(s["failed"]))
     if s["skipped"]:

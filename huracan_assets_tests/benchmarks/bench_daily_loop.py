@@ -55,6 +55,7 @@ import os
 import platform
 import statistics
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -303,18 +304,35 @@ def read_partitions(root: Path, asset: str, days: list[date]) -> pl.DataFrame:
 
 
 class FitClock:
-    """The challenger's own ``fit_predict`` (``core/training/challenger.py``, no deadline), timing each call."""
+    """The challenger's own fits (``core/training/challenger.FoldFits``, no deadline), timing each call. The
+    per-call seconds are summed: with folds fitted at once their sum exceeds the stage's wall time.
 
-    def __init__(self, spec: ModelSpec, names: tuple[str, ...]) -> None:
-        self.run = fit_predict(spec, names)
+    ``seed``: another clock whose binned training sets this one starts with, as the asset's canaries start with
+    the walk-forward's (one ``FoldFits`` per coin); copied, so a repeat never finds the sets of a later stage."""
+
+    def __init__(self, spec: ModelSpec, names: tuple[str, ...], seed: FitClock | None = None) -> None:
+        self.fits = fit_predict(spec, names)
+        if seed is not None and seed.fits.cache is not None:
+            self.fits.cache._sets = dict(seed.sets)
+        self.sets = dict(self.fits.cache._sets) if self.fits.cache is not None else {}
         self.seconds, self.calls = 0.0, 0
+        self._lock = threading.Lock()
 
     def __call__(self, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray) -> np.ndarray:
         t0 = time.perf_counter()
-        p = self.run(x_train, y_train, x_test)
-        self.seconds += time.perf_counter() - t0
-        self.calls += 1
+        p = self.fits(x_train, y_train, x_test)
+        with self._lock:
+            self.seconds += time.perf_counter() - t0
+            self.calls += 1
         return p
+
+    def fold_map(self, fn, folds):
+        return self.fits.fold_map(fn, folds)
+
+    def keep_sets(self) -> None:
+        """Remember the binned sets built so far (what the next stage may start with)."""
+        if self.fits.cache is not None:
+            self.sets = dict(self.fits.cache._sets)
 
 
 # ----------------------------------------------------------------------------------------------- one coin
@@ -444,12 +462,16 @@ class CoinLoop:
         clocks: dict[str, list] = {"wf": [], "can": []}
 
         def wf() -> dict:
-            clocks["wf"].append(FitClock(cfg.model, self.names))
-            return walk_forward(*arrays.args(), clocks["wf"][-1], cfg.wf, **arrays.short()).to_dict()
+            clock = FitClock(cfg.model, self.names)
+            clocks["wf"].append(clock)
+            out = walk_forward(*arrays.args(), clock, cfg.wf, **arrays.short(), fold_map=clock.fold_map).to_dict()
+            clock.keep_sets()
+            return out
 
-        def can() -> dict:
-            clocks["can"].append(FitClock(cfg.model, self.names))
-            return canaries(*arrays.args(), clocks["can"][-1], cfg.wf, **arrays.short())
+        def can() -> dict:  # the asset's canaries start with its walk-forward's bins
+            clock = FitClock(cfg.model, self.names, seed=clocks["wf"][-1])
+            clocks["can"].append(clock)
+            return canaries(*arrays.args(), clock, cfg.wf, **arrays.short(), fold_map=clock.fold_map)
 
         wf_out = self.stage("walk_forward", wf, repeats, warm=False)
         can_out = self.stage("canaries", can, repeats, warm=False)
@@ -519,8 +541,8 @@ def warm_up_fits(cfg: LoopConfig, arrays: TrainingArrays, names: tuple[str, ...]
     small = TrainingArrays(*(a.take(rows) if isinstance(a, TradeCosts) else a[:n] for a in vars(arrays).values()))
     spec = ModelSpec(cfg.model.kind, {"num_boost_round": 5}, cfg.model.seed, cfg.model.threads)
     clock = FitClock(spec, names)
-    walk_forward(*small.args(), clock, cfg.wf, **small.short())
-    canaries(*small.args(), clock, cfg.wf, **small.short())
+    walk_forward(*small.args(), clock, cfg.wf, **small.short(), fold_map=clock.fold_map)
+    canaries(*small.args(), clock, cfg.wf, **small.short(), fold_map=clock.fold_map)
 
 
 def history_days_for(days: int, training_days: int, cfg: LoopConfig) -> int:

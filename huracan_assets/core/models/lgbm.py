@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -149,6 +150,7 @@ class BinnedCache:
         self._sets: dict[tuple, lgb.Dataset] = {}
         self.hits = 0
         self.misses = 0
+        self._lock = threading.Lock()  # fits of different folds may run at once (``FoldFits``)
 
     @staticmethod
     def key(train: TrainSet, params: Mapping[str, Any]) -> tuple:
@@ -162,17 +164,18 @@ class BinnedCache:
     def dataset(self, train: TrainSet, params: Mapping[str, Any]) -> lgb.Dataset:
         key = self.key(train, params)
         label = train.y.astype(np.float64)
-        found = self._sets.get(key)
-        if found is not None:
-            self.hits += 1
-            found.set_label(label)
-            return found
-        self.misses += 1
-        dataset = _dataset(train, free_raw_data=False)  # binned by lgb.train, with the fit's parameters
-        if len(self._sets) >= self.max_entries:
-            self._sets.pop(next(iter(self._sets)))
-        self._sets[key] = dataset
-        return dataset
+        with self._lock:  # a set is used by one fit at a time: its rows are one fold's, fitted in turn
+            found = self._sets.get(key)
+            if found is not None:
+                self.hits += 1
+                found.set_label(label)
+                return found
+            self.misses += 1
+            dataset = _dataset(train, free_raw_data=False)  # binned by lgb.train, with the fit's parameters
+            if len(self._sets) >= self.max_entries:
+                self._sets.pop(next(iter(self._sets)))
+            self._sets[key] = dataset
+            return dataset
 
 
 # LightGBM parameters that change the binning (a cached set is reused only under the same ones)

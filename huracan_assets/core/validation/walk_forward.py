@@ -71,6 +71,13 @@ from huracan_assets.core.validation.splits import Fold, WalkForwardSpec, purged_
 
 FitPredict = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 MatrixBuilder = Callable[[], np.ndarray]
+# ``fold_map(fn, folds)``: ``[fn(fold) for fold in folds]`` in the folds' order, however it schedules the calls
+FoldMap = Callable[[Callable[[Fold], np.ndarray], list[Fold]], list[np.ndarray]]
+
+
+def in_turn(fn: Callable[[Fold], np.ndarray], folds: list[Fold]) -> list[np.ndarray]:
+    """The default ``fold_map``: one fold after the other."""
+    return [fn(fold) for fold in folds]
 
 
 @dataclass(frozen=True)
@@ -251,19 +258,23 @@ def walk_forward(
     ret_short_bps: np.ndarray,
     t1_short: np.ndarray,
     last_folds: int = 0,
+    fold_map: FoldMap = in_turn,
 ) -> WalkForwardResult:
     """Fit and predict every purged walk-forward fold; measure the folds and the pooled out-of-sample rows.
 
     Per row: ``t1`` and ``ret_long_bps`` are the long trade's exit and return, ``t1_short`` and ``ret_short_bps``
     the short trade's (its own barriers: never ``-ret_long_bps``); ``costs`` the round trip of each side, by part
     (``training.dataset.trade_costs``). ``last_folds`` > 0: only the last that many folds of the same splits are
-    fitted and measured (the injected-leak control, ``canaries``)."""
+    fitted and measured (the injected-leak control, ``canaries``). ``fold_map`` schedules the folds' fits (they
+    are independent: e.g. several at once, ``training.challenger.FoldFits``); the result must not depend on it."""
     config = WalkForwardConfig() if config is None else config
     X, y, t0, t1, ret, cost, ret_s, t1_s = _validate(X, y, t0, t1, ret_long_bps, costs, ret_short_bps, t1_short)
     splits = purged_splits(t0, t1, config.splits)
     if last_folds:
         splits = splits[-last_folds:]
-    preds = [_predict_fold(fit_predict, X, y, fold) for fold in splits]
+    preds = list(fold_map(lambda fold: _predict_fold(fit_predict, X, y, fold), splits))
+    if len(preds) != len(splits):
+        raise ValueError(f"fold_map returned {len(preds)} predictions for {len(splits)} folds")
 
     fold_base = [  # the folds' metrics before the DSR
         _fold_trading(f.test, p, t0, t1, ret, cost, ret_s, t1_s, config) for f, p in zip(splits, preds, strict=True)
@@ -350,9 +361,10 @@ def block_shuffle_labels(y: np.ndarray, block: int, seed: int) -> np.ndarray:
     return np.concatenate([y[starts[k] : starts[k] + block] for k in order]) if y.size else y.copy()
 
 
-def _block_shuffle_canary(X, y, t0, t1, ret, cost, ret_s, t1_s, fit_predict, config) -> dict[str, Any]:
+def _block_shuffle_canary(X, y, t0, t1, ret, cost, ret_s, t1_s, fit_predict, config, fold_map) -> dict[str, Any]:
     shuffled = block_shuffle_labels(y, config.shuffle_block, config.seed)
-    overall = walk_forward(X, shuffled, t0, t1, ret, cost, fit_predict, config, ret_short_bps=ret_s, t1_short=t1_s)
+    overall = walk_forward(X, shuffled, t0, t1, ret, cost, fit_predict, config, ret_short_bps=ret_s, t1_short=t1_s,
+                           fold_map=fold_map)  # fmt: skip
     overall = overall.overall
     sigma = auc_null_sigma(overall["n_pos"], overall["n_neg"], block=config.shuffle_block)
     bound = config.canary_sigmas * sigma
@@ -375,11 +387,11 @@ def _truncation_canary(build_full: MatrixBuilder | None, build_cut: MatrixBuilde
     return {"passed": bool(np.array_equal(full, cut, equal_nan=True)), "n_diff": n_diff, "shape": list(full.shape)}
 
 
-def _injected_leak_canary(X, y, t0, t1, ret, cost, ret_s, t1_s, fit_predict, config) -> dict[str, Any]:
+def _injected_leak_canary(X, y, t0, t1, ret, cost, ret_s, t1_s, fit_predict, config, fold_map) -> dict[str, Any]:
     """The control on the last ``leak_canary_folds`` folds (``canaries``: why one fold is as strong as all)."""
     leaky = np.column_stack([np.asarray(X, dtype=np.float64), np.asarray(ret, dtype=np.float64)])
     result = walk_forward(leaky, y, t0, t1, ret, cost, fit_predict, config, ret_short_bps=ret_s, t1_short=t1_s,
-                          last_folds=config.leak_canary_folds)  # fmt: skip
+                          last_folds=config.leak_canary_folds, fold_map=fold_map)  # fmt: skip
     value = result.overall["auc"]
     passed = bool(math.isfinite(value) and value >= config.leak_min_auc)
     return {"passed": passed, "auc": value, "min_auc": config.leak_min_auc, "folds": len(result.splits),
@@ -400,9 +412,10 @@ def canaries(
     *,
     ret_short_bps: np.ndarray,
     t1_short: np.ndarray,
+    fold_map: FoldMap = in_turn,
 ) -> dict[str, Any]:
-    """Run the leakage canaries; ``"passed"`` is True iff every canary that ran passed. The outcome arrays are
-    :func:`walk_forward`'s.
+    """Run the leakage canaries; ``"passed"`` is True iff every canary that ran passed. The outcome arrays and
+    ``fold_map`` are :func:`walk_forward`'s.
 
     * ``block_shuffle``: ``y`` block-shuffled (``shuffle_block`` rows, ``seed``), walk-forward rerun; passed iff
       ``|AUC - 0.5| <= canary_sigmas x auc_null_sigma(n_pos, n_neg, block=shuffle_block)`` on the pooled
@@ -434,9 +447,9 @@ def canaries(
     X, y, t0, t1, ret, cost, ret_s, t1_s = _validate(X, y, t0, t1, ret_long_bps, costs, ret_short_bps, t1_short)
     truncation = _truncation_canary(build_matrix_full, build_matrix_cut)  # first: cheap, and may reject misuse
     report: dict[str, Any] = {
-        "block_shuffle": _block_shuffle_canary(X, y, t0, t1, ret, cost, ret_s, t1_s, fit_predict, config),
+        "block_shuffle": _block_shuffle_canary(X, y, t0, t1, ret, cost, ret_s, t1_s, fit_predict, config, fold_map),
         "truncation": truncation,
-        "injected_leak": _injected_leak_canary(X, y, t0, t1, ret, cost, ret_s, t1_s, fit_predict, config),
+        "injected_leak": _injected_leak_canary(X, y, t0, t1, ret, cost, ret_s, t1_s, fit_predict, config, fold_map),
     }
     report["passed"] = all(c["passed"] for c in report.values() if c["passed"] is not None)
     return report
