@@ -12,6 +12,7 @@ spent since the coin's last promotion (0 right after one), read back on D+1.
 
 import dataclasses
 import io
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -414,6 +415,7 @@ def _shadow_and_champion_asset(settings: Settings, specs: EngineSpecs):
             "engine_signals": engine_signals,
             "champion_pointer": champion_pointer,
         }
+        started = time.monotonic()
         run = _ShadowRun(settings, specs, object_store.get_store(), registry.get_registry(), inputs)
         keys = sorted(str(k) for k in context.partition_keys)
         for day in sorted({k.split("|")[0] for k in keys}):  # dates in order: D reads the pointer of D-1
@@ -436,7 +438,8 @@ def _shadow_and_champion_asset(settings: Settings, specs: EngineSpecs):
                 "run_promoted": MetadataValue.json(promoted),
             },
         )
-        yield Output(run.outcomes, output_name="shadow_trades", metadata=run_metadata(run.outcomes))
+        compute = {"run_compute_seconds": round(time.monotonic() - started, 3)}  # the step's own work, once
+        yield Output(run.outcomes, output_name="shadow_trades", metadata={**run_metadata(run.outcomes), **compute})
         yield Output(equity, output_name="daily_equity", metadata=run_metadata(equity))
         yield check_result("shadow_all_symbols_ok", s["failed"], AssetCheckSeverity.WARN, "shadow_trades")
         yield check_result("shadow_minimum_sample", run.few, AssetCheckSeverity.WARN, "shadow_trades")

@@ -302,13 +302,16 @@ def _challenger_asset(settings: Settings, specs: EngineSpecs):
     ):
         """The truncation canary of each date (before any coin trains, so every bundle of the date carries its
         result), then the date's coins dealt into ``execution.training_shards`` steps."""
+        started = time.monotonic()
         run = training_run(context, (features, engine_signals, labels, candles, spreads, meta_weights))
         keys = sorted(str(k) for k in context.partition_keys)
         run.check_truncation(context, keys)
+        seconds = round(time.monotonic() - started, 3)  # the truncation canary's rebuilds: our code
         for i, part in enumerate(shard_keys(keys, shards)):
             days = {k.split("|")[0] for k in part}
             truncation = {d: r for d, r in run.truncation.items() if d in days}
-            yield DynamicOutput(TrainingShard(part, truncation), mapping_key=f"shard_{i}")
+            meta = {"keys": len(part), "compute_seconds": 0.0 if i else seconds}  # counted once
+            yield DynamicOutput(TrainingShard(part, truncation), mapping_key=f"shard_{i}", metadata=meta)
 
     @op(
         name="challenger_shard",

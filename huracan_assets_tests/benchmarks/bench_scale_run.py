@@ -70,6 +70,7 @@ def phase_settings(args, home: Path, workers: int, max_symbols: int):
         "universe": settings.universe.model_copy(update={"max_symbols": max_symbols}),
         "registry": settings.registry.model_copy(update={"kind": "postgres", "url_env": REGISTRY_ENV}),
         "engines": settings.engines.model_copy(update={"calibration_days": args.calibration_days}),
+        "gate": settings.gate.model_copy(update={"window_days": args.gate_days}),
         "execution": settings.execution.model_copy(update={"executor": executor, "workers": workers}),
     }
     return settings.model_copy(update=update)
@@ -79,7 +80,7 @@ def run_phase(args) -> None:
     """In the phase's own process: the history backfill, or the date through the whole graph."""
     from huracan_assets.cli import _prepare_env, after_day_ms, demo_history_days, replayed
 
-    settings = phase_settings(args, args.home, args.workers, args.max_symbols)
+    settings = phase_settings(args, args.home, int(args.workers), args.max_symbols)
     _prepare_env(settings)
     from dagster import DagsterInstance
 
@@ -169,7 +170,8 @@ def launch(args, home: Path, tag: str, phase: str, workers: int, max_symbols: in
     cmd = [sys.executable, "-m", "huracan_assets_tests.benchmarks.bench_scale_run", "--phase", phase,
            "--home", str(home), "--workers", str(workers), "--max-symbols", str(max_symbols),
            "--data", str(args.data), "--date", args.date.isoformat(), "--training-days", str(args.training_days),
-           "--shadow-days", str(args.shadow_days), "--calibration-days", str(args.calibration_days)]  # fmt: skip
+           "--shadow-days", str(args.shadow_days), "--calibration-days", str(args.calibration_days),
+           "--gate-days", str(args.gate_days)]  # fmt: skip
     env = {**os.environ, REGISTRY_ENV: db_url(f"scale_{tag}_registry"), "PYTHONUNBUFFERED": "1"}
     env.pop("DAGSTER_HOME", None)
     started = time.monotonic()
@@ -187,11 +189,18 @@ def launch(args, home: Path, tag: str, phase: str, workers: int, max_symbols: in
     return time.monotonic() - started, sampler
 
 
-def _metadata_seconds(entry, names: tuple[str, ...]) -> float:
-    """Our code's seconds in an event: the named entries of a materialization's or a step output's metadata."""
+def _metadata_seconds(entry, names: tuple[str, ...]) -> float | None:
+    """Our code's seconds in an event: the named entries of a materialization's or a step output's metadata
+    (None: the event records none)."""
     data = entry.dagster_event.event_specific_data
     meta = getattr(getattr(data, "materialization", None), "metadata", None) or getattr(data, "metadata", None)
-    return sum(float(meta[name].value) for name in names if meta and name in meta)
+    found = [float(meta[name].value) for name in names if meta and name in meta]
+    return sum(found) if found else None
+
+
+def _add(step: dict, seconds: float | None) -> None:
+    if seconds is not None:
+        step["ours"] = (step["ours"] or 0.0) + seconds
 
 
 def stage_table(home: Path, sampler: Sampler, since: float) -> list[dict]:
@@ -211,7 +220,7 @@ def stage_table(home: Path, sampler: Sampler, since: float) -> list[dict]:
             if event is None or event.step_key is None:
                 continue
             stage = event.step_key.split("[")[0]
-            step = steps.setdefault(event.step_key, {"stage": stage, "ours": 0.0})
+            step = steps.setdefault(event.step_key, {"stage": stage, "ours": None})
             kind = event.event_type
             if kind == DagsterEventType.STEP_START:
                 step["start"] = entry.timestamp
@@ -221,16 +230,17 @@ def stage_table(home: Path, sampler: Sampler, since: float) -> list[dict]:
                 # every key of a ranged run carries the run's metadata: count it once per asset
                 if (event.step_key, event.asset_key) not in seen:
                     seen.add((event.step_key, event.asset_key))
-                    step["ours"] += _metadata_seconds(entry, ("run_compute_seconds", "run_store_seconds"))
+                    _add(step, _metadata_seconds(entry, ("run_compute_seconds", "run_store_seconds")))
             elif kind == DagsterEventType.STEP_OUTPUT:  # an op's output that is no asset (a training shard)
-                step["ours"] += _metadata_seconds(entry, ("compute_seconds",))
+                _add(step, _metadata_seconds(entry, ("compute_seconds",)))
         for key, step in steps.items():
             if "start" not in step or "end" not in step:
                 continue
             wall = step["end"] - step["start"]
             tree, largest = sampler.peak(step["start"], step["end"])
             rows.append({"job": run.job_name, "step": key, "stage": step["stage"], "wall": wall,
-                         "ours": min(step["ours"], wall), "tree_rss": tree, "largest_rss": largest,
+                         "ours": None if step["ours"] is None else min(step["ours"], wall), "tree_rss": tree,
+                         "largest_rss": largest,
                          "start": step["start"], "end": step["end"]})  # fmt: skip
         rows.append({"job": run.job_name, "step": "(run)", "stage": "(run)",
                      "wall": (stats.end_time or 0) - (stats.start_time or 0), "ours": None,
@@ -265,7 +275,8 @@ def _config_row(r: dict) -> str:
 
 def report(results: list[dict], history: dict, args) -> str:
     lines = [f"## Scale run: {args.coins} coins x {args.date} (1h bars, W = {args.training_days} days, "
-             f"S = {args.shadow_days}, engine calibration {args.calibration_days} days)", "",
+             f"S = {args.shadow_days}, engine calibration {args.calibration_days} days, meta gate "
+             f"{args.gate_days} days)", "",
              f"- Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; machine: {os.cpu_count()} cores, "
              f"Python {platform.python_version()}",
              f"- History (data assets of {history['days']} days x {args.coins} coins, chunks of dates): "
@@ -287,7 +298,7 @@ def report(results: list[dict], history: dict, args) -> str:
             agg = stages.setdefault((row["job"], row["stage"]), {"n": 0, "wall": 0.0, "ours": 0.0, "rss": 0})
             agg["n"] += 1
             agg["wall"] += row["wall"]
-            agg["ours"] = None if row["ours"] is None else agg["ours"] + row["ours"]
+            agg["ours"] = None if row["ours"] is None or agg["ours"] is None else agg["ours"] + row["ours"]
             agg["rss"] = max(agg["rss"], row["tree_rss"] or 0)
         for (job, stage), agg in stages.items():
             share = "" if agg["ours"] is None or agg["wall"] <= 0 else f"{1 - agg['ours'] / agg['wall']:.0%}"
@@ -296,17 +307,36 @@ def report(results: list[dict], history: dict, args) -> str:
     return "\n".join(lines)
 
 
+def build_history(args, hist_home: Path) -> dict:
+    """The synthetic folder, then the data assets of the days the date's windows read (in ``hist_home``)."""
+    from huracan_assets.cli import demo_history_days
+
+    if args.data.exists():
+        shutil.rmtree(args.data)
+    t0 = time.monotonic()
+    symbols = write_synthetic_folder(SAMPLE_DATA_DIR, args.data, "1h", args.coins, ("BTC_USDT", "ETH_USDT"), 24,
+                                     args.seed)  # fmt: skip
+    print(f"{len(symbols)} coins written to {args.data} in {time.monotonic() - t0:.1f} s", flush=True)
+    make_home(hist_home, "hist", None, None)
+    seconds, sampler = launch(args, hist_home, "hist", "history", 1, args.coins)
+    days = demo_history_days(phase_settings(args, hist_home, 1, args.coins))
+    print(f"history: {days} days x {args.coins} coins in {seconds:.0f} s", flush=True)
+    return {"seconds": seconds, "days": days, "peak_tree_rss": sampler.peak()[0], "coins": args.coins}
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--coins", type=int, default=400, help="universe size, BTC and ETH included")
     parser.add_argument("--workers", default="1,2", help="worker counts to measure, e.g. 1,2")
     parser.add_argument("--small", type=int, default=0, help="also run one worker on this smaller universe (memory)")
     parser.add_argument("--date", type=date.fromisoformat, default=date(2024, 6, 1))
-    parser.add_argument("--training-days", type=int, default=30)
-    parser.add_argument("--shadow-days", type=int, default=7)
+    parser.add_argument("--training-days", type=int, default=20)
+    parser.add_argument("--shadow-days", type=int, default=3)
     parser.add_argument("--calibration-days", type=int, default=14)
+    parser.add_argument("--gate-days", type=int, default=14, help="the meta gate's trailing window (config: 30)")
     parser.add_argument("--out", type=Path, default=Path("/tmp/huracan-scale"))
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--reuse-history", action="store_true", help="keep the coins and history of --out")
     # the phase's own process
     parser.add_argument("--phase", choices=["history", "date"], default=None, help=argparse.SUPPRESS)
     parser.add_argument("--home", type=Path, default=None, help=argparse.SUPPRESS)
@@ -316,22 +346,16 @@ def main(argv: list[str] | None = None) -> dict:
     if args.phase:
         run_phase(args)
         return {}
-    from huracan_assets.cli import demo_history_days
-
     args.out.mkdir(parents=True, exist_ok=True)
     args.data = args.out / "data"
-    if args.data.exists():
-        shutil.rmtree(args.data)
-    t0 = time.monotonic()
-    symbols = write_synthetic_folder(SAMPLE_DATA_DIR, args.data, "1h", args.coins, ("BTC_USDT", "ETH_USDT"), 24,
-                                     args.seed)  # fmt: skip
-    print(f"{len(symbols)} coins written to {args.data} in {time.monotonic() - t0:.1f} s", flush=True)
     hist_home = args.out / "hist"
-    make_home(hist_home, "hist", None, None)
-    seconds, sampler = launch(args, hist_home, "hist", "history", 1, args.coins)
-    days = demo_history_days(phase_settings(args, hist_home, 1, args.coins))
-    history = {"seconds": seconds, "days": days, "peak_tree_rss": sampler.peak()[0]}
-    print(f"history: {days} days x {args.coins} coins in {seconds:.0f} s", flush=True)
+    marker = args.out / "history.json"
+    if args.reuse_history and marker.exists():  # the same coins and history: only the dates are measured again
+        history = json.loads(marker.read_text())
+        print(f"history reused: {marker}", flush=True)
+    else:
+        history = build_history(args, hist_home)
+        marker.write_text(json.dumps(history))
     results = []
     configs = [(f"w{w}", int(w), args.coins) for w in args.workers.split(",")]
     if args.small:
@@ -339,6 +363,7 @@ def main(argv: list[str] | None = None) -> dict:
     for tag, workers, max_symbols in configs:
         result = measure(args, tag, workers, max_symbols, hist_home)
         results.append(result)
+        (args.out / "results.json").write_text(json.dumps({"history": history, "results": results}, default=str))
         print(f"{tag}: {result['done']} coins trained in {result['date_seconds']:.0f} s "
               f"({result['coins_per_hour']:.0f} coins/hour), peak tree RSS {_mb(result['peak_tree_rss'])} MB",
               flush=True)  # fmt: skip
