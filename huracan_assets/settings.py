@@ -35,7 +35,8 @@ _PACKAGED_CONFIG_DIR = PACKAGE_DIR / "config"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # unknown keys are refused, and so are NaN and infinities ("1e999" or .inf would pass any bound)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class PartitionSettings(_Strict):
@@ -58,7 +59,7 @@ class UniverseSettings(_Strict):
     rank_lookback_days: int = Field(7, ge=1)
     min_history_days: float = Field(1, ge=0)
     min_quote_volume: float = Field(0.0, ge=0)
-    max_spread_bps: float = Field(float("inf"), gt=0)
+    max_spread_bps: float = Field(float("inf"), gt=0, allow_inf_nan=True)  # inf (the default): no spread filter
     reference_symbols: tuple[str, ...] = ("BTCUSDT", "ETHUSDT")  # fetched every day (reference_candles)
     # the market series the features (relative strength, beta) and the engines read: one of reference_symbols
     reference_symbol: str = "BTCUSDT"
@@ -497,7 +498,12 @@ def _deep_merge(base: dict, override: dict) -> dict:
 def _read_yaml(path: Path) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"settings file {path} is missing")
-    data = yaml.safe_load(path.read_text()) or {}
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:  # where, in the file's own words: "line 12, column 3"
+        where = getattr(exc, "problem_mark", None)
+        at = f" at line {where.line + 1}, column {where.column + 1}" if where is not None else ""
+        raise ValueError(f"settings file {path} is not valid YAML{at}: {getattr(exc, 'problem', None) or exc}") from exc
     if not isinstance(data, dict):
         raise ValueError(f"{path} must hold a mapping, not {type(data).__name__}")
     return data
