@@ -7,7 +7,7 @@ PIP     = $(VENV)/bin/pip
 WORKERS ?= auto
 XDIST   = -n $(WORKERS) --dist loadgroup
 
-.PHONY: setup setup-dev setup-browser demo test test-all test-fast coverage lint bench ui clean
+.PHONY: setup setup-dev setup-browser setup-proxy demo test test-all test-fast coverage lint bench ui clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,15 +36,31 @@ setup-browser:
 		echo "setup-browser: /usr/bin/chromium is missing and installing it needs root: run 'sudo apt-get install -y chromium'"; \
 	fi
 
+# Debian's Caddy for the proxy test (huracan_assets_tests/integration/test_ui_proxy.py runs docker/proxy/Caddyfile;
+# compose runs the official image): installed like Chromium above, and the test skips (fails under CI) without it.
+setup-proxy:
+	@if command -v caddy >/dev/null 2>&1; then \
+		echo "setup-proxy: caddy is installed"; \
+	elif ! command -v apt-get >/dev/null 2>&1; then \
+		echo "setup-proxy: caddy is missing and there is no apt-get: install Caddy 2 for the proxy test"; \
+	elif [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; then \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo "sudo -n"); \
+		echo "setup-proxy: installing caddy with apt-get"; \
+		( $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq caddy >/dev/null ) \
+			|| echo "setup-proxy: apt-get could not install caddy; the proxy test will not run"; \
+	else \
+		echo "setup-proxy: caddy is missing and installing it needs root: run 'sudo apt-get install -y caddy'"; \
+	fi
+
 demo: setup
 	$(VENV)/bin/huracan demo $(ARGS)
 
 # the default suite (pyproject: every test but the benchmarks and the full-size variants), lint first
-test: setup-dev setup-browser lint
+test: setup-dev setup-browser setup-proxy lint
 	$(PY) -m pytest -q $(XDIST) --durations=15 $(ARGS)
 
 # everything a clean machine can run: the default suite and the full-size variants (marker "full")
-test-all: setup-dev setup-browser lint
+test-all: setup-dev setup-browser setup-proxy lint
 	$(PY) -m pytest -q $(XDIST) -m "not benchmark" $(ARGS)
 
 test-fast: setup-dev

@@ -609,3 +609,31 @@ def test_env_example_documents_every_monitoring_variable() -> None:
     for name in sorted(referenced):
         assert name in documented, f"{name} is used by monitoring but missing from docker/.env.example"
         assert documented[name], f"{name} has no comment in docker/.env.example"
+
+
+def test_the_ui_is_published_only_through_the_authenticating_proxy(compose_binary: Path) -> None:
+    result = _compose(compose_binary, DOCKER / "compose.yaml", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    assert not services["webserver"].get("ports"), "the webserver must not publish a port: the proxy is the way in"
+    published = {int(p["target"]) for s in services.values() for p in s.get("ports", [])}
+    assert 3000 not in {int(p["target"]) for p in services["ui-proxy"].get("ports", [])}
+    proxy = services["ui-proxy"]
+    assert proxy["image"].startswith("caddy:")
+    assert {int(p["target"]) for p in proxy["ports"]} == {443, 80} and 443 in published
+    assert any(v["target"] == "/etc/caddy/Caddyfile" and v.get("read_only") for v in proxy["volumes"])
+    assert proxy["environment"]["HURACAN_UI_UPSTREAM"] == "webserver:3000"
+    text = (DOCKER / "proxy" / "Caddyfile").read_text()
+    assert "basicauth" in text and "{$HURACAN_UI_PASSWORD_HASH}" in text
+    assert "reverse_proxy {$HURACAN_UI_UPSTREAM" in text
+
+
+def test_the_proxy_needs_its_password_hash(compose_binary: Path, tmp_path: Path) -> None:
+    env = tmp_path / "no-ui-password.env"
+    lines = (DOCKER / ".env.example").read_text().splitlines()
+    env.write_text("\n".join(line for line in lines if not line.startswith("HURACAN_UI_PASSWORD_HASH=")))
+    result = subprocess.run(
+        [str(compose_binary), "-f", str(DOCKER / "compose.yaml"), "--env-file", str(env), "config", "--quiet"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False, env={"PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert result.returncode != 0 and "HURACAN_UI_PASSWORD_HASH" in result.stderr
