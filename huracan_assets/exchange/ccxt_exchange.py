@@ -94,7 +94,11 @@ class CcxtExchange(MarketCatalog):
     ) -> None:
         if not hasattr(ccxt, exchange_id):
             raise ExchangeError(f"unknown ccxt exchange id {exchange_id!r}")
-        config: dict = {"enableRateLimit": True, "timeout": timeout_ms}
+        # public market data only: with API keys set, ccxt's Binance signs private requests on every load_markets
+        # (the currencies' deposit networks, the margin pairs); the Engine needs none of it and sends no key it
+        # need not send
+        public_only = {"fetchCurrencies": False, "fetchMargins": False}
+        config: dict = {"enableRateLimit": True, "timeout": timeout_ms, "options": public_only}
         if api_key:
             config |= {"apiKey": api_key, "secret": api_secret or ""}
         if rate_limit_ms is not None:
