@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import ccxt
@@ -430,3 +432,34 @@ def test_a_coin_whose_data_ended_mid_folder_is_break_and_keeps_its_klines(tmp_pa
 
         handle.set_now(DAY_START + DAY)  # one day after its last bar: not stale yet
         assert binance_client(handle.url).load_markets()["DOGE/USDT"]["active"] is True
+
+
+# ---- load ----------------------------------------------------------------------------------------------------------
+
+
+def test_twenty_concurrent_clients_get_every_answer_right(server):
+    """20 ccxt clients at once, each its own coin, each paging through 4 days of bars (10 bars a page) and asking
+    for tickers in between: every bar is the file's, bit for bit, and no request fails."""
+    symbols = sorted(p.stem for p in (TEST_DATA / "1h").glob("*_USDT.parquet") if p.stem != "WIF_USDT")[:20]
+    assert len(symbols) == 20
+    days = [DAY_START - k * DAY for k in range(4)]
+    server.reset_requests()
+    barrier = threading.Barrier(len(symbols))
+
+    def client(stem: str) -> tuple[str, list[str]]:
+        ex = binance_client(server.url, timeout=10_000)
+        ex.load_markets()
+        barrier.wait()  # all 20 start their pages together
+        wrong = []
+        for day in days:
+            if fetch_day(ex, stem.replace("_", "/"), day, limit=10) != file_rows(stem, day, day + DAY):
+                wrong.append(f"{stem} {day}")
+            ex.fetch_ticker(stem.replace("_", "/"))
+        return stem, wrong
+
+    with ThreadPoolExecutor(max_workers=len(symbols)) as pool:
+        results = list(pool.map(client, symbols))
+    assert [stem for stem, _ in results] == symbols
+    assert [w for _, wrong in results for w in wrong] == []
+    requests = server.requests()
+    assert requests["/api/v3/klines"] == len(symbols) * len(days) * 3  # 24 bars in pages of 10: 3 per day
