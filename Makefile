@@ -19,38 +19,32 @@ setup: $(VENV)/bin/python
 setup-dev: $(VENV)/bin/python
 	$(PIP) install -q -c constraints.txt -e '.[dev]'
 
-# Debian's Chromium for the UI test (huracan_assets_tests/integration/test_ui_browser.py drives it with Playwright;
-# no browser download): apt-get installs it when /usr/bin/chromium is missing, as root or with passwordless sudo.
-# When it cannot, it says so and carries on (the test then skips, or fails under CI).
-setup-browser:
-	@if [ -x /usr/bin/chromium ]; then \
-		echo "setup-browser: /usr/bin/chromium is installed"; \
+# Debian packages some tests run (apt-get, as root or with passwordless sudo, when the command is missing; when it
+# cannot, it says so and carries on, and the test then skips, or fails under CI):
+# - Chromium for the UI test (huracan_assets_tests/integration/test_ui_browser.py drives it with Playwright; no
+#   browser download);
+# - Caddy for the proxy test (huracan_assets_tests/integration/test_ui_proxy.py runs docker/proxy/Caddyfile; compose
+#   runs the official image).
+define apt_install
+	@if command -v $(1) >/dev/null 2>&1; then \
+		echo "$(2): $(1) is installed"; \
 	elif ! command -v apt-get >/dev/null 2>&1; then \
-		echo "setup-browser: /usr/bin/chromium is missing and there is no apt-get: install Chromium at /usr/bin/chromium for the UI test"; \
+		echo "$(2): $(1) is missing and there is no apt-get: install it for $(3)"; \
 	elif [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; then \
 		SUDO=$$([ "$$(id -u)" = 0 ] || echo "sudo -n"); \
-		echo "setup-browser: installing chromium with apt-get"; \
-		( $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null ) \
-			|| echo "setup-browser: apt-get could not install chromium; the UI test will not run"; \
+		echo "$(2): installing $(1) with apt-get"; \
+		( $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(1) >/dev/null ) \
+			|| echo "$(2): apt-get could not install $(1); $(3) will not run"; \
 	else \
-		echo "setup-browser: /usr/bin/chromium is missing and installing it needs root: run 'sudo apt-get install -y chromium'"; \
+		echo "$(2): $(1) is missing and installing it needs root: run 'sudo apt-get install -y $(1)'"; \
 	fi
+endef
 
-# Debian's Caddy for the proxy test (huracan_assets_tests/integration/test_ui_proxy.py runs docker/proxy/Caddyfile;
-# compose runs the official image): installed like Chromium above, and the test skips (fails under CI) without it.
+setup-browser:
+	$(call apt_install,chromium,setup-browser,the UI test)
+
 setup-proxy:
-	@if command -v caddy >/dev/null 2>&1; then \
-		echo "setup-proxy: caddy is installed"; \
-	elif ! command -v apt-get >/dev/null 2>&1; then \
-		echo "setup-proxy: caddy is missing and there is no apt-get: install Caddy 2 for the proxy test"; \
-	elif [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; then \
-		SUDO=$$([ "$$(id -u)" = 0 ] || echo "sudo -n"); \
-		echo "setup-proxy: installing caddy with apt-get"; \
-		( $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq caddy >/dev/null ) \
-			|| echo "setup-proxy: apt-get could not install caddy; the proxy test will not run"; \
-	else \
-		echo "setup-proxy: caddy is missing and installing it needs root: run 'sudo apt-get install -y caddy'"; \
-	fi
+	$(call apt_install,caddy,setup-proxy,the proxy test)
 
 demo: setup
 	$(VENV)/bin/huracan demo $(ARGS)

@@ -9,6 +9,7 @@ from dagster import DagsterInstance
 
 from huracan_assets.defs.build import build_definitions
 from huracan_assets.settings import Settings, load_settings
+from huracan_assets_tests.conftest import S3_TEST_BUCKET
 
 
 def local_settings(data_dir: Path, start: date = date(2024, 3, 1), **overrides) -> Settings:
@@ -22,6 +23,18 @@ def local_settings(data_dir: Path, start: date = date(2024, 3, 1), **overrides) 
 
 def defs_for(settings: Settings):
     return build_definitions(settings)
+
+
+def s3_settings(prefix: str, bucket: str = S3_TEST_BUCKET) -> dict:
+    """``object_store`` settings of the test S3 server, reading production's environment variable names."""
+    return {
+        "kind": "s3",
+        "bucket": bucket,
+        "prefix": prefix,
+        "endpoint_url_env": "HURACAN_S3_ENDPOINT_URL",
+        "access_key_id_env": "AWS_ACCESS_KEY_ID",
+        "secret_access_key_env": "AWS_SECRET_ACCESS_KEY",
+    }
 
 
 def postgres_instance(tmp_path: Path, url: str) -> DagsterInstance:

@@ -18,7 +18,7 @@ from huracan_assets.runner import run_prelude, run_summary, run_symbol_days
 from huracan_assets.settings import load_settings
 from huracan_assets.storage.object_store import S3ObjectStore
 from huracan_assets_tests.conftest import S3_TEST_BUCKET
-from huracan_assets_tests.defs.helpers import defs_for, postgres_instance
+from huracan_assets_tests.defs.helpers import defs_for, postgres_instance, s3_settings
 
 pytestmark = pytest.mark.integration
 
@@ -32,14 +32,7 @@ def test_prod_environment_runs_on_s3_and_postgres(home, tmp_path, monkeypatch, p
     settings = load_settings(
         "prod",
         partitions={"start_date": "2024-03-01"},
-        object_store={
-            "kind": "s3",
-            "bucket": S3_TEST_BUCKET,
-            "prefix": prefix,
-            "endpoint_url_env": "HURACAN_S3_ENDPOINT_URL",
-            "access_key_id_env": "AWS_ACCESS_KEY_ID",
-            "secret_access_key_env": "AWS_SECRET_ACCESS_KEY",
-        },
+        object_store=s3_settings(prefix),
         exchange={"kind": "files", "data_dir": str(test_data_dir)},
         symbols="BTCUSDT,ETHUSDT,SOLUSDT",
     )

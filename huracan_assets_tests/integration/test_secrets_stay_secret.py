@@ -30,7 +30,7 @@ from huracan_assets.runner import run_prelude, run_summary, run_symbol_days
 from huracan_assets.settings import load_settings
 from huracan_assets.storage.object_store import S3ObjectStore
 from huracan_assets_tests.conftest import S3_TEST_BUCKET
-from huracan_assets_tests.defs.helpers import defs_for
+from huracan_assets_tests.defs.helpers import defs_for, s3_settings
 from huracan_assets_tests.integration.history import after
 
 pytestmark = pytest.mark.integration
@@ -133,14 +133,7 @@ def test_no_secret_in_logs_events_objects_registry_or_files(
             "prod",
             home=str(home),
             partitions={"start_date": FIRST.isoformat()},
-            object_store={
-                "kind": "s3",
-                "bucket": S3_TEST_BUCKET,
-                "prefix": prefix,
-                "endpoint_url_env": "HURACAN_S3_ENDPOINT_URL",
-                "access_key_id_env": "AWS_ACCESS_KEY_ID",
-                "secret_access_key_env": "AWS_SECRET_ACCESS_KEY",
-            },
+            object_store=s3_settings(prefix),
             exchange={
                 "kind": "ccxt",
                 "exchange_id": "binance",
