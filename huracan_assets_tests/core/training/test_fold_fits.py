@@ -4,6 +4,7 @@ the models depends on it."""
 import threading
 import time
 
+import numpy as np
 import pytest
 
 from huracan_assets.core.models.base import ModelSpec
@@ -75,3 +76,38 @@ def test_a_fit_past_the_deadline_stops_the_folds_in_flight(coin):
     fits = FoldFits(_spec(threads=2), NAMES, deadline=time.monotonic() - 1)
     with pytest.raises(TrainingTimeout):
         walk_forward(*coin.args(), fits, WalkForwardConfig(), **coin.short, fold_map=fits.fold_map)
+
+
+def test_on_real_candles_folds_at_once_equal_folds_in_turn():
+    """Real SOL 1h candles, real triple-barrier labels, the default LightGBM: the reports are the same bytes."""
+    import polars as pl
+
+    from huracan_assets.core.labels.triple_barrier import BarrierSpec, triple_barrier
+    from huracan_assets.core.validation.metrics import TradeCosts
+    from huracan_assets.settings import SAMPLE_DATA_DIR
+
+    bars = pl.read_parquet(SAMPLE_DATA_DIR / "1h" / "SOL_USDT.parquet").sort("ts").head(3000)
+    h = 3_600_000
+    labels = triple_barrier(bars, int(bars["ts"][60]), int(bars["ts"][-30]), BarrierSpec(max_holding_bars=24), h)
+    labels = labels.filter(pl.col("label").is_not_null())
+    r = bars.with_columns(pl.col("close").log().diff().alias("r"))
+    feats = r.select(
+        "ts",
+        *[pl.col("r").shift(k).alias(f"r_{k}") for k in range(6)],
+        pl.col("r").rolling_std(24).alias("vol_24"),
+        (pl.col("volume") / pl.col("volume").rolling_mean(24)).alias("volume_24"),
+    )
+    rows = labels.join(feats, on="ts", how="inner").drop_nulls()
+    names = tuple(c for c in feats.columns if c != "ts")
+    x = rows.select(names).to_numpy()
+    t0 = rows["ts"].to_numpy()
+    args = (x, (rows["label"] > 0).cast(pl.Int8).to_numpy(), t0, rows["touch_ts"].to_numpy() + h,
+            rows["ret"].to_numpy() * 1e4, TradeCosts.from_parts({"fee": np.full(len(rows), 8.0)}))  # fmt: skip
+    short = {"ret_short_bps": rows["ret_short"].to_numpy() * 1e4, "t1_short": rows["touch_ts_short"].to_numpy() + h}
+    reports = []
+    for threads in (2, 1):
+        fits = FoldFits(ModelSpec("lightgbm", {"num_boost_round": 60}, seed=5, threads=threads), names)
+        wf = walk_forward(*args, fits, WalkForwardConfig(), **short, fold_map=fits.fold_map)
+        reports.append((wf.to_dict(), wf.oos["p"].to_list()))
+    assert len(rows) > 2000
+    assert reports[0] == reports[1]
