@@ -38,6 +38,15 @@ class _Strict(BaseModel):
     # unknown keys are refused, and so are NaN and infinities ("1e999" or .inf would pass any bound)
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_empty_path(cls, value: object, info) -> object:
+        """An empty string is no path: pydantic would read it as the current directory."""
+        field = cls.model_fields.get(info.field_name)
+        if value == "" and field is not None and "Path" in str(field.annotation):
+            raise ValueError("an empty string is not a path (leave the setting out, or null, for its default)")
+        return value
+
 
 class PartitionSettings(_Strict):
     start_date: date
@@ -290,6 +299,9 @@ class ExecutionSettings(_Strict):
     training_shards: int = Field(0, ge=0)  # training steps per run (challenger_shard); 0: one per worker
     shard_retries: int = Field(1, ge=0)  # a training step lost to the infrastructure is run again this often
     run_timeout_seconds: int = Field(21600, ge=0)  # a date's symbol x day run fails past it (run monitoring); 0: none
+    # each key's charts in its metadata (regimes, meta weights, shadow equity): for the last date of a ranged run
+    # only (a backfill's earlier dates keep their numbers; a chart costs ~70 ms a key), or for every key
+    key_charts: Literal["last_date", "all"] = "last_date"
 
     @property
     def cores(self) -> int:

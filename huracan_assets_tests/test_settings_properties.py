@@ -108,6 +108,7 @@ garbage = st.one_of(
 @example(path=("universe", "min_history_days"), value="1e999")  # found by this test: it loaded as inf
 @example(path=("promotion", "margin_bps"), value=float("nan"))
 @example(path=("windows", "training_days"), value="ninety")
+@example(path=("params", "schemas_dir"), value="")  # found by this test: it loaded as the current directory
 def test_a_wrong_value_is_loaded_exactly_or_refused_naming_the_field(path, value):
     text = yaml.safe_dump(_with(BASE, path, value))
     dotted = ".".join(path)

@@ -67,7 +67,7 @@ from huracan_assets.core.shadow.pair import (
 from huracan_assets.core.training.dataset import Windows
 from huracan_assets.defs.checks import check_spec
 from huracan_assets.defs.partitions import symbol_day_multi_asset, window_mapping
-from huracan_assets.defs.per_symbol import check_result, key_metadata, run_keys, run_metadata, summarize
+from huracan_assets.defs.per_symbol import charted, check_result, key_metadata, run_keys, run_metadata, summarize
 from huracan_assets.defs.resources import ObjectStoreResource, RegistryResource
 from huracan_assets.names import join_key, split_key
 from huracan_assets.publishing.champion import check_pointer, publish_champion
@@ -275,6 +275,7 @@ class _ShadowRun:
         """Pass 1: shadow every coin of the day. Pass 2: the day's decisions (all coins together, with the kill
         switches), then publish per coin."""
         day, trade_log = _Day(), {}
+        chart_day = charted(context, self.settings.execution.key_charts)
         pcfg = self.settings.promotion
 
         def one(d: date, symbol: str):
@@ -321,8 +322,10 @@ class _ShadowRun:
                 context.log.warning(f"champion_pointer {key} failed: {type(exc).__name__}: {exc}")
                 self.pointers[key] = SymbolOutcome.failed(f"{type(exc).__name__}: {exc}")
             ledgers = {role: (ledger.stats() if ledger is not None else None) for role, ledger in pair.ledgers.items()}
-            chart = pair_markdown(key, pair, self.specs.shadow.initial_equity)
-            self.shadow_meta[key] = {**shadow_values(pair.challenger.stats, ledgers), "equity": MetadataValue.md(chart)}
+            values = shadow_values(pair.challenger.stats, ledgers)
+            if chart_day(d):
+                values["equity"] = MetadataValue.md(pair_markdown(key, pair, self.specs.shadow.initial_equity))
+            self.shadow_meta[key] = values
         self.write_trade_log(day_text, trade_log)
         self.write_log(f"shadow_logs/predictions/{day_text}.parquet", day.predictions)
         records = decision_records(date.fromisoformat(day_text), decided, day.pairs, published)

@@ -24,7 +24,7 @@ from huracan_assets.core.regime.classifier import regimes_for_window
 from huracan_assets.core.reporting.keys import regime_markdown, regime_values
 from huracan_assets.defs.checks import check_spec
 from huracan_assets.defs.partitions import symbol_day_asset, window_mapping
-from huracan_assets.defs.per_symbol import check_result, outputs_with_check, run_keys
+from huracan_assets.defs.per_symbol import charted, check_result, outputs_with_check, run_keys
 from huracan_assets.defs.resources import ObjectStoreResource
 from huracan_assets.names import join_key
 from huracan_assets.settings import Settings
@@ -223,6 +223,7 @@ def _regimes_asset(settings: Settings):
         from a flag computed on the whole of D."""
         counts: dict[str, int] = {}
         per_key: dict[str, dict] = {}
+        chart_day = charted(context, settings.execution.key_charts)
 
         def one(day: date, symbol: str):
             frame, missing = window_frame(candles, day, symbol, days_back)
@@ -234,7 +235,7 @@ def _regimes_asset(settings: Settings):
             for regime, n in out.group_by("regime").len().iter_rows():
                 counts[regime] = counts.get(regime, 0) + n
             key = join_key(day, symbol)
-            chart = regime_markdown(key, out, frame)
+            chart = regime_markdown(key, out, frame) if chart_day(day) else None
             per_key[key] = {**regime_values(out), **({"regimes": MetadataValue.md(chart)} if chart else {})}
             return out
 

@@ -107,6 +107,15 @@ def run_metadata(results: dict[str, Result], extra: Mapping[str, object] | None 
     return metadata
 
 
+def charted(context, key_charts: str) -> Callable[[date], bool]:
+    """Whether a key of ``day`` gets its charts (``execution.key_charts``): every key, or only those of the run's
+    last date (a backfill's earlier dates keep their numbers, not their pictures)."""
+    if key_charts == "all":
+        return lambda day: True
+    last = max((split_key(k)[0] for k in context.partition_keys), default=None)
+    return lambda day: day == last
+
+
 def key_metadata(
     context: AssetExecutionContext,
     results: Mapping[str, object],

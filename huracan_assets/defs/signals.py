@@ -28,7 +28,7 @@ from huracan_assets.core.market_data.candles import date_range, day_bounds_ms
 from huracan_assets.core.reporting.keys import weight_values, weights_markdown_chart
 from huracan_assets.defs.checks import check_spec
 from huracan_assets.defs.partitions import symbol_day_asset, window_mapping
-from huracan_assets.defs.per_symbol import check_result, outputs_with_check, run_keys
+from huracan_assets.defs.per_symbol import charted, check_result, outputs_with_check, run_keys
 from huracan_assets.defs.resources import ObjectStoreResource
 from huracan_assets.names import join_key
 from huracan_assets.settings import Settings
@@ -229,6 +229,7 @@ def _meta_weights_asset(settings: Settings):
         bad_weights: dict[str, str] = {}
         shown: list[tuple[str, MetaState]] = []
         per_key: dict[str, dict] = {}
+        chart_day = charted(context, settings.execution.key_charts)
 
         def one(day: date, symbol: str):
             yday = day - timedelta(days=1)
@@ -260,7 +261,8 @@ def _meta_weights_asset(settings: Settings):
                 bad_weights[key] = f"weights sum to {float(w.sum())!r} or are not finite"
             if not shown or symbol == settings.universe.reference_symbol:
                 shown[:] = [(key, state)]
-            per_key[key] = _weights_metadata(key, state, _history(meta_weights, produced, symbol, day))
+            per_key[key] = (_weights_metadata(key, state, _history(meta_weights, produced, symbol, day))
+                            if chart_day(day) else weight_values(state.state))  # fmt: skip
             detail = {**info, "cold_start": previous is None}
             return SymbolOutcome.ok(state.to_frame(day), detail=detail)
 
