@@ -20,6 +20,9 @@ metadata our code writes gives the time inside our code: ``run_compute_seconds``
 ``compute_seconds``. Dagster's share of a stage is the rest of its wall time.
 
     python -m huracan_assets_tests.benchmarks.bench_scale_run --coins 400 --workers 1,2 --small 100
+
+The databases are named ``scale_<configuration>_dagster`` and ``scale_<configuration>_registry`` on the server of
+``$HURACAN_TEST_PG_URL``: one scale run (one ``--out``) per server at a time; a new run drops the last one's.
 """
 
 from __future__ import annotations
@@ -166,12 +169,25 @@ def make_home(home: Path, tag: str, template: str | None, template_home: Path | 
     (home / "dagster" / "dagster.yaml").write_text(INSTANCE_YAML.format(url=db_url(dbs[0])))
 
 
-def launch(args, home: Path, tag: str, phase: str, workers: int, max_symbols: int) -> tuple[float, Sampler]:
+def launch(
+    args,
+    home: Path,
+    tag: str,
+    phase: str,
+    workers: int,
+    max_symbols: int,
+    entry: str | None = None,
+    extra: list[str] | None = None,
+) -> tuple[float, Sampler]:
+    """Run a phase in its own process (``entry``: another benchmark module, given ``extra`` arguments) and
+    sample its memory; the process's output goes to ``home/<phase>.log``."""
     cmd = [sys.executable, "-m", "huracan_assets_tests.benchmarks.bench_scale_run", "--phase", phase,
            "--home", str(home), "--workers", str(workers), "--max-symbols", str(max_symbols),
            "--data", str(args.data), "--date", args.date.isoformat(), "--training-days", str(args.training_days),
            "--shadow-days", str(args.shadow_days), "--calibration-days", str(args.calibration_days),
            "--gate-days", str(args.gate_days)]  # fmt: skip
+    if entry is not None:
+        cmd = [sys.executable, "-m", entry, *(extra or [])]
     env = {**os.environ, REGISTRY_ENV: db_url(f"scale_{tag}_registry"), "PYTHONUNBUFFERED": "1"}
     env.pop("DAGSTER_HOME", None)
     started = time.monotonic()
@@ -324,7 +340,7 @@ def build_history(args, hist_home: Path) -> dict:
     return {"seconds": seconds, "days": days, "peak_tree_rss": sampler.peak()[0], "coins": args.coins}
 
 
-def main(argv: list[str] | None = None) -> dict:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--coins", type=int, default=400, help="universe size, BTC and ETH included")
     parser.add_argument("--workers", default="1,2", help="worker counts to measure, e.g. 1,2")
@@ -342,7 +358,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--home", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--max-symbols", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, default=None, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
     if args.phase:
         run_phase(args)
         return {}
