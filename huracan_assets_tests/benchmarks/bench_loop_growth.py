@@ -23,6 +23,8 @@ import sqlalchemy as sa
 
 from huracan_assets_tests.benchmarks import bench_scale_run as scale
 
+MODULE = "huracan_assets_tests.benchmarks.bench_loop_growth"
+
 
 def connections(databases: list[str]) -> int:
     engine = sa.create_engine(scale.PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
@@ -105,7 +107,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     home = args.out / args.tag
     scale.make_home(home, args.tag, "hist", args.out / "hist")
     started = time.monotonic()
-    scale.launch(scale_args, home, args.tag, "date", 1, args.coins, entry=__name__,
+    scale.launch(scale_args, home, args.tag, "date", 1, args.coins, entry=MODULE,
                  extra=["--loop", "--home", str(home), "--tag", args.tag, "--coins", str(args.coins),
                         "--dates", str(args.dates), "--out", str(args.out)])  # fmt: skip
     rows = json.loads((home / "growth.json").read_text())
