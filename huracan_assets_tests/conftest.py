@@ -160,16 +160,20 @@ class _PortTaken(RuntimeError):
     pass
 
 
-def _start_seaweedfs(data_dir: Path, taken: set[int]):
-    """``weed server -s3`` on free ports in ``data_dir``: (process, endpoint, log file) once its S3 API answers;
-    :class:`_PortTaken` when it died of a port already in use."""
+WEED_PORTS = ("s3", "master", "volume", "filer", "iam")
+
+
+def _start_seaweedfs(data_dir: Path, taken: set[int], ports: dict[str, int] | None = None):
+    """``weed server -s3`` in ``data_dir`` on ``ports`` (default: free ones, see :data:`WEED_PORTS`): (process,
+    endpoint, log file) once its S3 API answers; :class:`_PortTaken` when it died of a port already in use. A server
+    started again on the same folder and ports keeps its objects."""
     import boto3
     from botocore.config import Config
 
-    data_dir.mkdir(parents=True)
+    data_dir.mkdir(parents=True, exist_ok=True)
     # every listener on a free port, the Iceberg and Lance catalogs off: their fixed ports (8181, 9101) collide when two
     # test sessions (two pytest-xdist workers) each start a server
-    ports = {name: _free_port(taken) for name in ("s3", "master", "volume", "filer", "iam")}
+    ports = ports or {name: _free_port(taken) for name in WEED_PORTS}
     cmd = [
         _weed_binary(),
         "server",
@@ -187,7 +191,7 @@ def _start_seaweedfs(data_dir: Path, taken: set[int]):
         "-volume.max=200",
         "-master.volumeSizeLimitMB=64",
     ]
-    log = (data_dir / "weed.log").open("wb")
+    log = (data_dir / "weed.log").open("ab")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     endpoint = f"http://127.0.0.1:{ports['s3']}"
     client = boto3.client(
@@ -202,6 +206,8 @@ def _start_seaweedfs(data_dir: Path, taken: set[int]):
     while True:
         try:
             client.create_bucket(Bucket=S3_TEST_BUCKET)
+            return proc, endpoint, log
+        except client.exceptions.BucketAlreadyOwnedByYou:  # started again on its folder
             return proc, endpoint, log
         except Exception as exc:
             tail = (data_dir / "weed.log").read_text(errors="replace")[-2000:]

@@ -55,6 +55,7 @@ from huracan_assets.k8s import gpu_tags
 from huracan_assets.names import ACCELERATOR_TAG, SYMBOL_DAY_TAG, join_key, split_key
 from huracan_assets.settings import Settings
 from huracan_assets.specs import EngineSpecs
+from huracan_assets.storage.object_store import content_type_for
 from huracan_assets.storage.partitioned import PartitionWindow, SymbolOutcome
 
 
@@ -193,7 +194,7 @@ class _Training:
         bundle = make_bundle(model, config, metrics)
         prefix = bundle.prefix(symbol, root=root)
         for name, data in bundle.files.items():
-            self.store.put(prefix + name, data, "application/json" if name.endswith(".json") else None)
+            self.store.put(prefix + name, data, content_type_for(name))
         model_id = f"{symbol}-{bundle.bundle_id()}"
         row = {
             "model_id": model_id,

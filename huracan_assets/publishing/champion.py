@@ -44,7 +44,7 @@ from huracan_assets.core.models.bundle import (
     canonical_json,
     verify_bundle,
 )
-from huracan_assets.storage.object_store import ObjectNotFound, ObjectStore, sha256_hex
+from huracan_assets.storage.object_store import ObjectNotFound, ObjectStore, content_type_for, sha256_hex
 
 STEPS = ("copied", "verified", "history", "latest")
 POINTER_VERSION = 1
@@ -324,8 +324,7 @@ def _copy(store: ObjectStore, symbol: str, challenger_prefix: str, expected_reci
                 continue  # an identical copy: leave it (idempotent reruns)
         except ObjectNotFound:
             pass
-        content_type = "application/json" if name.endswith(".json") else "application/octet-stream"
-        store.put(key, source.files[name], content_type=content_type)
+        store.put(key, source.files[name], content_type=content_type_for(name))
     return source
 
 

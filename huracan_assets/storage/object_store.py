@@ -48,6 +48,11 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def content_type_for(name: str) -> str:
+    """The content type an object named ``name`` is stored with: JSON documents as such, anything else as bytes."""
+    return "application/json" if name.endswith(".json") else "application/octet-stream"
+
+
 def _check_key(key: str) -> str:
     if not key or key.startswith("/") or ".." in key.split("/") or key.startswith(_SHA_DIR):
         raise ValueError(f"invalid object key {key!r}")
@@ -238,10 +243,11 @@ class S3ObjectStore(ObjectStore):
                 signature_version="s3v4",
             ),
         )
-        from botocore.exceptions import BotoCoreError, ClientError
+        from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
         self._transient = (BotoCoreError, ClientError)
         self._client_error = ClientError
+        self._invalid = ParamValidationError  # a request boto3 refuses to send: a bug, never worth a retry
 
     def describe(self) -> str:
         return f"s3://{self.bucket}/{self.prefix}"
@@ -253,6 +259,8 @@ class S3ObjectStore(ObjectStore):
         def _wrapped() -> T:
             try:
                 return fn()
+            except self._invalid as exc:
+                raise ObjectStoreError(f"{op} {key!r} on {self.describe()}: invalid request: {exc}") from exc
             except self._client_error as exc:
                 code = str(exc.response.get("Error", {}).get("Code", ""))
                 if code in ("NoSuchKey", "404", "NotFound"):

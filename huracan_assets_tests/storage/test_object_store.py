@@ -149,3 +149,26 @@ def test_failure_marker_wins_over_stale_data_and_success_clears_it(store):
     assert PartitionWindow(store, "features", ["2024-01-01|BTCUSDT"]).status("2024-01-01|BTCUSDT").status == "failed"
     write_frame(store, "features", "2024-01-01|BTCUSDT", frame)
     assert PartitionWindow(store, "features", ["2024-01-01|BTCUSDT"]).status("2024-01-01|BTCUSDT").status == "ok"
+
+
+def test_every_content_type_the_engine_writes_is_accepted_by_both_backends(store):
+    """A model bundle's files (model.bin, sha256.txt, *.json) through the content type the Engine gives them: S3
+    refuses a missing one, which once lost every challenger bundle on S3 and never on the local store."""
+    from huracan_assets.storage.object_store import content_type_for
+
+    for name in ("model.bin", "sha256.txt", "config.json"):
+        key = f"challengers/BTCUSDT/2024-07-21-abc/{name}"
+        store.put(key, b"bytes of " + name.encode(), content_type_for(name))
+        assert store.get_verified(key) == b"bytes of " + name.encode()
+    assert content_type_for("metrics.json") == "application/json"
+    assert content_type_for("model.bin") == "application/octet-stream"
+
+
+@pytest.mark.integration
+def test_s3_request_boto3_refuses_is_reported_at_once_not_retried(s3_store):
+    calls = []
+    s3_store._client.meta.events.register("provide-client-params.s3.PutObject", lambda **kw: calls.append(1))
+    with pytest.raises(ObjectStoreError, match=r"(?s)put .a/b. on s3://.*: invalid request: .*ContentType"):
+        s3_store.put("a/b", b"x", content_type=None)
+    assert len(calls) == 1  # one try: an invalid request fails the same way every time
+    assert not s3_store.exists("a/b")
