@@ -25,6 +25,8 @@ from dagster._serdes import ConfigurableClassData
 from dagster_postgres import DagsterPostgresStorage
 from dagster_postgres.utils import pg_url_from_config
 
+from huracan_assets.defs.launcher import MonitoredRunLauncher
+
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
@@ -89,7 +91,10 @@ def test_instance_queues_runs_one_per_lane(instance_config: dict) -> None:
 
 
 def test_instance_launcher_telemetry_and_nux(instance_config: dict) -> None:
-    assert isinstance(_rehydrate(instance_config["run_launcher"], DefaultRunLauncher), DefaultRunLauncher)
+    launcher = _rehydrate(instance_config["run_launcher"], MonitoredRunLauncher)
+    assert isinstance(launcher, MonitoredRunLauncher) and isinstance(launcher, DefaultRunLauncher)
+    assert launcher.supports_check_run_worker_health  # run monitoring can see a run whose worker died
+    assert instance_config["run_monitoring"]["enabled"] is True
     assert instance_config["telemetry"] == {"enabled": False}
     assert instance_config["nux"] == {"enabled": False}
 
