@@ -12,7 +12,10 @@ the server that started the run (recorded in the run's ``dagster/grpc_info`` tag
 - the server answers without it (it is a new server, started after the old one died with the run): FAILED, and
   the daemon marks the run failed, so it can be re-executed from failure;
 - the server does not answer: RUNNING for ``unreachable_grace_seconds`` after the first unanswered check (a
-  server restarting, a network blip), FAILED after.
+  server restarting, a network blip), FAILED after;
+- the server answers that it does not list its runs (the ``dagster code-server`` proxy, whose current child may not
+  be the one running an older run): RUNNING, never a verdict it cannot back. The deploy serves the code location
+  with ``dagster api grpc``, which lists them.
 
 Configured in ``dagster.yaml`` (``run_launcher: module: huracan_assets.defs.launcher, class:
 MonitoredRunLauncher``), with ``run_monitoring: enabled: true``.
@@ -30,6 +33,10 @@ from dagster._grpc.types import GetCurrentRunsResult
 from dagster._serdes import ConfigurableClassData, deserialize_value
 
 DEFAULT_GRACE_SECONDS = 120
+UNANSWERED = (
+    "the server does not list its runs (a `dagster code-server` proxy; serve the location with `dagster api grpc`):"
+    " the run is not judged"
+)
 
 
 class MonitoredRunLauncher(DefaultRunLauncher):
@@ -68,6 +75,8 @@ class MonitoredRunLauncher(DefaultRunLauncher):
         try:
             current = deserialize_value(client.get_current_runs(), GetCurrentRunsResult)
         except DagsterUserCodeUnreachableError as exc:
+            if client._is_unimplemented_error(exc):  # a `dagster code-server` proxy: it cannot tell
+                return CheckRunHealthResult(WorkerStatus.RUNNING, UNANSWERED)
             return self._unreachable(run.run_id, f"{client.host}:{client.port or client.socket}", exc)
         self._unreachable_since.pop(run.run_id, None)
         if run.run_id in current.current_runs:

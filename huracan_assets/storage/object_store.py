@@ -136,7 +136,8 @@ class LocalObjectStore(ObjectStore):
         return self.root / _SHA_DIR / (self.prefix + key + ".sha256")
 
     @staticmethod
-    def _atomic_write(path: Path, data: bytes) -> None:
+    def _staged(path: Path, data: bytes) -> Path:
+        """``data`` written and synced to a hidden temporary file beside ``path`` (removed if that fails)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
@@ -144,18 +145,31 @@ class LocalObjectStore(ObjectStore):
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
-            Path(tmp).replace(path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
+            raise
+        return Path(tmp)
+
+    def _write_both(self, key: str, data: bytes, digest: str) -> None:
+        """The object and its recorded sha256, both staged before either is renamed into place: a write that fails
+        (a full disk, an I/O error) leaves the old object and its hash, or no object, never new bytes under the key
+        with a missing or stale hash. The two renames need no space; only a kill between them could split them."""
+        staged: list[tuple[Path, Path]] = []
+        try:
+            for path, body in ((self._path(key), data), (self._sha_path(key), digest.encode())):
+                staged.append((self._staged(path, body), path))
+            for tmp, path in reversed(staged):  # the hash first: a reader of the new bytes finds their hash
+                tmp.replace(path)
+        except BaseException:
+            for tmp, _ in staged:
+                tmp.unlink(missing_ok=True)
             raise
 
     def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> str:
         digest = sha256_hex(data)
-        path = self._path(key)
 
         def _write() -> None:
-            self._atomic_write(path, data)
-            self._atomic_write(self._sha_path(key), digest.encode())
+            self._write_both(key, data, digest)
 
         with_retries("put", key, _write, attempts=3, base_delay=0.05, retry_on=(OSError,))
         return digest

@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +52,10 @@ def instance_config(world: World, root: Path) -> dict:
     return config
 
 
+class WebserverError(RuntimeError):
+    pass
+
+
 @dataclass
 class Deployment:
     world: World
@@ -59,6 +64,7 @@ class Deployment:
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
     logs: dict[str, Path] = field(default_factory=dict)
     dates_run: set = field(default_factory=set)  # the dates a test has run (faults/test_faults.py)
+    stale_connection_errors: int = 0
 
     def __post_init__(self) -> None:
         config = instance_config(self.world, self.root)
@@ -144,8 +150,11 @@ class Deployment:
     def graphql(self, query: str, variables: dict) -> dict:
         body = json.dumps({"query": query, "variables": variables}).encode()
         request = urllib.request.Request(f"{self.url}/graphql", data=body, headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=120) as response:
-            answer = json.loads(response.read())
+        try:
+            with urllib.request.urlopen(request, timeout=120) as response:
+                answer = json.loads(response.read())
+        except urllib.error.HTTPError as exc:  # the webserver's own error: its body says what went wrong
+            raise WebserverError(f"HTTP {exc.code} from the webserver: {exc.read()[:3000]!r}") from exc
         if "errors" in answer:
             raise RuntimeError(f"GraphQL errors: {answer['errors']}")
         return answer["data"]
@@ -156,13 +165,27 @@ class Deployment:
             raise RuntimeError(f"the launch failed: {result}")
         return result["run"]["runId"]
 
+    def _mutate(self, query: str, variables: dict, field_name: str) -> str:
+        """A launching mutation; one retry per dead pooled connection. After a PostgreSQL restart the webserver's
+        pooled connection is dead, and Dagster drops it only when a request fails on it (``optimize_for_webserver``:
+        a pool without pre-ping), so the first request after the restart fails, before it creates anything, and
+        the next one works. Counted in ``stale_connection_errors``."""
+        for _ in range(3):
+            try:
+                return self._run_id(self.graphql(query, variables)[field_name])
+            except WebserverError as exc:
+                if "server closed the connection unexpectedly" not in str(exc):
+                    raise
+                self.stale_connection_errors += 1
+        raise RuntimeError(f"the webserver kept failing on dead connections:\n{self.tails()}")
+
     def launch(self, job: str, tags: dict[str, str]) -> str:
         """Submit ``job`` with ``tags`` as the UI's launch button does (queued; the daemon starts it)."""
         params = {
             "selector": {"repositoryLocationName": LOCATION_NAME, "repositoryName": "__repository__", "jobName": job},
             "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in tags.items()]},
         }
-        return self._run_id(self.graphql(LAUNCH, {"params": params})["launchRun"])
+        return self._mutate(LAUNCH, {"params": params}, "launchRun")
 
     def reload(self) -> None:
         """Reload the code location (after its server was started again), as the UI's reload button does."""
@@ -172,7 +195,7 @@ class Deployment:
 
     def reexecute_from_failure(self, run_id: str) -> str:
         params = {"parentRunId": run_id, "strategy": "FROM_FAILURE"}
-        return self._run_id(self.graphql(REEXECUTE, {"params": params})["launchRunReexecution"])
+        return self._mutate(REEXECUTE, {"params": params}, "launchRunReexecution")
 
     def instance(self) -> DagsterInstance:
         return DagsterInstance.from_config(str(self.dagster_home))

@@ -80,7 +80,7 @@ class PrivatePostgres:
                         sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :db"),
                         {"db": template},
                     )
-                suffix = f' TEMPLATE "{template}"' if template else ""
+                suffix = f' TEMPLATE "{template}" STRATEGY FILE_COPY' if template else ""
                 conn.execute(sa.text(f'CREATE DATABASE "{name}"{suffix}'))  # names made by the tests
         finally:
             engine.dispose()

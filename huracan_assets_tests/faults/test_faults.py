@@ -251,6 +251,8 @@ def test_postgres_restarted_mid_training(deployment, reference):
     wait_for_status(instance, run_id, 600)
     assert W.invariants(deployment.world, before) == []
     print(recover(deployment, instance, run_id, day))
+    print(f"webserver requests failed on a dead pooled connection: {deployment.stale_connection_errors}")
+    assert deployment.stale_connection_errors <= 4  # one per pooled connection (run, event, schedule storage)
     assert_same_as_reference(deployment, reference, day)
     instance.dispose()
 

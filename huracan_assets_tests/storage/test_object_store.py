@@ -88,6 +88,35 @@ def test_interrupted_local_write_keeps_the_old_object(tmp_path, monkeypatch):
     assert leftovers == []
 
 
+def test_a_full_disk_never_leaves_bytes_without_their_hash(tmp_path):
+    """On a filesystem with room for an object's bytes but not for its recorded hash, the put fails and the key
+    stays absent: the bytes never show under their key without the sha256 that vouches for them (writing the
+    object before staging the hash once left exactly that)."""
+    import shutil
+    import subprocess
+
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a size-limited filesystem here: {done.stderr.decode()}")
+    try:
+        store = LocalObjectStore(mount / "store")
+        store.put("candles/BTCUSDT/2024-07-20.parquet", b"old")  # the folders exist; one key is there already
+        store.put("candles/BTCUSDT/2024-07-21.parquet", b"x")  # so does the new key's hash folder
+        store.delete("candles/BTCUSDT/2024-07-21.parquet")
+        with (mount / "filler").open("wb") as filler:  # leave the bytes' pages and nothing for the hash
+            filler.write(b"\0" * (shutil.disk_usage(mount).free - 8192))
+        data = b"n" * (shutil.disk_usage(mount).free)
+        with pytest.raises(ObjectStoreError, match="No space left on device"):
+            store.put("candles/BTCUSDT/2024-07-21.parquet", data)
+        assert not store.exists("candles/BTCUSDT/2024-07-21.parquet")
+        assert store.get_verified("candles/BTCUSDT/2024-07-20.parquet") == b"old"
+        assert [p for p in mount.rglob("*.tmp")] == []
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
 @pytest.mark.integration
 def test_s3_errors_are_retried_then_reported_and_old_object_survives(s3_store):
     s3_store.put("champion/BTCUSDT/latest.json", b"old")
