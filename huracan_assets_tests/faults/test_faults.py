@@ -120,13 +120,18 @@ def kill_through(deployment: Deployment, instance, job: str, day: date, kills, b
             continue
         wait_for_step(instance, run_id, kill.step, kill.event)
         time.sleep(kill.delay)
-        os.kill(worker_pid(instance, run_id), signal.SIGKILL)
+        try:
+            os.kill(worker_pid(instance, run_id), signal.SIGKILL)
+        except ProcessLookupError:  # the worker had already exited: the run ended before the kill could land
+            pass
         status = wait_for_status(instance, run_id, 120)
         done |= {e.step_key for e in instance.all_logs(run_id, of_type=SUCCESS)}
         broken = W.invariants(deployment.world, before)
         report.append(f"{kill}: run {status.value}" + (f", broken: {broken}" if broken else ""))
-        assert status == DagsterRunStatus.FAILURE, f"{job} {day} {kill}: the run ended {status} after the kill"
         assert not broken, f"{job} {day} {kill}: {broken}"
+        if status == DagsterRunStatus.SUCCESS:  # the step was quicker than the kill; the caller counts the misses
+            return report
+        assert status == DagsterRunStatus.FAILURE, f"{job} {day} {kill}: the run ended {status} after the kill"
         run_id = deployment.reexecute_from_failure(run_id)
     status = wait_for_status(instance, run_id)
     assert status == DagsterRunStatus.SUCCESS, f"{job} {day}: the last re-execution {status}\n{deployment.tails()}"
@@ -212,9 +217,9 @@ def failed_keys(deployment: Deployment, day: date) -> list[str]:
     return [f"{asset} {symbol}" for asset, symbol, _ in failed_rows(deployment.world.registry_url, day)]
 
 
-def test_s3_server_killed_mid_training_and_started_again(deployment, reference):
-    """SeaweedFS dies while the models train and publish (SIGKILL, then a start on the same folder, ~10 s)."""
-    day = DATES[2]
+def outage_during_training(deployment: Deployment, reference, day: date, stop, start) -> None:
+    """``day``'s runs with a server down while the models train (``stop``, 2 s, ``start``): the invariants right
+    after, the recovery, the outputs compared with the reference's."""
     instance = deployment.instance()
     start_date(deployment, instance, day)
     run(deployment, instance, "daily_prelude_job", day)
@@ -222,39 +227,29 @@ def test_s3_server_killed_mid_training_and_started_again(deployment, reference):
     run_id = deployment.launch("symbol_day_job", tags("symbol_day_job", day, instance))
     wait_for_step(instance, run_id, SHARD, START)
     time.sleep(1.0)
-    s3 = deployment.world.servers.s3
-    s3.kill()
+    stop()
     time.sleep(2.0)
-    s3.start()
+    start()
     wait_for_status(instance, run_id, 600)
     assert W.invariants(deployment.world, before) == []
     print(recover(deployment, instance, run_id, day))
     assert_same_as_reference(deployment, reference, day)
     instance.dispose()
+
+
+def test_s3_server_killed_mid_training_and_started_again(deployment, reference):
+    """SeaweedFS dies while the models train and publish (SIGKILL, then a start on the same folder, ~10 s)."""
+    s3 = deployment.world.servers.s3
+    outage_during_training(deployment, reference, DATES[2], s3.kill, s3.start)
 
 
 def test_postgres_restarted_mid_training(deployment, reference):
     """The PostgreSQL server of the Dagster instance and of the registry stops as in a crash (``immediate``: no
     checkpoint, clients cut) while the models train, and starts again."""
-    day = DATES[3]
-    instance = deployment.instance()
-    start_date(deployment, instance, day)
-    run(deployment, instance, "daily_prelude_job", day)
-    before = W.snapshot(deployment.world)
-    run_id = deployment.launch("symbol_day_job", tags("symbol_day_job", day, instance))
-    wait_for_step(instance, run_id, SHARD, START)
-    time.sleep(1.0)
     pg = deployment.world.servers.pg
-    pg.stop("immediate")
-    time.sleep(2.0)
-    pg.start()
-    wait_for_status(instance, run_id, 600)
-    assert W.invariants(deployment.world, before) == []
-    print(recover(deployment, instance, run_id, day))
+    outage_during_training(deployment, reference, DATES[3], lambda: pg.stop("immediate"), pg.start)
     print(f"webserver requests failed on a dead pooled connection: {deployment.stale_connection_errors}")
     assert deployment.stale_connection_errors <= 4  # one per pooled connection (run, event, schedule storage)
-    assert_same_as_reference(deployment, reference, day)
-    instance.dispose()
 
 
 # the exchange misbehaving on the candles of each coin: within the client's retries (5 attempts), and, for ETH,

@@ -19,11 +19,10 @@ import hashlib
 import json
 import os
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from unittest import mock
 
 import sqlalchemy as sa
 from dagster import DagsterInstance
@@ -121,19 +120,9 @@ class World:
         )  # fmt: skip
 
 
-@contextmanager
-def environment(values: dict[str, str]) -> Iterator[None]:
+def environment(values: dict[str, str]):
     """``values`` in this process's environment while inside (the settings and the stores read them)."""
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    return mock.patch.dict(os.environ, values)
 
 
 def build_golden(servers: Servers, root: Path) -> World:
