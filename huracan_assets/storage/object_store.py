@@ -14,6 +14,7 @@ Guarantees of both backends:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import tempfile
@@ -167,11 +168,8 @@ class LocalObjectStore(ObjectStore):
 
     def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> str:
         digest = sha256_hex(data)
-
-        def _write() -> None:
-            self._write_both(key, data, digest)
-
-        with_retries("put", key, _write, attempts=3, base_delay=0.05, retry_on=(OSError,))
+        write = functools.partial(self._write_both, key, data, digest)
+        with_retries("put", key, write, attempts=3, base_delay=0.05, retry_on=(OSError,))
         return digest
 
     def get(self, key: str) -> bytes:

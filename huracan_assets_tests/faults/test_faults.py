@@ -202,15 +202,14 @@ def recover(deployment: Deployment, instance, run_id: str, day: date) -> list[st
 
 def failed_rows(url: str, day: date) -> list[tuple[str, str, str]]:
     """``(asset, symbol, reason)`` of the date's keys the registry's status log marks failed."""
-    import sqlalchemy as sa
+    from huracan_assets.registry.client import Registry
 
-    engine = sa.create_engine(url)
+    registry = Registry(url, migrate=False)
     try:
-        with engine.connect() as conn:
-            query = "SELECT asset, symbol, reason FROM symbol_status WHERE as_of = :day AND status = 'failed'"
-            return sorted(tuple(row) for row in conn.execute(sa.text(query), {"day": day}))
+        rows = registry.select("symbol_status", as_of=day, status="failed")
     finally:
-        engine.dispose()
+        registry.dispose()
+    return sorted((r["asset"], r["symbol"], r["reason"]) for r in rows)
 
 
 def failed_keys(deployment: Deployment, day: date) -> list[str]:

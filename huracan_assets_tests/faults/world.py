@@ -15,7 +15,6 @@ reference's (:func:`store_snapshot`, :func:`registry_snapshot`) and its invarian
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections import Counter
@@ -244,7 +243,7 @@ def invariants(world: World, before: Snapshot, store=None) -> list[str]:
             broken.append(f"champion pointer {symbol}: {why}")
     for key in store.list(""):
         data, recorded = store.get(key), store.info(key).sha256
-        if recorded is None or recorded != hashlib.sha256(data).hexdigest():
+        if recorded is None or recorded != sha256_hex(data):
             broken.append(f"object {key}: bytes do not match the recorded sha256 {recorded}")
     now = snapshot(world, store)
     for table, rows in now.registry.items():
