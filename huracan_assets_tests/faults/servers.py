@@ -13,14 +13,16 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from huracan_assets_tests.conftest import WEED_PORTS, _free_port, _kill_group, _start_seaweedfs
+from huracan_assets_tests.conftest import S3_TEST_BUCKET, WEED_PORTS, _free_port, _kill_group, _start_seaweedfs
 
 PG_USER = "huracan"
+PROBE_KEY = "probe/ready"  # outside every world's prefix
 
 
 def _pg_bin() -> Path:
@@ -103,10 +105,29 @@ class PrivateSeaweed:
         self.ports = {name: _free_port(taken) for name in WEED_PORTS}
         self.proc = None
         self.log = None
+        self.probe = None
         self.start()
 
     def start(self) -> None:
+        """Start the server and wait until it serves objects: started again, it answers the bucket call before its
+        filer reads stored objects (``InternalError`` meanwhile, for seconds on a busy machine)."""
+        import boto3
+
         self.proc, self.endpoint, self.log = _start_seaweedfs(self.folder, set(), self.ports)
+        client = boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id="probe",
+                              aws_secret_access_key="probe", region_name="us-east-1")  # fmt: skip
+        if self.probe is None:
+            client.put_object(Bucket=S3_TEST_BUCKET, Key=PROBE_KEY, Body=b"ready")
+            self.probe = PROBE_KEY
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                client.get_object(Bucket=S3_TEST_BUCKET, Key=self.probe)["Body"].read()
+                return
+            except Exception:
+                if time.monotonic() > deadline or not self.running:
+                    raise
+                time.sleep(0.5)
 
     def kill(self) -> None:
         _kill_group(self.proc, signal.SIGKILL)
