@@ -140,8 +140,11 @@ class Registry:
         return len(rows)
 
     def select(self, table_name: str, **where: Any) -> list[dict[str, Any]]:
+        """The rows matching ``where`` (a value, or a list of values), in primary-key order: without an ORDER BY,
+        PostgreSQL returns them in heap order, which an upsert (a new row version) or a vacuum changes, and what
+        is computed from them (float sums, ties in a sort) would differ between two runs that stored the same."""
         table = _table(table_name)
-        stmt = select(table)
+        stmt = select(table).order_by(*(table.primary_key.columns or table.columns))
         for column, value in where.items():
             if isinstance(value, list | tuple | set):
                 stmt = stmt.where(table.c[column].in_(list(value)))

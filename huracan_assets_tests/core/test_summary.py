@@ -67,3 +67,16 @@ def test_the_summary_names_each_coins_preset_for_tomorrow_and_why():
     text = summary_markdown({"date": "2024-08-08", "timeframe": "1h", "symbols_done": 1, "presets": presets})
     assert "**presets for tomorrow**" in text and "1 changes" in text
     assert "| ETHUSDT | safe (hysteresis-hold, -1.5 bps) | wide from safe (exploit, +4.2 bps) |" in text
+
+
+def test_the_same_trades_in_another_order_give_the_same_summary():
+    """The registry hands rows back in whatever order a rerun left them in; a mean over them must not depend on it
+    (a plain float sum does, in its last bits, and the stored summary then differs from an undisturbed run's)."""
+    import json
+
+    trades = [_trade(f"C{i}USDT", role, gross, 7.5, 1.3, 0.7, size=0.1 + i / 7)
+              for i, gross in enumerate((0.1, 0.2, 0.3, 1e-3, 7.7, 1 / 3, -12.9, 101.01))
+              for role in ("challenger", "champion")]  # fmt: skip
+    engines = [{"engine": "trend", "weight": w, "ema_net_bps": e} for w, e in ((0.1, 0.3), (0.2, 7.7), (0.7, 1 / 3))]
+    forward = json.dumps(trading_summary(trades, [], [], engines))
+    assert json.dumps(trading_summary(trades[::-1], [], [], engines[::-1])) == forward

@@ -147,6 +147,24 @@ def test_replace_partitions_is_idempotent_and_scoped(registry):
     assert len(registry.select("shadow_trades", symbol="ETHUSDT")) == 1  # other partitions untouched
 
 
+def test_select_returns_rows_in_primary_key_order_whatever_was_rewritten(registry):
+    """A rerun rewrites some keys (a partition replaced, a row upserted anew): the rows read back come in the same
+    order as before it, so what is summed or sorted from them (the daily summary) is byte-identical."""
+
+    def status(symbol, state):
+        at = datetime(2024, 3, 2, tzinfo=UTC)
+        return {"asset": "candles", "symbol": symbol, "as_of": date(2024, 3, 1), "timeframe": "1h", "status": state,
+                "reason": None, "detail": None, "run_id": "r", "updated_at": at}  # fmt: skip
+
+    symbols = ["ADAUSDT", "BTCUSDT", "ETHUSDT", "SOLUSDT"]
+    registry.upsert("symbol_status", [status(s, "ok") for s in symbols])
+    before = [r["symbol"] for r in registry.select("symbol_status")]
+    registry.upsert("symbol_status", [status("ADAUSDT", "failed")])  # a new row version: last in the heap
+    registry.replace_partitions("symbol_status", [{"asset": "candles", "symbol": "BTCUSDT"}], [status("BTCUSDT", "ok")])
+    after = [r["symbol"] for r in registry.select("symbol_status")]
+    assert before == after == symbols
+
+
 def test_unknown_table_is_a_clear_error(registry):
     with pytest.raises(RegistryError, match="unknown registry table"):
         registry.upsert("live_trades", [{"x": 1}])

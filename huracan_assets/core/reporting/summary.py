@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 
 def _mean(values: list[float]) -> float | None:
     clean = [v for v in values if v is not None and math.isfinite(v)]
-    return sum(clean) / len(clean) if clean else None
+    return math.fsum(clean) / len(clean) if clean else None  # exact sum: the same whatever the rows' order
 
 
 def _coin(symbol: str, pnl: float, trades: int, initial_equity: float) -> dict:
