@@ -625,6 +625,7 @@ def test_the_ui_is_published_only_through_the_authenticating_proxy(compose_binar
     assert 3000 not in {int(p["target"]) for p in services["ui-proxy"].get("ports", [])}
     proxy = services["ui-proxy"]
     assert proxy["image"].startswith("caddy:")
+    assert proxy["user"] == "1000:1000" and proxy["cap_drop"] == ["ALL"]  # test_ui_proxy.PROXY_UID
     assert {int(p["target"]) for p in proxy["ports"]} == {443, 80} and 443 in published
     assert any(v["target"] == "/etc/caddy/Caddyfile" and v.get("read_only") for v in proxy["volumes"])
     assert proxy["environment"]["HURACAN_UI_UPSTREAM"] == "webserver:3000"

@@ -9,6 +9,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 import urllib.error
@@ -21,6 +22,7 @@ import pytest
 
 CADDYFILE = Path(__file__).resolve().parents[2] / "docker" / "proxy" / "Caddyfile"
 PASSWORD = "correct horse battery staple"
+PROXY_UID = 1000  # docker/compose.yaml, ui-proxy
 
 
 def _caddy() -> str:
@@ -61,14 +63,22 @@ def proxy(tmp_path_factory):
     threading.Thread(target=upstream.serve_forever, daemon=True).start()
     hashed = subprocess.run([caddy, "hash-password", "--plaintext", PASSWORD], capture_output=True, text=True,
                             check=True, timeout=60).stdout.strip()  # fmt: skip
-    home = tmp_path_factory.mktemp("caddy")
+    # as in the compose file, Caddy runs as uid 1000 (under root here, the test drops to it): its data and config in
+    # a folder of that user's, the Caddyfile a copy it can read
+    home = Path(tempfile.mkdtemp(prefix="huracan-caddy-"))
+    caddyfile = home / "Caddyfile"
+    shutil.copyfile(CADDYFILE, caddyfile)
+    drop = {"user": PROXY_UID, "group": PROXY_UID, "extra_groups": []} if os.geteuid() == 0 else {}
+    if drop:
+        for path in (home, caddyfile):
+            os.chown(path, PROXY_UID, PROXY_UID)
     port = _free_port()
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "XDG_DATA_HOME": str(home),
            "XDG_CONFIG_HOME": str(home), "HURACAN_UI_SITE": f"http://127.0.0.1:{port}", "HURACAN_UI_USER": "operator",
            "HURACAN_UI_PASSWORD_HASH": hashed, "HURACAN_UI_UPSTREAM": f"127.0.0.1:{upstream.server_port}"}  # fmt: skip
     log = (home / "caddy.log").open("w")
-    proc = subprocess.Popen([caddy, "run", "--config", str(CADDYFILE), "--adapter", "caddyfile"], env=env,
-                            stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    proc = subprocess.Popen([caddy, "run", "--config", str(caddyfile), "--adapter", "caddyfile"], env=env,
+                            stdout=log, stderr=subprocess.STDOUT, **drop)  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -81,11 +91,12 @@ def proxy(tmp_path_factory):
             time.sleep(0.1)
     else:
         pytest.fail("caddy did not listen within 30 s")
-    yield url, hashed
+    yield url, hashed, proc.pid
     proc.terminate()
     proc.wait(timeout=10)
     upstream.shutdown()
     log.close()
+    shutil.rmtree(home, ignore_errors=True)
 
 
 def _get(url: str, user: str | None = None, password: str | None = None) -> tuple[int, dict, bytes]:
@@ -101,7 +112,7 @@ def _get(url: str, user: str | None = None, password: str | None = None) -> tupl
 
 
 def test_no_credentials_no_ui(proxy):
-    url, _ = proxy
+    url, _, _ = proxy
     _Webserver.seen.clear()
     for path in ("/", "/graphql", "/server_info", "/assets/challenger_model"):
         status, headers, _ = _get(url + path)
@@ -115,9 +126,17 @@ def test_no_credentials_no_ui(proxy):
 
 
 def test_the_right_password_reaches_the_ui(proxy):
-    url, hashed = proxy
+    url, hashed, _ = proxy
     status, headers, body = _get(url + "/graphql", "operator", PASSWORD)
     assert status == 200 and body == b"dagster ui"
     assert "/graphql" in _Webserver.seen
     assert "Server" not in headers  # the proxy does not advertise itself
     assert PASSWORD not in hashed  # Caddy holds the hash only
+
+
+def test_the_proxy_serves_as_an_unprivileged_user(proxy):
+    """Nothing in the Caddyfile needs root: the proxy above runs as the compose file's uid 1000 (or as the test's own
+    unprivileged user)."""
+    _, _, pid = proxy
+    uids = next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("Uid:"))
+    assert "0" not in uids.split()[1:], uids  # real, effective, saved and filesystem uid
