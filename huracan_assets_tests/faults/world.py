@@ -15,10 +15,11 @@ reference's (:func:`store_snapshot`, :func:`registry_snapshot`) and its invarian
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from unittest import mock
@@ -177,11 +178,17 @@ def _normalized(key: str, data: bytes) -> bytes:
 NOT_COMPARED = ("alerts/",)
 
 
-def store_snapshot(store) -> dict[str, str]:
-    """Every object under the world's prefix but :data:`NOT_COMPARED`: key -> sha256 of its (normalized) bytes."""
-    return {
-        key: sha256_hex(_normalized(key, store.get(key))) for key in store.list("") if not key.startswith(NOT_COMPARED)
-    }
+def store_snapshot(store) -> tuple[dict[str, str], dict[str, str]]:
+    """Every object under the world's prefix but :data:`NOT_COMPARED`: key -> sha256 of its (normalized) bytes; and
+    the JSON documents' text (summaries, pointers, markers: small), so a difference can be shown, not only named."""
+    hashes, texts = {}, {}
+    for key in store.list(""):
+        if not key.startswith(NOT_COMPARED):
+            data = _normalized(key, store.get(key))
+            hashes[key] = sha256_hex(data)
+            if key.endswith(".json"):
+                texts[key] = json.dumps(json.loads(data), indent=1, sort_keys=True)
+    return hashes, texts
 
 
 def registry_snapshot(url: str) -> dict[str, list[tuple]]:
@@ -208,16 +215,28 @@ def registry_snapshot(url: str) -> dict[str, list[tuple]]:
 class Snapshot:
     store: dict[str, str]
     registry: dict[str, list[tuple]]
+    texts: dict[str, str] = field(default_factory=dict)
 
 
 def snapshot(world: World, store=None) -> Snapshot:
     """The world's outputs: its objects (in ``store``, default its S3 prefix) and its registry rows."""
-    return Snapshot(store_snapshot(store or world.store()), registry_snapshot(world.registry_url))
+    hashes, texts = store_snapshot(store or world.store())
+    return Snapshot(hashes, registry_snapshot(world.registry_url), texts)
+
+
+def _text_diff(key: str, got: Snapshot, want: Snapshot, lines: int = 16) -> str:
+    """The first lines of a unified diff of a JSON document that differs (empty for other objects)."""
+    if key not in got.texts or key not in want.texts:
+        return ""
+    diff = difflib.unified_diff(want.texts[key].splitlines(), got.texts[key].splitlines(), "reference", "rerun",
+                                n=1, lineterm="")  # fmt: skip
+    return "\n" + "\n".join(list(diff)[:lines])
 
 
 def differences(got: Snapshot, want: Snapshot) -> list[str]:
     """What differs between two snapshots, in words (empty: the same outputs, byte for byte)."""
     found = [f"object {k}: {'missing' if k not in got.store else 'extra' if k not in want.store else 'differs'}"
+             + _text_diff(k, got, want)
              for k in sorted(set(got.store) | set(want.store)) if got.store.get(k) != want.store.get(k)]  # fmt: skip
     for table in sorted(set(got.registry) | set(want.registry)):
         have, expected = Counter(got.registry.get(table, [])), Counter(want.registry.get(table, []))
