@@ -258,6 +258,27 @@ class ShardResult:
     reports: dict[str, object] = field(default_factory=dict)
     per_key: dict[str, dict] = field(default_factory=dict)
     canary_failures: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def merge(self, other: "ShardResult") -> None:
+        self.results.update(other.results)
+        self.reports.update(other.reports)
+        self.per_key.update(other.per_key)
+        self.canary_failures.update(other.canary_failures)
+
+
+def train(context, run: "_Training", keys: list[str], label: str) -> ShardResult:
+    """Train, validate and bundle ``keys`` one after the other (``run.one``; one coin's failure is its outcome)."""
+    results = run_keys(context, run.one, keys=keys, label=label)
+    return ShardResult(results, run.reports, run.per_key, run.canary_failures, round(results.seconds, 3))
+
+
+def missing_keys(keys: list[str], results: dict) -> list[str]:
+    """The run's keys no training step brought back. Every key the plan deals out comes back from its shard with an
+    outcome (trained, skipped or failed), so a missing key means a shard's output never reached the collect step:
+    the run was killed after the plan succeeded and before the shard started (Dagster's re-execution from failure
+    then starts the collect step, whose inputs are missing, but not the mapped shard that never started)."""
+    return [k for k in keys if k not in results]
 
 
 def shard_keys(keys: list[str], shards: int) -> list[tuple[str, ...]]:
@@ -335,9 +356,8 @@ def _challenger_asset(settings: Settings, specs: EngineSpecs):
         step is retried."""
         run = training_run(context, (features, engine_signals, labels, candles, spreads, meta_weights))
         run.truncation = dict(shard.truncation)
-        results = run_keys(context, run.one, keys=list(shard.keys), label=f"challenger_model {context.op_handle}")
-        return Output(ShardResult(results, run.reports, run.per_key, run.canary_failures),
-                      metadata={"keys": len(results), "compute_seconds": round(results.seconds, 3)})  # fmt: skip
+        part = train(context, run, list(shard.keys), f"challenger_model {context.op_handle}")
+        return Output(part, metadata={"keys": len(part.results), "compute_seconds": part.seconds})
 
     check_all = check_spec("challenger_all_symbols_ok", asset="challenger_model")
     check_canaries = check_spec("walk_forward_canaries_pass", asset="walk_forward_report")
@@ -351,15 +371,33 @@ def _challenger_asset(settings: Settings, specs: EngineSpecs):
             check_canaries.get_python_identifier(): Out(),
         },
         tags=SYMBOL_DAY_TAG,
+        required_resource_keys={"object_store", "registry"},
     )
-    def challenger_collect(context: OpExecutionContext, parts: list):
-        """The shards' results as the two assets, each key's own metadata and the two checks."""
+    def challenger_collect(
+        context: OpExecutionContext,
+        parts: list,
+        features: PartitionWindow,
+        engine_signals: PartitionWindow,
+        labels: PartitionWindow,
+        candles: PartitionWindow,
+        spreads: PartitionWindow,
+        meta_weights: PartitionWindow,
+    ):
+        """The shards' results as the two assets, each key's own metadata and the two checks. A key no shard
+        brought back is trained here (see :func:`missing_keys`), never dropped."""
         merged = ShardResult()
         for part in parts:
-            merged.results.update(part.results)
-            merged.reports.update(part.reports)
-            merged.per_key.update(part.per_key)
-            merged.canary_failures.update(part.canary_failures)
+            merged.merge(part)
+        keys = sorted(str(k) for k in context.partition_keys)
+        missing = missing_keys(keys, merged.results)
+        if missing:
+            context.log.warning(f"{len(missing)} keys came back from no training step, e.g. {missing[:3]}: a step "
+                                "that never ran (a run killed between the plan and its shards, which Dagster's "
+                                "re-execution from failure does not start again); training them here")  # fmt: skip
+            run = training_run(context, (features, engine_signals, labels, candles, spreads, meta_weights))
+            days = {k.split("|")[0] for k in missing}
+            run.check_truncation(context, [k for k in keys if k.split("|")[0] in days])  # the plan's, date by date
+            merged.merge(train(context, run, missing, "challenger_model (collect)"))
         results = dict(sorted(merged.results.items()))
         s = summarize(results)
         reports = merged.reports
@@ -368,7 +406,8 @@ def _challenger_asset(settings: Settings, specs: EngineSpecs):
         key_metadata(context, results, merged.per_key, asset_key="challenger_model")
         key_metadata(context, report_values, numbers, asset_key="walk_forward_report")
         yield Output(results, output_name="challenger_model",
-                     metadata={**run_metadata(results), "run_training_steps": len(parts)})  # fmt: skip
+                     metadata={**run_metadata(results), "run_training_steps": len(parts),
+                               "run_keys_trained_in_collect": len(missing)})  # fmt: skip
         yield Output(report_values, output_name="walk_forward_report", metadata={"run_keys_reported": len(reports)})
         failed = check_result("challenger_all_symbols_ok", s["failed"], AssetCheckSeverity.WARN, "challenger_model")
         yield failed
@@ -419,7 +458,7 @@ def _challenger_asset(settings: Settings, specs: EngineSpecs):
         values = (features, engine_signals, labels, candles, spreads, meta_weights)
         plan = challenger_plan(*values, reference_candles=reference_candles)
         parts = plan.map(lambda shard: challenger_shard(shard, *values))
-        model, report, all_ok, canaries = challenger_collect(parts.collect())
+        model, report, all_ok, canaries = challenger_collect(parts.collect(), *values)
         return {
             "challenger_model": model,
             "walk_forward_report": report,

@@ -225,14 +225,23 @@ def worker_pid(instance: DagsterInstance, run_id: str, seconds: float = 120) -> 
     raise TimeoutError(f"run {run_id} logged no worker pid in {seconds:.0f} s")
 
 
+class RunEnded(RuntimeError):
+    """The run ended before the step it was waited for logged its event."""
+
+    def __init__(self, run_id: str, status: DagsterRunStatus, step: str, event: DagsterEventType) -> None:
+        super().__init__(f"run {run_id} ended ({status}) before {step} logged {event}")
+        self.status = status
+
+
 def wait_for_step(instance: DagsterInstance, run_id: str, step: str, event: DagsterEventType, seconds: float = 600):
-    """Block until ``step`` of the run has logged ``event`` (STEP_START, STEP_SUCCESS ...); fail if the run ends."""
+    """Block until ``step`` of the run has logged ``event`` (STEP_START, STEP_SUCCESS ...); :class:`RunEnded` if
+    the run ends first."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if any(e.step_key == step for e in instance.all_logs(run_id, of_type=event)):
             return
         run = instance.get_run_by_id(run_id)
         if run is not None and run.is_finished:
-            raise RuntimeError(f"run {run_id} ended ({run.status}) before {step} logged {event}")
+            raise RunEnded(run_id, run.status, step, event)
         time.sleep(0.1)
     raise TimeoutError(f"{step} logged no {event} in {seconds:.0f} s")
