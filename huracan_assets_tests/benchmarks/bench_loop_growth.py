@@ -3,9 +3,10 @@ watching what must not grow: the process's memory, its open files and threads, a
 
 It starts from the scale run's history (``bench_scale_run``, same ``--out``; the instance and the registry are
 copied from it, so the history is not touched) and runs dates D, D+1, ... as the schedule would, in one process
-(``huracan demo``'s runner, in-process executor). After each date it records the process's resident memory, its
-open file descriptors and threads, and the connections PostgreSQL holds for the instance's and the registry's
-databases. The first date warms the caches (numba, imports, LightGBM): growth is judged from the second date on.
+(``huracan demo``'s runner, in-process executor). After each date it records the process's resident memory and
+its peak so far, its open file descriptors and threads, and the connections PostgreSQL holds for the instance's and
+the registry's databases. The first date warms the caches (numba, imports, LightGBM): growth is judged from the
+second date on.
 
     python -m huracan_assets_tests.benchmarks.bench_loop_growth --out /tmp/huracan-scale --coins 400 --dates 3
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -61,6 +63,7 @@ def run_dates(args) -> None:
         def after_each(outcome) -> None:
             rows.append({"date": outcome.day.isoformat(), "seconds": outcome.seconds,
                          "done": outcome.summary.get("symbols_done", 0), "rss": me.memory_info().rss,
+                         "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,  # KiB on Linux
                          "fds": me.num_fds(), "threads": me.num_threads(),
                          "pg_connections": connections(databases)})  # fmt: skip
             (args.home / "growth.json").write_text(json.dumps(rows))
@@ -71,10 +74,12 @@ def run_dates(args) -> None:
 
 def report(rows: list[dict], args) -> str:
     lines = [f"## The daily loop {len(rows)} dates back to back, one process, {args.coins} coins", "",
-             "| date | coins trained | seconds | RSS MB | open fds | threads | PostgreSQL connections |",
-             "|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
-    lines += [f"| {r['date']} | {r['done']} | {r['seconds']:.0f} | {r['rss'] / 2**20:,.0f} | {r['fds']} "
-              f"| {r['threads']} | {r['pg_connections']} |" for r in rows]  # fmt: skip
+             "| date | coins trained | seconds | RSS MB | peak RSS so far MB | open fds | threads "
+             "| PostgreSQL connections |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    lines += [f"| {r['date']} | {r['done']} | {r['seconds']:.0f} | {r['rss'] / 2**20:,.0f} "
+              f"| {r.get('peak_rss', 0) / 2**20:,.0f} | {r['fds']} | {r['threads']} | {r['pg_connections']} |"
+              for r in rows]  # fmt: skip
     if len(rows) >= 3:
         base, end = rows[1], rows[-1]
         lines += ["", f"From the second date to the last: RSS {100 * (end['rss'] / base['rss'] - 1):+.1f} %, "
